@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("switchyard-app: being written");
+    std::process::exit(1);
+}
