@@ -13,6 +13,8 @@ static CHANGE_SEQ: AtomicU64 = AtomicU64::new(0);
 pub struct ServerState {
     /// Index of the server in its backend (declaration order).
     pub index: usize,
+    /// `id N` from the configuration, else the 1-based position (`balance first` order).
+    pub id: u32,
     pub name: String,
     pub cookie: Option<String>,
     pub backup: bool,
@@ -37,6 +39,11 @@ impl ServerState {
     pub fn new(index: usize, cfg: &Server) -> Self {
         ServerState {
             index,
+            id: if cfg.id == 0 {
+                index as u32 + 1
+            } else {
+                cfg.id
+            },
             name: cfg.name.clone(),
             cookie: cfg.cookie.clone(),
             backup: cfg.backup,
@@ -58,7 +65,9 @@ impl ServerState {
 
     /// Eligible for balanced (non-persistent) traffic.
     pub fn balanceable(&self) -> bool {
-        self.running() && !self.drain.load(Ordering::Acquire) && self.weight.load(Ordering::Relaxed) > 0
+        self.running()
+            && !self.drain.load(Ordering::Acquire)
+            && self.weight.load(Ordering::Relaxed) > 0
     }
 
     /// Below `maxconn` (always true without one).
@@ -70,8 +79,10 @@ impl ServerState {
     }
 
     pub fn touch(&self) {
-        self.last_change
-            .store(CHANGE_SEQ.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
+        self.last_change.store(
+            CHANGE_SEQ.fetch_add(1, Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
     }
 
     /// Counts a stream as served by this server until the guard drops.
