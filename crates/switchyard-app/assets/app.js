@@ -1,0 +1,79 @@
+// The chat page: logs in through the HTTP tier (a plain form), then connects to the socket
+// tier's /chat namespace through the same origin. The socket tier reads the session cookie at
+// the Engine.IO handshake, so no token is passed by hand.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+
+function line(text, meta, cls) {
+  const li = document.createElement("li");
+  if (cls) li.className = cls;
+  li.textContent = text;
+  if (meta) {
+    const span = document.createElement("span");
+    span.className = "meta";
+    span.textContent = " " + meta;
+    li.appendChild(span);
+  }
+  $("messages").appendChild(li);
+  $("messages").scrollTop = $("messages").scrollHeight;
+}
+
+function setTransport(name) {
+  $("transport").textContent = name;
+  document.body.dataset.transport = name;
+}
+
+function connect(user) {
+  const socket = io("/chat", { path: "/engine.io" });
+  socket.io.on("open", () => {
+    setTransport(socket.io.engine.transport.name);
+    socket.io.engine.on("upgrade", (t) => setTransport(t.name));
+  });
+  socket.on("welcome", (w) => {
+    $("socket-node").textContent = w.node;
+    document.body.dataset.socketNode = w.node;
+    $("counter-value").textContent = w.counter;
+    line(`connected to ${w.node} as ${w.user}, room ${w.room}`, null, "system");
+  });
+  socket.on("message", (m) => {
+    line(`${m.user}: ${m.text}`, `(${m.room}, via ${m.node})`);
+    document.body.dataset.received = String(Number(document.body.dataset.received || 0) + 1);
+  });
+  socket.on("counter", (c) => { $("counter-value").textContent = c.value; });
+  socket.on("connect_error", (e) => {
+    $("status").textContent = `cannot connect: ${e.message}`;
+    if (e.message === "unauthorized") location.reload();
+  });
+  socket.on("disconnect", (reason) => {
+    $("socket-node").textContent = "reconnecting";
+    line(`disconnected (${reason})`, null, "system");
+  });
+  $("message-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const text = $("message").value.trim();
+    if (!text) return;
+    socket.emit("message", { text }, () => { $("message").value = ""; });
+  });
+  $("room-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    socket.emit("room", $("room").value, (r) => {
+      line(r.ok ? `now in room ${r.room}` : r.error, null, "system");
+    });
+  });
+  $("counter-add").addEventListener("click", () => socket.emit("counter:add"));
+  $("me").textContent = user;
+}
+
+async function main() {
+  const me = await (await fetch("/api/me", { credentials: "same-origin" })).json();
+  $("http-node").textContent = me.node;
+  if (!me.user) {
+    $("login").hidden = false;
+    return;
+  }
+  $("chat").hidden = false;
+  connect(me.user);
+}
+
+main().catch((err) => { document.body.dataset.error = String(err); });

@@ -1,0 +1,189 @@
+//! The HTTP tier: a stateless server for the chat page, its assets, login/logout and a small
+//! JSON API. All state lives in the session store, so any HTTP node can serve any request.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, Session, SessionManagerLayer};
+
+use crate::node::with_node_header;
+use crate::store::{Backend, COUNTER_KEY, SESSION_COOKIE, USER_KEY};
+
+/// How long a session lives without requests before it expires.
+pub const SESSION_IDLE: time::Duration = time::Duration::hours(8);
+
+const INDEX_HTML: &str = include_str!("../assets/index.html");
+const APP_JS: &str = include_str!("../assets/app.js");
+const APP_CSS: &str = include_str!("../assets/app.css");
+/// socket.io-client's browser build, shipped unmodified (MIT, see `assets/vendor/README.md`).
+const SOCKET_IO_JS: &str = include_str!("../assets/vendor/socket.io.min.js");
+
+#[derive(Debug)]
+struct HttpState {
+    node: String,
+}
+
+type AppState = State<Arc<HttpState>>;
+
+/// The HTTP tier's router for node `node`.
+///
+/// `/health` sits outside the session layer: probes never load or create sessions.
+/// The session cookie is `HttpOnly`, `SameSite=Lax` (so a link from elsewhere still opens the
+/// chat logged in) and not `Secure`, because the demo and the tests run over plain HTTP.
+pub fn router(node: &str, backend: &Backend) -> anyhow::Result<Router> {
+    let sessions = SessionManagerLayer::new(backend.store.clone())
+        .with_name(SESSION_COOKIE)
+        .with_secure(false)
+        .with_same_site(SameSite::Lax)
+        .with_expiry(Expiry::OnInactivity(SESSION_IDLE));
+    let state = Arc::new(HttpState {
+        node: node.to_owned(),
+    });
+    let app = Router::new()
+        .route("/", get(index))
+        .route("/login", post(login_form))
+        .route("/logout", post(logout_form))
+        .route("/api/login", post(login_json))
+        .route("/api/logout", post(logout_json))
+        .route("/api/me", get(me))
+        .route("/api/counter", get(counter_get).post(counter_add))
+        .layer(sessions)
+        .route("/health", get(health))
+        .route("/app.js", get(|| asset("text/javascript", APP_JS)))
+        .route("/app.css", get(|| asset("text/css", APP_CSS)))
+        .route(
+            "/vendor/socket.io.min.js",
+            get(|| asset("text/javascript", SOCKET_IO_JS)),
+        )
+        .with_state(state);
+    with_node_header(app, node)
+}
+
+async fn asset(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+async fn index() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        INDEX_HTML,
+    )
+        .into_response()
+}
+
+async fn health(State(state): AppState) -> Response {
+    (StatusCode::OK, format!("ok {}\n", state.node)).into_response()
+}
+
+/// The login form and JSON body: a user name, nothing else (this demo has no passwords).
+#[derive(Debug, Deserialize)]
+struct LoginRequest {
+    user: String,
+}
+
+/// A user name is 1 to 32 letters, digits, `-`, `_` or `.`.
+pub fn valid_user_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Errors the API reports as JSON `{"error": ...}` with a status.
+#[derive(Debug)]
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<tower_sessions::session::Error> for ApiError {
+    fn from(err: tower_sessions::session::Error) -> Self {
+        tracing::error!(%err, "session store error");
+        Self(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "session store unavailable".into(),
+        )
+    }
+}
+
+/// Logs `name` in: a new session id (no fixation), the user name and a fresh counter.
+async fn start_session(session: &Session, name: &str) -> Result<(), ApiError> {
+    if !valid_user_name(name) {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "user name must be 1-32 letters, digits, '-', '_' or '.'".into(),
+        ));
+    }
+    session.cycle_id().await?;
+    session.insert(USER_KEY, name).await?;
+    session.insert(COUNTER_KEY, 0_i64).await?;
+    Ok(())
+}
+
+async fn login_form(session: Session, Form(req): Form<LoginRequest>) -> Response {
+    match start_session(&session, req.user.trim()).await {
+        Ok(()) => Redirect::to("/").into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn login_json(
+    State(state): AppState,
+    session: Session,
+    Json(req): Json<LoginRequest>,
+) -> Result<Response, ApiError> {
+    start_session(&session, req.user.trim()).await?;
+    Ok(Json(json!({ "user": req.user.trim(), "node": state.node })).into_response())
+}
+
+async fn logout_form(session: Session) -> Result<Response, ApiError> {
+    session.flush().await?;
+    Ok(Redirect::to("/").into_response())
+}
+
+async fn logout_json(State(state): AppState, session: Session) -> Result<Response, ApiError> {
+    session.flush().await?;
+    Ok(Json(json!({ "user": null, "node": state.node })).into_response())
+}
+
+async fn me(State(state): AppState, session: Session) -> Result<Response, ApiError> {
+    let user: Option<String> = session.get(USER_KEY).await?;
+    let counter: Option<i64> = session.get(COUNTER_KEY).await?;
+    Ok(Json(json!({ "user": user, "counter": counter, "node": state.node })).into_response())
+}
+
+/// The caller's user name, or 401.
+async fn require_user(session: &Session) -> Result<String, ApiError> {
+    session
+        .get::<String>(USER_KEY)
+        .await?
+        .ok_or_else(|| ApiError(StatusCode::UNAUTHORIZED, "log in first".into()))
+}
+
+async fn counter_get(State(state): AppState, session: Session) -> Result<Response, ApiError> {
+    require_user(&session).await?;
+    let value: i64 = session.get(COUNTER_KEY).await?.unwrap_or(0);
+    Ok(Json(json!({ "value": value, "node": state.node })).into_response())
+}
+
+/// Increments the session's counter. Read-modify-write on the session: two concurrent
+/// increments from the same session may lose one, which is the usual session semantics.
+async fn counter_add(State(state): AppState, session: Session) -> Result<Response, ApiError> {
+    require_user(&session).await?;
+    let value = session.get::<i64>(COUNTER_KEY).await?.unwrap_or(0) + 1;
+    session.insert(COUNTER_KEY, value).await?;
+    Ok(Json(json!({ "value": value, "node": state.node })).into_response())
+}

@@ -1,0 +1,71 @@
+//! The reference application tier for switchyard: a small real-time chat.
+//!
+//! # Layout
+//! - [`http_tier`]: the stateless HTTP server (page, assets, login/logout, JSON API).
+//! - [`socket_tier`]: the Socket.IO server on `/engine.io` (session read at the handshake,
+//!   cross-node broadcast through Redis).
+//! - [`store`]: the session store (Redis or in-memory) and the shared counter.
+//! - [`node`]: what every server process shares (the `x-node` header, serving, shutdown).
+//! - [`demo`] and [`topology`]: `switchyard-app demo`, the whole topology in one command.
+//! - [`cli`]: the command line.
+
+pub mod cli;
+pub mod demo;
+pub mod http_tier;
+pub mod node;
+pub mod socket_tier;
+pub mod store;
+pub mod topology;
+
+use std::time::Duration;
+
+use cli::ServerArgs;
+use store::Backend;
+
+/// Runs one HTTP-tier node until Ctrl-C or SIGTERM.
+pub async fn run_http(args: ServerArgs) -> anyhow::Result<()> {
+    let node = args
+        .node_name
+        .clone()
+        .unwrap_or_else(|| format!("http-{}", args.port));
+    let backend = Backend::from_url(args.redis.as_deref()).await?;
+    let listener = node::bind(&args.host, args.port).await?;
+    let router = http_tier::router(&node, &backend)?;
+    announce("http", &node, &listener, &backend);
+    node::serve(listener, router, node::shutdown_signal()).await
+}
+
+/// Runs one socket-tier node until Ctrl-C or SIGTERM, disconnecting its clients on the way out.
+pub async fn run_socket(args: ServerArgs) -> anyhow::Result<()> {
+    let node = args
+        .node_name
+        .clone()
+        .unwrap_or_else(|| format!("socket-{}", args.port));
+    let backend = Backend::from_url(args.redis.as_deref()).await?;
+    let listener = node::bind(&args.host, args.port).await?;
+    let opts = socket_tier::SocketOptions {
+        ping_interval: Duration::from_millis(args.ping_interval_ms),
+        ping_timeout: Duration::from_millis(args.ping_timeout_ms),
+    };
+    let tier = socket_tier::build(&node, &backend, opts).await?;
+    let router = tier.router.clone();
+    announce("socket", &node, &listener, &backend);
+    let shutdown = async move {
+        node::shutdown_signal().await;
+        tier.close().await;
+    };
+    node::serve(listener, router, shutdown).await
+}
+
+fn announce(tier: &str, node: &str, listener: &tokio::net::TcpListener, backend: &Backend) {
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "?".into());
+    tracing::info!("{tier} node {node} listening on http://{addr}/");
+    if backend.redis_url.is_some() {
+        tracing::info!("{node}: {}", backend.describe());
+    } else {
+        tracing::warn!("{node}: {}", backend.describe());
+    }
+}

@@ -1,0 +1,385 @@
+//! The socket tier: a Socket.IO server (Engine.IO v4, polling and WebSocket) on `/engine.io`.
+//!
+//! Namespaces:
+//! - `/` is open to anyone. It carries the diagnostics the end-to-end tests use: `whoami`
+//!   (which node, which transport, which logged-in user), `echo`, `shout` (a broadcast to every
+//!   other client of the cluster), `join` and `room_shout`.
+//! - `/chat` is the application and requires login: a client whose handshake request carries
+//!   no valid session cookie is refused with the CONNECT_ERROR message `unauthorized`.
+//!
+//! The session is read once, from the Engine.IO handshake request's `Cookie` header, in a
+//! connect middleware (before the client is told it is connected, so the first event already
+//! sees the user). With a Redis URL, broadcasts go through socketioxide-redis so that they reach
+//! the clients of every socket node.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::routing::get;
+use axum::{Json, Router};
+use fred::prelude::ClientLike;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use socketioxide::adapter::{Adapter, LocalAdapter};
+use socketioxide::extract::{AckSender, Data, SocketRef, State};
+use socketioxide::handler::ConnectHandler;
+use socketioxide::{SocketIo, TransportType};
+use socketioxide_redis::{FredAdapter, RedisAdapterCtr};
+
+use crate::node::with_node_header;
+use crate::store::{redis_builder, Backend, REDIS_CONNECT_TIMEOUT};
+
+/// The Engine.IO path the balancer routes on.
+pub const ENGINE_IO_PATH: &str = "/engine.io";
+/// The room every `/chat` client is in, used for chat-wide events such as the counter.
+const EVERYONE: &str = "everyone";
+/// The room a `/chat` client starts in.
+const LOBBY: &str = "lobby";
+
+/// Engine.IO timing. Tests shorten it; the defaults are Engine.IO's own.
+#[derive(Debug, Clone, Copy)]
+pub struct SocketOptions {
+    pub ping_interval: Duration,
+    pub ping_timeout: Duration,
+}
+
+impl Default for SocketOptions {
+    fn default() -> Self {
+        Self {
+            ping_interval: Duration::from_secs(25),
+            ping_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct SocketState {
+    node: String,
+    backend: Backend,
+}
+
+/// The logged-in user of a socket, read at the handshake (`None` when anonymous).
+#[derive(Debug, Clone)]
+struct SessionUser(Option<String>);
+
+/// A built socket tier: its router and what it takes to close every client on shutdown.
+pub struct SocketTier {
+    pub router: Router,
+    close: Pin<Box<dyn Future<Output = ()> + Send>>,
+    count: Arc<dyn Fn() -> usize + Send + Sync>,
+}
+
+impl fmt::Debug for SocketTier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SocketTier").finish_non_exhaustive()
+    }
+}
+
+impl SocketTier {
+    /// Disconnects every client of this node.
+    pub async fn close(self) {
+        self.close.await;
+    }
+
+    /// The number of clients connected to this node (both namespaces).
+    pub fn connected(&self) -> usize {
+        (self.count)()
+    }
+}
+
+/// Builds the socket tier for node `node`: the local adapter without Redis, the Redis adapter
+/// (cross-node broadcast) with it.
+pub async fn build(
+    node: &str,
+    backend: &Backend,
+    opts: SocketOptions,
+) -> anyhow::Result<SocketTier> {
+    let state = Arc::new(SocketState {
+        node: node.to_owned(),
+        backend: backend.clone(),
+    });
+    let builder = SocketIo::builder()
+        .req_path(ENGINE_IO_PATH)
+        .ping_interval(opts.ping_interval)
+        .ping_timeout(opts.ping_timeout)
+        .with_state(state.clone());
+    match &backend.redis_url {
+        None => {
+            let (layer, io) = builder.build_layer();
+            io.ns("/", on_root_connect::<LocalAdapter>.with(load_user));
+            io.ns("/chat", on_chat_connect::<LocalAdapter>.with(require_user));
+            finish(node, layer, io)
+        }
+        Some(url) => {
+            let subscriber = redis_builder(url)?.build_subscriber_client()?;
+            let connect = async {
+                subscriber.init().await?;
+                RedisAdapterCtr::new_with_fred(subscriber.clone()).await
+            };
+            let adapter = tokio::time::timeout(REDIS_CONNECT_TIMEOUT, connect)
+                .await
+                .context("Redis did not answer in time (broadcast adapter)")?
+                .with_context(|| format!("cannot subscribe to Redis at {url}"))?;
+            let (layer, io) = builder
+                .with_adapter::<FredAdapter<_>>(adapter)
+                .build_layer();
+            let init = async {
+                io.ns("/", on_root_connect.with(load_user)).await?;
+                io.ns("/chat", on_chat_connect.with(require_user)).await
+            };
+            tokio::time::timeout(REDIS_CONNECT_TIMEOUT, init)
+                .await
+                .context("Redis did not answer in time (namespace init)")?
+                .context("cannot start the Redis broadcast adapter")?;
+            finish(node, layer, io)
+        }
+    }
+}
+
+fn finish<A: Adapter>(
+    node: &str,
+    layer: socketioxide::layer::SocketIoLayer<A>,
+    io: SocketIo<A>,
+) -> anyhow::Result<SocketTier> {
+    let node_name = node.to_owned();
+    let counter_io = io.clone();
+    let count = Arc::new(move || {
+        ["/", "/chat"]
+            .iter()
+            .filter_map(|ns| counter_io.of(ns))
+            .map(|op| op.sockets().len())
+            .sum()
+    });
+    let health_count = count.clone();
+    let router = Router::new()
+        .route(
+            "/health",
+            get(move || {
+                let connected = health_count();
+                let node = node_name.clone();
+                async move { Json(json!({ "status": "ok", "node": node, "connected": connected })) }
+            }),
+        )
+        .layer(layer);
+    let close_io = io;
+    Ok(SocketTier {
+        router: with_node_header(router, node)?,
+        close: Box::pin(async move { close_io.close().await }),
+        count,
+    })
+}
+
+/// Refusal of a `/chat` connect without a logged-in session.
+#[derive(Debug)]
+struct Unauthorized;
+
+impl fmt::Display for Unauthorized {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("unauthorized")
+    }
+}
+
+impl std::error::Error for Unauthorized {}
+
+/// Reads the session user from the handshake request. Never refuses.
+async fn load_user<A: Adapter>(
+    s: SocketRef<A>,
+    State(state): State<Arc<SocketState>>,
+) -> Result<(), Unauthorized> {
+    let user = state
+        .backend
+        .store
+        .user_from_headers(&s.req_parts().headers)
+        .await;
+    s.extensions.insert(SessionUser(user));
+    Ok(())
+}
+
+/// Like [`load_user`], but refuses anonymous clients.
+async fn require_user<A: Adapter>(
+    s: SocketRef<A>,
+    State(state): State<Arc<SocketState>>,
+) -> Result<(), Unauthorized> {
+    match state
+        .backend
+        .store
+        .user_from_headers(&s.req_parts().headers)
+        .await
+    {
+        Some(user) => {
+            s.extensions.insert(SessionUser(Some(user)));
+            Ok(())
+        }
+        None => Err(Unauthorized),
+    }
+}
+
+fn session_user<A: Adapter>(s: &SocketRef<A>) -> Option<String> {
+    s.extensions.get::<SessionUser>().and_then(|u| u.0)
+}
+
+fn transport_name(t: TransportType) -> &'static str {
+    match t {
+        TransportType::Polling => "polling",
+        TransportType::Websocket => "websocket",
+    }
+}
+
+// === namespace "/" ===
+
+async fn on_root_connect<A: Adapter>(s: SocketRef<A>) {
+    s.on("whoami", whoami::<A>);
+    s.on("echo", echo::<A>);
+    s.on("shout", shout::<A>);
+    s.on("join", join::<A>);
+    s.on("room_shout", room_shout::<A>);
+}
+
+async fn whoami<A: Adapter>(
+    s: SocketRef<A>,
+    ack: AckSender<A>,
+    State(st): State<Arc<SocketState>>,
+) {
+    let _ = ack.send(&json!({
+        "node": st.node,
+        "transport": transport_name(s.transport_type()),
+        "user": session_user(&s),
+        "id": s.id.to_string(),
+    }));
+}
+
+async fn echo<A: Adapter>(Data(data): Data<Value>, ack: AckSender<A>) {
+    let _ = ack.send(&data);
+}
+
+/// Sends `heard` to every other client of the namespace, on every node, then acks.
+async fn shout<A: Adapter>(
+    s: SocketRef<A>,
+    Data(data): Data<Value>,
+    ack: AckSender<A>,
+    State(st): State<Arc<SocketState>>,
+) {
+    let payload = json!({ "data": data, "from": s.id.to_string(), "node": st.node });
+    let result = s.broadcast().emit("heard", &payload).await;
+    if let Err(err) = &result {
+        tracing::warn!(%err, "broadcast failed");
+    }
+    let _ = ack.send(&json!({ "node": st.node, "ok": result.is_ok() }));
+}
+
+async fn join<A: Adapter>(s: SocketRef<A>, Data(room): Data<String>, ack: AckSender<A>) {
+    s.join(room.clone());
+    let _ = ack.send(&json!({ "room": room }));
+}
+
+#[derive(Debug, Deserialize)]
+struct RoomShout {
+    room: String,
+    data: Value,
+}
+
+/// Sends `heard_room` to the other members of a room, on every node, then acks.
+async fn room_shout<A: Adapter>(
+    s: SocketRef<A>,
+    Data(msg): Data<RoomShout>,
+    ack: AckSender<A>,
+    State(st): State<Arc<SocketState>>,
+) {
+    let payload = json!({ "room": msg.room, "data": msg.data, "node": st.node });
+    let result = s.to(msg.room).emit("heard_room", &payload).await;
+    let _ = ack.send(&json!({ "node": st.node, "ok": result.is_ok() }));
+}
+
+// === namespace "/chat" ===
+
+async fn on_chat_connect<A: Adapter>(s: SocketRef<A>, State(st): State<Arc<SocketState>>) {
+    s.on("message", chat_message::<A>);
+    s.on("room", chat_room::<A>);
+    s.on("counter:add", counter_add::<A>);
+    s.join([EVERYONE, LOBBY]);
+    let counter = st.backend.counter.get().await.unwrap_or_else(|err| {
+        tracing::warn!(%err, "shared counter unavailable");
+        0
+    });
+    let _ = s.emit(
+        "welcome",
+        &json!({
+            "user": session_user(&s),
+            "node": st.node,
+            "transport": transport_name(s.transport_type()),
+            "room": LOBBY,
+            "counter": counter,
+        }),
+    );
+}
+
+/// The room a chat socket is in, apart from [`EVERYONE`].
+fn chat_room_of<A: Adapter>(s: &SocketRef<A>) -> String {
+    s.rooms()
+        .into_iter()
+        .map(|r| r.to_string())
+        .find(|r| r != EVERYONE)
+        .unwrap_or_else(|| LOBBY.to_owned())
+}
+
+#[derive(Debug, Deserialize)]
+struct ChatText {
+    text: String,
+}
+
+/// Relays a chat line to everyone in the sender's room (sender included), on every node.
+async fn chat_message<A: Adapter>(
+    s: SocketRef<A>,
+    Data(msg): Data<ChatText>,
+    ack: AckSender<A>,
+    State(st): State<Arc<SocketState>>,
+) {
+    let text: String = msg.text.chars().take(500).collect();
+    let room = chat_room_of(&s);
+    let payload = json!({
+        "user": session_user(&s),
+        "text": text,
+        "room": room,
+        "node": st.node,
+        "id": s.id.to_string(),
+    });
+    let result = s.within(room).emit("message", &payload).await;
+    let _ = ack.send(&json!({ "ok": result.is_ok(), "node": st.node }));
+}
+
+/// Moves the socket to another room (1 to 32 characters).
+async fn chat_room<A: Adapter>(s: SocketRef<A>, Data(room): Data<String>, ack: AckSender<A>) {
+    let room = room.trim().to_owned();
+    if room.is_empty() || room.len() > 32 || room == EVERYONE {
+        let _ = ack.send(&json!({ "ok": false, "error": "invalid room name" }));
+        return;
+    }
+    s.leave_all();
+    s.join([EVERYONE.to_owned(), room.clone()]);
+    let _ = ack.send(&json!({ "ok": true, "room": room }));
+}
+
+/// Increments the shared counter and tells every chat client its new value.
+async fn counter_add<A: Adapter>(
+    s: SocketRef<A>,
+    ack: AckSender<A>,
+    State(st): State<Arc<SocketState>>,
+) {
+    match st.backend.counter.add(1).await {
+        Ok(value) => {
+            let _ = s
+                .within(EVERYONE)
+                .emit("counter", &json!({ "value": value }))
+                .await;
+            let _ = ack.send(&json!({ "ok": true, "value": value }));
+        }
+        Err(err) => {
+            tracing::warn!(%err, "shared counter unavailable");
+            let _ = ack.send(&json!({ "ok": false, "error": "counter unavailable" }));
+        }
+    }
+}
