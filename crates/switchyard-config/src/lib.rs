@@ -8,10 +8,20 @@
 //! in their texts and an environment lookup; this crate returns the validated
 //! [`model::Config`] (when there are no alerts) and every diagnostic.
 
+mod acl;
+mod cond;
 pub mod diag;
+mod draft;
+mod keywords;
+pub mod lexer;
 pub mod model;
+mod parser;
+pub mod suggest;
+pub mod units;
+mod validate;
 
-pub use diag::{Diagnostic, Level};
+pub use cond::HAPROXY_VERSION;
+pub use diag::{Diagnostic, Level, Shape};
 pub use model::*;
 
 /// One configuration file's text and the name used in messages.
@@ -40,7 +50,28 @@ impl Outcome {
 
 /// Reads the files in order as one configuration (sections never span files).
 /// `env` answers `${VAR}` lookups; `setenv` in `global` is layered over it.
+///
+/// Post-parse checks (backend references, modes, duplicate servers, missing
+/// timeouts...) only run when reading raised no alert, as in HAProxy, so the
+/// first errors reported are always the ones nearest to the text.
 pub fn parse(sources: &[Source<'_>], env: &dyn Fn(&str) -> Option<String>) -> Outcome {
-    let _ = (sources, env);
-    unimplemented!("configuration reader: being written (issue 2)")
+    let mut p = parser::Parser::new(env);
+    for src in sources {
+        p.read(src);
+    }
+    let parser::Parser {
+        mut diags,
+        global,
+        proxies,
+        ..
+    } = p;
+    let config = if diags.has_alerts() {
+        None
+    } else {
+        validate::finish(global, proxies, &mut diags)
+    };
+    Outcome {
+        config,
+        diagnostics: diags.list,
+    }
 }

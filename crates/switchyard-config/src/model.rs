@@ -238,15 +238,27 @@ pub enum Fetch {
     /// Destination port of the accepted connection.
     DstPort,
     /// `hdr(name[,occ])`: every comma-separated value of every occurrence (occ selects one; negative from the end).
-    Hdr { name: String, occ: Option<i32> },
+    Hdr {
+        name: String,
+        occ: Option<i32>,
+    },
     /// `fhdr(name[,occ])`: full header values, no comma split.
-    Fhdr { name: String, occ: Option<i32> },
+    Fhdr {
+        name: String,
+        occ: Option<i32>,
+    },
     /// `hdr_cnt(name)`.
-    HdrCnt { name: String },
+    HdrCnt {
+        name: String,
+    },
     /// `url_param(name)` / `urlp(name)`.
-    UrlParam { name: String },
+    UrlParam {
+        name: String,
+    },
     /// `req.cook(name)` / `cook(name)`.
-    Cookie { name: String },
+    Cookie {
+        name: String,
+    },
     /// `req.ver` / `req_ver`: "1.0", "1.1".
     ReqVer,
     /// Predefined/constant ACLs (`TRUE`, `FALSE`).
@@ -295,12 +307,26 @@ pub struct SwitchingRule {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum HttpRequestAction {
-    Deny { status: u16 },
+    Deny {
+        status: u16,
+    },
     Allow,
-    SetHeader { name: String, value: String },
-    AddHeader { name: String, value: String },
-    DelHeader { name: String },
-    Redirect { kind: RedirectKind, target: String, code: u16 },
+    SetHeader {
+        name: String,
+        value: String,
+    },
+    AddHeader {
+        name: String,
+        value: String,
+    },
+    DelHeader {
+        name: String,
+    },
+    Redirect {
+        kind: RedirectKind,
+        target: String,
+        code: u16,
+    },
     NormalizeUri(NormalizeUri),
 }
 
@@ -350,10 +376,22 @@ pub enum Balance {
     First,
     Source,
     /// `random [(draws)]`; default 2 draws.
-    Random { draws: u32 },
-    Uri { len: Option<u32>, depth: Option<u32>, whole: bool, path_only: bool },
-    UrlParam { name: String },
-    Hdr { name: String, use_domain_only: bool },
+    Random {
+        draws: u32,
+    },
+    Uri {
+        len: Option<u32>,
+        depth: Option<u32>,
+        whole: bool,
+        path_only: bool,
+    },
+    UrlParam {
+        name: String,
+    },
+    Hdr {
+        name: String,
+        use_domain_only: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -408,10 +446,22 @@ impl Default for HttpCheck {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HttpCheckExpect {
     /// Inclusive ranges; `status 200` is `[(200,200)]`.
-    Status { negate: bool, ranges: Vec<(u16, u16)> },
-    RStatus { negate: bool, regex: String },
-    String { negate: bool, text: String },
-    RString { negate: bool, regex: String },
+    Status {
+        negate: bool,
+        ranges: Vec<(u16, u16)>,
+    },
+    RStatus {
+        negate: bool,
+        regex: String,
+    },
+    String {
+        negate: bool,
+        text: String,
+    },
+    RString {
+        negate: bool,
+        regex: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

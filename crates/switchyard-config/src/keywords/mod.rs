@@ -1,0 +1,122 @@
+//! Keyword handlers, one file per section family, and the argument helpers
+//! they share (with HAProxy's wording of errors).
+
+pub(crate) mod aux;
+pub(crate) mod global;
+pub(crate) mod option;
+pub(crate) mod proxy;
+pub(crate) mod rules;
+pub(crate) mod server;
+
+use crate::diag::{Level, Shape};
+use crate::draft::{Diags, Line};
+use crate::units::{self, TimeError, TimeUnit};
+use std::time::Duration;
+
+/// Reads a time argument. `what` names the keyword in messages (`timeout client`).
+pub(crate) fn time_arg(
+    diags: &mut Diags,
+    line: &Line,
+    idx: usize,
+    what: &str,
+    unit: TimeUnit,
+) -> Option<u64> {
+    let text = line.arg(idx);
+    let kw = line.arg(0);
+    let unit_name = match unit {
+        TimeUnit::Ms => "milliseconds",
+        TimeUnit::S => "seconds",
+    };
+    match units::parse_time(text, unit) {
+        Ok(t) => {
+            if let Some(c) = t.trailing {
+                diags.push(
+                    Level::Warning,
+                    Some(&line.loc),
+                    kw,
+                    units::trailing_warning(c, text),
+                    Shape::Unlocated,
+                );
+            }
+            Some(t.value)
+        }
+        Err(TimeError::Empty) => {
+            diags.alert(
+                &line.loc,
+                kw,
+                format!("'{what}' expects an integer value (in {unit_name})"),
+            );
+            None
+        }
+        Err(TimeError::Unexpected(c)) => {
+            diags.alert(
+                &line.loc,
+                kw,
+                format!("unexpected character '{c}' in '{what}'"),
+            );
+            None
+        }
+        Err(TimeError::Overflow) => {
+            diags.alert(
+                &line.loc,
+                kw,
+                format!(
+                    "timer overflow in argument '{text}' to '{what}' (maximum value is 2147483647 ms or ~24.8 days)"
+                ),
+            );
+            None
+        }
+    }
+}
+
+pub(crate) fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+/// Reads an unsigned integer argument: digits only, within `max`.
+pub(crate) fn uint_arg(
+    diags: &mut Diags,
+    line: &Line,
+    idx: usize,
+    what: &str,
+    max: u64,
+) -> Option<u64> {
+    let text = line.arg(idx);
+    match text.parse::<u64>() {
+        Ok(v) if v <= max && !text.starts_with('+') => Some(v),
+        Ok(_) => {
+            diags.alert(
+                &line.loc,
+                line.arg(0),
+                format!("'{what}' value must be between 0 and {max} (got '{text}')."),
+            );
+            None
+        }
+        Err(_) => {
+            diags.alert(
+                &line.loc,
+                line.arg(0),
+                format!("'{what}' expects an integer argument (got '{text}')."),
+            );
+            None
+        }
+    }
+}
+
+/// Warns that a keyword is accepted but has no effect in switchyard.
+pub(crate) fn ignored(diags: &mut Diags, line: &Line, what: &str, why: &str) {
+    diags.warn(
+        &line.loc,
+        line.arg(0),
+        format!("'{what}' is ignored by switchyard ({why})."),
+    );
+}
+
+/// Refuses a keyword HAProxy knows but switchyard does not implement.
+pub(crate) fn unsupported(diags: &mut Diags, line: &Line, what: &str, why: &str) {
+    diags.alert(
+        &line.loc,
+        line.arg(0),
+        format!("'{what}' is not supported by switchyard ({why})."),
+    );
+}

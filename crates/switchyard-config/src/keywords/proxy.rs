@@ -1,0 +1,818 @@
+//! Keywords of `defaults`, `frontend`, `backend` and `listen` sections.
+
+use super::{ignored, ms, time_arg, uint_arg, unsupported};
+use crate::acl;
+use crate::diag::Shape;
+use crate::draft::{Diags, Kind, Line, PendingSwitch, Proxy};
+use crate::model::*;
+use crate::parser::Parser;
+use crate::suggest;
+use crate::units::TimeUnit;
+
+/// Every keyword HAProxy 2.6 accepts in proxy sections (for "did you mean").
+pub(crate) const PROXY_KEYWORDS: &[&str] = &[
+    "acl",
+    "backlog",
+    "balance",
+    "bind",
+    "bind-process",
+    "capture",
+    "compression",
+    "cookie",
+    "declare",
+    "default-server",
+    "default_backend",
+    "description",
+    "disabled",
+    "dispatch",
+    "dynamic-cookie-key",
+    "email-alert",
+    "enabled",
+    "errorfile",
+    "errorfiles",
+    "errorloc",
+    "errorloc302",
+    "errorloc303",
+    "error-log-format",
+    "force-persist",
+    "filter",
+    "fullconn",
+    "grace",
+    "hash-type",
+    "hash-balance-factor",
+    "http-after-response",
+    "http-check",
+    "http-error",
+    "http-request",
+    "http-response",
+    "http-reuse",
+    "http-send-name-header",
+    "id",
+    "ignore-persist",
+    "load-server-state-from-file",
+    "log",
+    "log-format",
+    "log-format-sd",
+    "log-tag",
+    "max-keep-alive-queue",
+    "maxconn",
+    "mode",
+    "monitor",
+    "monitor-uri",
+    "option",
+    "persist",
+    "rate-limit",
+    "redirect",
+    "retries",
+    "retry-on",
+    "server",
+    "server-state-file-name",
+    "server-template",
+    "source",
+    "stats",
+    "stick",
+    "stick-table",
+    "tcp-check",
+    "tcp-request",
+    "tcp-response",
+    "timeout",
+    "unique-id-format",
+    "unique-id-header",
+    "use_backend",
+    "use-fcgi-app",
+    "use-server",
+    "no",
+    "default",
+];
+
+/// Keywords HAProxy removed, with the 2.6 message.
+fn removed(kw: &str) -> Option<(Shape, String)> {
+    let since21 = |what: &str| {
+        format!(
+            "The '{kw}' directive is not supported anymore since HAProxy 2.1. Use {what} instead."
+        )
+    };
+    let msg = match kw {
+        "reqrep" | "reqirep" => since21("'http-request replace-path', 'http-request replace-uri' or 'http-request replace-header'"),
+        "reqdel" | "reqidel" => since21("'http-request del-header'"),
+        "reqdeny" | "reqideny" => since21("'http-request deny'"),
+        "reqallow" | "reqiallow" => since21("'http-request allow'"),
+        "reqtarpit" | "reqitarpit" => since21("'http-request tarpit'"),
+        "reqpass" | "reqipass" => since21("'http-request allow'"),
+        "reqadd" => since21("'http-request add-header'"),
+        "reqsetbe" | "reqisetbe" => since21("'use_backend'"),
+        "rsprep" | "rspirep" => since21("'http-response replace-header'"),
+        "rspdel" | "rspidel" => since21("'http-response del-header'"),
+        "rspdeny" | "rspideny" => since21("'http-response deny'"),
+        "rspadd" => since21("'http-response add-header'"),
+        "contimeout" => format!("the '{kw}' directive is not supported anymore since HAProxy 2.1. Use 'timeout connect'."),
+        "clitimeout" => format!("the '{kw}' directive is not supported anymore since HAProxy 2.1. Use 'timeout client'."),
+        "srvtimeout" => format!("the '{kw}' directive is not supported anymore since HAProxy 2.1. Use 'timeout server'."),
+        "redispatch" => "keyword 'redispatch' directive is not supported anymore since HAProxy 2.1. Use 'option redispatch'.".to_string(),
+        "block" => "The 'block' directive is not supported anymore since HAProxy 2.1. Use 'http-request deny' which uses the exact same syntax.".to_string(),
+        "monitor-net" => "The 'monitor-net' directive is not supported anymore since HAProxy 2.1. Use 'http-request return status 200 if { src <network> }' instead.".to_string(),
+        _ => return None,
+    };
+    Some((Shape::Parsing, msg))
+}
+
+/// Keywords HAProxy knows that switchyard refuses (they change routing,
+/// balancing, persistence or access control in ways the model cannot express).
+fn refused(kw: &str) -> Option<&'static str> {
+    Some(match kw {
+        "stick" | "stick-table" => "stick tables are not implemented; use 'cookie' persistence",
+        "tcp-request" | "tcp-response" => "TCP-level rules are not implemented",
+        "tcp-check" => {
+            "TCP check sequences are not implemented; use 'option httpchk' or plain 'check'"
+        }
+        "http-after-response" => "not implemented; use 'http-response'",
+        "use-server" | "force-persist" | "ignore-persist" | "persist" => {
+            "server pinning rules are not implemented"
+        }
+        "dispatch"
+        | "source"
+        | "server-template"
+        | "use-fcgi-app"
+        | "filter"
+        | "rate-limit"
+        | "hash-balance-factor"
+        | "dynamic-cookie-key"
+        | "monitor"
+        | "retry-on"
+        | "disabled" => "not implemented",
+        _ => return None,
+    })
+}
+
+/// Keywords accepted without effect, with the reason given in the warning.
+fn without_effect(kw: &str) -> Option<&'static str> {
+    Some(match kw {
+        "description" | "id" | "log-tag" | "declare" | "email-alert" => "informational only",
+        "capture" | "error-log-format" | "log-format-sd" => "not part of switchyard's log line",
+        "errorfile" | "errorfiles" | "errorloc" | "errorloc302" | "errorloc303" | "http-error" => {
+            "switchyard serves its built-in error pages"
+        }
+        "compression" => "responses are forwarded uncompressed as the server sent them",
+        "unique-id-format" | "unique-id-header" | "http-send-name-header" => {
+            "no request id header is added"
+        }
+        "backlog" | "grace" | "max-keep-alive-queue" | "http-reuse" => {
+            "switchyard uses its own connection handling"
+        }
+        "load-server-state-from-file" | "server-state-file-name" => {
+            "server state is not carried across restarts"
+        }
+        "bind-process" => "switchyard runs one process",
+        _ => return None,
+    })
+}
+
+pub(crate) fn keyword(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
+    let kw = line.arg(0);
+    let loc = &line.loc;
+    let d = &mut p.diags;
+    if let Some((shape, msg)) = removed(kw) {
+        d.alert_shaped(loc, kw, shape, msg);
+        return;
+    }
+    match kw {
+        "mode" => match line.arg(1) {
+            "http" => px.mode = Mode::Http,
+            "tcp" => px.mode = Mode::Tcp,
+            "health" => d.alert(loc, kw, "'mode health' doesn't exist anymore. Please use 'http-request return status 200' instead."),
+            other => d.alert(loc, kw, format!("unknown proxy mode '{other}'.")),
+        },
+        "timeout" => timeout(p, px, line),
+        "retries" => {
+            if !be(&mut p.diags, px, line) {
+                return;
+            }
+            if let Some(v) = uint_arg(&mut p.diags, line, 1, "retries", i32::MAX as u64) {
+                px.retries = v as u32;
+            }
+        }
+        "maxconn" => {
+            if px.kind == Kind::Backend {
+                p.diags.warn(loc, kw, format!("'maxconn' ignored because {} has no frontend capability. Maybe you want 'fullconn' instead ?", px.what()));
+                return;
+            }
+            if let Some(v) = uint_arg(&mut p.diags, line, 1, "maxconn", u32::MAX as u64) {
+                px.maxconn = Some(v as u32);
+            }
+        }
+        "fullconn" => {
+            if !be(&mut p.diags, px, line) {
+                return;
+            }
+            if let Some(v) = uint_arg(&mut p.diags, line, 1, "fullconn", u32::MAX as u64) {
+                px.fullconn = Some(v as u32);
+            }
+        }
+        "bind" => {
+            if !fe(d, px, line) {
+                return;
+            }
+            if px.kind == Kind::Defaults {
+                d.alert(loc, kw, "'bind' not allowed in 'defaults' section.");
+                return;
+            }
+            if let Some(b) = super::server::bind(&mut p.diags, line, px.kind.word()) {
+                px.binds.push(b);
+            }
+        }
+        "server" | "default-server" => super::server::server(p, px, line),
+        "balance" => {
+            if be(&mut p.diags, px, line) {
+                balance(p, px, line);
+            }
+        }
+        "hash-type" => {
+            if be(&mut p.diags, px, line) {
+                match (line.arg(1), line.arg(2)) {
+                    ("map-based", "" | "sdbm") => {}
+                    _ => unsupported(&mut p.diags, line, "hash-type", "only 'map-based' hashing (the default) is implemented"),
+                }
+            }
+        }
+        "cookie" => {
+            if be(&mut p.diags, px, line) {
+                cookie(p, px, line);
+            }
+        }
+        "option" | "no" | "default" => super::option::option(p, px, line),
+        "acl" => {
+            if px.kind == Kind::Defaults && px.name.is_empty() {
+                d.alert(loc, kw, "'acl' not allowed in anonymous 'defaults' section.");
+                return;
+            }
+            acl::acl_line(&mut p.diags, px, line);
+        }
+        "use_backend" => {
+            if !fe(d, px, line) {
+                return;
+            }
+            if px.kind == Kind::Defaults {
+                d.alert(loc, kw, "'use_backend' not allowed in 'defaults' section.");
+                return;
+            }
+            if line.arg(1).is_empty() {
+                d.alert(loc, kw, "'use_backend' expects a backend name.");
+                return;
+            }
+            let cond = match line.arg(2) {
+                "" => None,
+                "if" | "unless" => match acl::condition(&mut p.diags, px, line, 2, "switching rule") {
+                    Some(c) => Some(c),
+                    None => return,
+                },
+                other => {
+                    d.alert(loc, kw, format!("'use_backend' expects 'if' or 'unless' followed by a condition but found '{other}'."));
+                    return;
+                }
+            };
+            px.switching.push(PendingSwitch { backend: line.arg(1).to_string(), cond, loc: loc.clone() });
+        }
+        "default_backend" => {
+            if !fe(d, px, line) {
+                return;
+            }
+            if line.arg(1).is_empty() {
+                d.alert(loc, kw, "'default_backend' expects a backend name.");
+                return;
+            }
+            if line.len() > 2 {
+                d.alert(loc, kw, format!("'default_backend' cannot handle unexpected argument '{}'.", line.arg(2)));
+                return;
+            }
+            px.default_backend = Some((line.arg(1).to_string(), loc.clone()));
+        }
+        "http-request" | "http-response" | "redirect" => {
+            if px.kind == Kind::Defaults && px.name.is_empty() {
+                d.alert(loc, kw, format!("'{kw}' not allowed in anonymous 'defaults' section."));
+                return;
+            }
+            super::rules::rule(&mut p.diags, px, line);
+        }
+        "http-check" => {
+            if be(&mut p.diags, px, line) {
+                super::rules::http_check(&mut p.diags, px, line);
+            }
+        }
+        "monitor-uri" => {
+            if !fe(d, px, line) {
+                return;
+            }
+            if line.arg(1).is_empty() {
+                d.alert(loc, kw, "'monitor-uri' expects an URI.");
+                return;
+            }
+            px.monitor_uri = Some(line.arg(1).to_string());
+        }
+        "stats" => super::rules::stats(&mut p.diags, px, line),
+        "log" => {
+            if line.arg(1) == "global" {
+                px.logs.extend(p.global.logs.iter().cloned());
+            } else if let Some(t) = super::global::log_target(&mut p.diags, line) {
+                px.logs.push(t);
+            }
+        }
+        "log-format" => {
+            if !fe(d, px, line) {
+                return;
+            }
+            if line.arg(1).is_empty() {
+                d.alert(loc, kw, "'log-format' expects a format string as argument.");
+                return;
+            }
+            px.log_format = Some(LogFormat::Custom(line.arg(1).to_string()));
+        }
+        "enabled" => {}
+        _ => {
+            if let Some(why) = refused(kw) {
+                unsupported(d, line, kw, why);
+            } else if let Some(why) = without_effect(kw) {
+                ignored(d, line, kw, why);
+            } else {
+                let hint = suggest::hint(kw, PROXY_KEYWORDS.iter().copied());
+                d.alert(loc, kw, format!("unknown keyword '{kw}' in '{}' section{hint}", px.kind.word()));
+            }
+        }
+    }
+}
+
+/// Checks the backend capability; warns like HAProxy when missing.
+pub(crate) fn be(d: &mut Diags, px: &Proxy, line: &Line) -> bool {
+    if px.kind.be() {
+        return true;
+    }
+    if line.arg(0) == "server" {
+        d.alert(
+            &line.loc,
+            "server",
+            format!(
+                "'server' not allowed because {} has no backend capability.",
+                px.what()
+            ),
+        );
+        return false;
+    }
+    d.warn(
+        &line.loc,
+        line.arg(0),
+        format!(
+            "'{}' ignored because {} has no backend capability.",
+            line.arg(0),
+            px.what()
+        ),
+    );
+    false
+}
+
+/// Checks the frontend capability; warns like HAProxy when missing.
+pub(crate) fn fe(d: &mut Diags, px: &Proxy, line: &Line) -> bool {
+    if px.kind.fe() {
+        return true;
+    }
+    d.warn(
+        &line.loc,
+        line.arg(0),
+        format!(
+            "'{}' ignored because {} has no frontend capability.",
+            line.arg(0),
+            px.what()
+        ),
+    );
+    false
+}
+
+fn timeout(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
+    let name = line.arg(1);
+    let fe_only = matches!(
+        name,
+        "client" | "http-request" | "http-keep-alive" | "client-fin"
+    );
+    let known = fe_only
+        || matches!(
+            name,
+            "server" | "connect" | "check" | "queue" | "tunnel" | "server-fin" | "tarpit"
+        );
+    if !known {
+        p.diags.alert(
+            &line.loc,
+            "timeout",
+            format!("'timeout' supports 'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', 'http-request', 'tunnel', 'tarpit', 'client-fin' and 'server-fin' (got '{name}')"),
+        );
+        return;
+    }
+    let what = format!("timeout {name}");
+    let (ok, cap) = if fe_only {
+        (px.kind.fe(), "frontend")
+    } else {
+        (px.kind.be(), "backend")
+    };
+    let Some(v) = time_arg(&mut p.diags, line, 2, &what, TimeUnit::Ms) else {
+        return;
+    };
+    if line.len() > 3 {
+        p.diags.alert(
+            &line.loc,
+            "timeout",
+            format!(
+                "'{what}' cannot handle unexpected argument '{}'.",
+                line.arg(3)
+            ),
+        );
+        return;
+    }
+    if !ok {
+        p.diags.warn(
+            &line.loc,
+            "timeout",
+            format!(
+                "'{what}' will be ignored because {} has no {cap} capability",
+                px.what()
+            ),
+        );
+        return;
+    }
+    // 0 means "not set" (infinite), as in HAProxy.
+    let v = (v > 0).then(|| ms(v));
+    let t = &mut px.timeouts;
+    match name {
+        "client" => t.client = v,
+        "http-request" => t.http_request = v,
+        "http-keep-alive" => t.http_keep_alive = v,
+        "client-fin" => t.client_fin = v,
+        "server" => t.server = v,
+        "connect" => t.connect = v,
+        "check" => t.check = v,
+        "queue" => t.queue = v,
+        "tunnel" => t.tunnel = v,
+        "server-fin" => t.server_fin = v,
+        _ => ignored(
+            &mut p.diags,
+            line,
+            "timeout tarpit",
+            "'http-request tarpit' is not implemented",
+        ),
+    }
+}
+
+const BALANCE_ERR: &str = "balance only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', 'url_param', 'hdr(name)' and 'rdp-cookie(name)' options.";
+
+fn balance(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
+    let d = &mut p.diags;
+    let loc = &line.loc;
+    let algo = line.arg(1);
+    let extra = |d: &mut crate::draft::Diags, from: usize| {
+        if line.len() > from {
+            d.alert(
+                loc,
+                "balance",
+                format!("balance {algo} : unexpected argument '{}'.", line.arg(from)),
+            );
+            true
+        } else {
+            false
+        }
+    };
+    let (b, l7) = match algo {
+        "roundrobin" | "static-rr" | "leastconn" | "first" | "source" if extra(d, 2) => return,
+        "roundrobin" => (Balance::RoundRobin, false),
+        "static-rr" => (Balance::StaticRr, false),
+        "leastconn" => (Balance::LeastConn, false),
+        "first" => (Balance::First, false),
+        "source" => (Balance::Source, false),
+        "" => return, // HAProxy 2.6 accepts a bare `balance` and keeps the algorithm.
+        a if a == "random" || a.starts_with("random(") => {
+            let draws = match a.strip_prefix("random(") {
+                None => 2,
+                Some(rest) => {
+                    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                    let after = &rest[digits.len()..];
+                    match (digits.parse::<u32>(), after) {
+                        (Ok(n), ")") if n > 0 => n,
+                        _ => {
+                            let c = after.chars().next().unwrap_or(')');
+                            d.alert(
+                                loc,
+                                "balance",
+                                format!(
+                                    "balance random : unexpected character '{c}' after argument."
+                                ),
+                            );
+                            return;
+                        }
+                    }
+                }
+            };
+            if extra(d, 2) {
+                return;
+            }
+            (Balance::Random { draws }, false)
+        }
+        "uri" => {
+            let (mut len, mut depth, mut whole, mut path_only) = (None, None, false, false);
+            let mut i = 2;
+            while i < line.len() {
+                match line.arg(i) {
+                    w @ ("len" | "depth") => {
+                        let v = line.arg(i + 1);
+                        match v.parse::<u32>() {
+                            Ok(n) if n > 0 => {
+                                if w == "len" {
+                                    len = Some(n)
+                                } else {
+                                    depth = Some(n)
+                                }
+                            }
+                            _ => {
+                                d.alert(loc, "balance", format!("balance uri : '{w}' expects a positive integer (got '{v}')."));
+                                return;
+                            }
+                        }
+                        i += 2;
+                    }
+                    "whole" => {
+                        whole = true;
+                        i += 1
+                    }
+                    "path-only" => {
+                        path_only = true;
+                        i += 1
+                    }
+                    other => {
+                        d.alert(loc, "balance", format!("balance uri only accepts parameters 'len', 'depth', 'path-only', and 'whole' (got '{other}')."));
+                        return;
+                    }
+                }
+            }
+            (
+                Balance::Uri {
+                    len,
+                    depth,
+                    whole,
+                    path_only,
+                },
+                true,
+            )
+        }
+        "url_param" => {
+            if line.arg(2).is_empty() {
+                d.alert(
+                    loc,
+                    "balance",
+                    "balance url_param requires an URL parameter name.",
+                );
+                return;
+            }
+            if line.len() > 3 {
+                unsupported(
+                    d,
+                    line,
+                    &format!("balance url_param {}", line.arg(3)),
+                    "only the parameter name is implemented",
+                );
+                return;
+            }
+            (
+                Balance::UrlParam {
+                    name: line.arg(2).to_string(),
+                },
+                true,
+            )
+        }
+        a if a.starts_with("hdr(") => {
+            let Some(name) = a
+                .strip_prefix("hdr(")
+                .and_then(|r| r.strip_suffix(')'))
+                .filter(|n| !n.is_empty())
+            else {
+                d.alert(loc, "balance", "hdr requires an http header field name.");
+                return;
+            };
+            let use_domain_only = match line.arg(2) {
+                "" => false,
+                "use_domain_only" if line.len() == 3 => true,
+                other => {
+                    d.alert(
+                        loc,
+                        "balance",
+                        format!("hdr(name) only accepts 'use_domain_only' (got '{other}')."),
+                    );
+                    return;
+                }
+            };
+            (
+                Balance::Hdr {
+                    name: name.to_string(),
+                    use_domain_only,
+                },
+                true,
+            )
+        }
+        a if a.starts_with("rdp-cookie") || a == "hash" => {
+            unsupported(d, line, &format!("balance {a}"), "use one of roundrobin, static-rr, leastconn, first, source, random, uri, url_param, hdr()");
+            return;
+        }
+        _ => {
+            d.alert(loc, "balance", BALANCE_ERR);
+            return;
+        }
+    };
+    px.balance = b;
+    px.balance_l7 = l7;
+}
+
+const COOKIE_OPTS: &str = "'cookie' supports 'rewrite', 'insert', 'prefix', 'indirect', 'nocache', 'postonly', 'domain', 'maxidle', 'dynamic', 'maxlife' and 'attr' options.";
+
+fn cookie(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
+    let d = &mut p.diags;
+    let loc = &line.loc;
+    if line.arg(1).is_empty() {
+        d.alert(loc, "cookie", "'cookie' expects <cookie_name> as argument.");
+        return;
+    }
+    // Re-declaring resets every option.
+    let mut c = CookieConfig {
+        name: line.arg(1).to_string(),
+        loc: loc.clone(),
+        ..CookieConfig::default()
+    };
+    let mut modes = 0;
+    let mut i = 2;
+    while i < line.len() {
+        let w = line.arg(i);
+        match w {
+            "rewrite" | "insert" | "prefix" => {
+                modes += 1;
+                c.mode = match w {
+                    "rewrite" => CookieMode::Rewrite,
+                    "insert" => CookieMode::Insert,
+                    _ => CookieMode::Prefix,
+                };
+            }
+            "indirect" => c.indirect = true,
+            "nocache" => c.nocache = true,
+            "postonly" => c.postonly = true,
+            "preserve" => c.preserve = true,
+            "httponly" => c.httponly = true,
+            "secure" => c.secure = true,
+            "dynamic" => c.dynamic = true,
+            "domain" => {
+                let dom = line.arg(i + 1);
+                if dom.is_empty() {
+                    d.alert_shaped(
+                        loc,
+                        "cookie",
+                        Shape::ParsingTight,
+                        "'domain' requires an argument.",
+                    );
+                    return;
+                }
+                if dom
+                    .bytes()
+                    .any(|b| b.is_ascii_control() || b == b';' || b == b' ')
+                {
+                    d.alert_shaped(
+                        loc,
+                        "cookie",
+                        Shape::ParsingTight,
+                        format!("domain '{dom}' contains invalid characters."),
+                    );
+                    return;
+                }
+                if !dom[1..].contains('.') {
+                    d.warn_shaped(
+                        loc,
+                        "cookie",
+                        Shape::ParsingTight,
+                        format!("domain '{dom}' contains no embedded dot, this configuration may not work properly (see RFC6265#5.2.3)."),
+                    );
+                }
+                c.domains.push(dom.to_string());
+                i += 1;
+            }
+            "attr" => {
+                let a = line.arg(i + 1);
+                if a.is_empty() {
+                    d.alert_shaped(
+                        loc,
+                        "cookie",
+                        Shape::ParsingTight,
+                        "'attr' expects a value.",
+                    );
+                    return;
+                }
+                if a.bytes().any(|b| b.is_ascii_control() || b == b';') {
+                    d.alert_shaped(
+                        loc,
+                        "cookie",
+                        Shape::ParsingTight,
+                        "attr value contains invalid characters.",
+                    );
+                    return;
+                }
+                c.attrs.push(a.to_string());
+                i += 1;
+            }
+            "maxidle" | "maxlife" => {
+                let v = line.arg(i + 1);
+                match crate::units::parse_time(v, TimeUnit::S) {
+                    Ok(t) if t.trailing.is_none() => {
+                        let secs = u32::try_from(t.value).unwrap_or(u32::MAX);
+                        if w == "maxidle" {
+                            c.maxidle = Some(secs)
+                        } else {
+                            c.maxlife = Some(secs)
+                        }
+                    }
+                    Ok(t) => {
+                        let ch = t.trailing.unwrap_or(' ');
+                        d.alert_shaped(
+                            loc,
+                            "cookie",
+                            Shape::ParsingTight,
+                            format!("unexpected character '{ch}' in argument to <{w}>."),
+                        );
+                        return;
+                    }
+                    Err(crate::units::TimeError::Unexpected(ch)) => {
+                        d.alert_shaped(
+                            loc,
+                            "cookie",
+                            Shape::ParsingTight,
+                            format!("unexpected character '{ch}' in argument to <{w}>."),
+                        );
+                        return;
+                    }
+                    Err(_) => {
+                        d.alert_shaped(
+                            loc,
+                            "cookie",
+                            Shape::ParsingTight,
+                            format!("'{w}' expects <idletime> in seconds as argument."),
+                        );
+                        return;
+                    }
+                }
+                i += 1;
+            }
+            _ => {
+                d.alert(loc, "cookie", COOKIE_OPTS);
+                return;
+            }
+        }
+        i += 1;
+    }
+    if modes > 1 {
+        d.alert(
+            loc,
+            "cookie",
+            "cookie 'rewrite', 'insert' and 'prefix' modes are incompatible.",
+        );
+        return;
+    }
+    if c.indirect && c.mode == CookieMode::Rewrite {
+        d.alert(
+            loc,
+            "cookie",
+            "cookie 'rewrite' and 'indirect' modes are incompatible.",
+        );
+        return;
+    }
+    if c.postonly && c.mode != CookieMode::Insert {
+        d.alert(
+            loc,
+            "cookie",
+            "cookie 'postonly' option only makes sense with 'insert' mode.",
+        );
+        return;
+    }
+    if c.preserve && c.mode != CookieMode::Insert && !c.indirect {
+        d.alert(
+            loc,
+            "cookie",
+            "cookie 'preserve' requires at least 'insert' or 'indirect'.",
+        );
+        return;
+    }
+    if (c.maxidle.is_some() || c.maxlife.is_some()) && c.mode != CookieMode::Insert {
+        d.alert(
+            loc,
+            "cookie",
+            "cookie 'maxidle' and 'maxlife' only make sense with 'insert' mode.",
+        );
+        return;
+    }
+    if c.dynamic {
+        unsupported(
+            d,
+            line,
+            "cookie dynamic",
+            "'dynamic-cookie-key' is not implemented; give each server a 'cookie' value",
+        );
+        return;
+    }
+    px.cookie = Some(c);
+}

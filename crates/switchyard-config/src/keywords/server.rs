@@ -1,0 +1,623 @@
+//! `server`, `default-server` and `bind` lines, and the address syntax they share.
+
+use super::ms;
+use crate::diag::Shape;
+use crate::draft::{Diags, Kind, Line, Proxy, ServerOpts};
+use crate::model::*;
+use crate::parser::Parser;
+use crate::suggest;
+use crate::units::TimeUnit;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// HAProxy 2.6 server keywords (for "did you mean").
+const SERVER_KEYWORDS: &[&str] = &[
+    "addr",
+    "agent-check",
+    "agent-addr",
+    "agent-inter",
+    "agent-port",
+    "agent-send",
+    "allow-0rtt",
+    "alpn",
+    "backup",
+    "ca-file",
+    "check",
+    "check-alpn",
+    "check-proto",
+    "check-send-proxy",
+    "check-sni",
+    "check-ssl",
+    "check-via-socks4",
+    "ciphers",
+    "ciphersuites",
+    "cookie",
+    "crl-file",
+    "crt",
+    "disabled",
+    "downinter",
+    "enabled",
+    "error-limit",
+    "fall",
+    "fastinter",
+    "force-sslv3",
+    "force-tlsv10",
+    "force-tlsv11",
+    "force-tlsv12",
+    "force-tlsv13",
+    "id",
+    "init-addr",
+    "inter",
+    "log-proto",
+    "maxconn",
+    "maxqueue",
+    "max-reuse",
+    "minconn",
+    "namespace",
+    "no-agent-check",
+    "no-backup",
+    "no-check",
+    "no-check-ssl",
+    "no-send-proxy",
+    "no-send-proxy-v2",
+    "no-ssl",
+    "no-ssl-reuse",
+    "no-sslv3",
+    "no-tls-tickets",
+    "no-tlsv10",
+    "no-tlsv11",
+    "no-tlsv12",
+    "no-tlsv13",
+    "no-verifyhost",
+    "no-tfo",
+    "npn",
+    "observe",
+    "on-error",
+    "on-marked-down",
+    "on-marked-up",
+    "pool-low-conn",
+    "pool-max-conn",
+    "pool-purge-delay",
+    "port",
+    "proto",
+    "redir",
+    "rise",
+    "resolve-net",
+    "resolve-opts",
+    "resolve-prefer",
+    "resolvers",
+    "send-proxy",
+    "send-proxy-v2",
+    "send-proxy-v2-ssl",
+    "send-proxy-v2-ssl-cn",
+    "set-proxy-v2-tlv-fmt",
+    "shard",
+    "slowstart",
+    "sni",
+    "source",
+    "ssl",
+    "ssl-max-ver",
+    "ssl-min-ver",
+    "ssl-reuse",
+    "stick",
+    "socks4",
+    "tcp-ut",
+    "tfo",
+    "tls-tickets",
+    "track",
+    "verify",
+    "verifyhost",
+    "weight",
+    "ws",
+];
+
+/// HAProxy 2.6 bind keywords (for "did you mean").
+const BIND_KEYWORDS: &[&str] = &[
+    "accept-netscaler-cip",
+    "accept-proxy",
+    "allow-0rtt",
+    "alpn",
+    "backlog",
+    "ca-file",
+    "ca-ignore-err",
+    "ca-sign-file",
+    "ca-sign-pass",
+    "ca-verify-file",
+    "ciphers",
+    "ciphersuites",
+    "crl-file",
+    "crt",
+    "crt-ignore-err",
+    "crt-list",
+    "curves",
+    "defer-accept",
+    "ecdhe",
+    "expose-fd",
+    "force-sslv3",
+    "force-tlsv10",
+    "force-tlsv11",
+    "force-tlsv12",
+    "force-tlsv13",
+    "generate-certificates",
+    "gid",
+    "group",
+    "id",
+    "interface",
+    "level",
+    "maxconn",
+    "mode",
+    "mss",
+    "name",
+    "namespace",
+    "nice",
+    "no-ca-names",
+    "no-sslv3",
+    "no-tls-tickets",
+    "no-tlsv10",
+    "no-tlsv11",
+    "no-tlsv12",
+    "no-tlsv13",
+    "npn",
+    "prefer-client-ciphers",
+    "process",
+    "proto",
+    "severity-output",
+    "ssl",
+    "ssl-max-ver",
+    "ssl-min-ver",
+    "strict-sni",
+    "tcp-ut",
+    "tfo",
+    "thread",
+    "tls-ticket-keys",
+    "transparent",
+    "uid",
+    "user",
+    "v4v6",
+    "v6only",
+    "verify",
+    "quic-force-retry",
+];
+
+/// A host/port pair as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Addr {
+    pub host: String,
+    /// The text after the last `:` (empty when absent).
+    pub port: String,
+}
+
+/// Splits `[ipv4@|ipv6@|tcp@...]host[:port]`. Returns the unsupported prefix on error.
+pub(crate) fn split_addr(text: &str) -> Result<Addr, String> {
+    let mut t = text;
+    if let Some(at) = t.find('@') {
+        let family = &t[..at];
+        match family {
+            "ipv4" | "ipv6" | "tcp" | "tcp4" | "tcp6" => t = &t[at + 1..],
+            _ => return Err(format!("{family}@")),
+        }
+    }
+    if t.starts_with('/') {
+        return Err("unix socket path".into());
+    }
+    if let Some(rest) = t.strip_prefix('[') {
+        let Some(close) = rest.find(']') else {
+            return Err("unterminated '['".into());
+        };
+        let host = rest[..close].to_string();
+        let port = rest[close + 1..]
+            .strip_prefix(':')
+            .unwrap_or("")
+            .to_string();
+        return Ok(Addr { host, port });
+    }
+    match t.rfind(':') {
+        // Two or more colons without brackets: an IPv6 literal, port after the last colon
+        // only if the remainder still parses as IPv6 (HAProxy's behaviour for `::1:80`).
+        Some(i) if t[..i].contains(':') => {
+            if t.parse::<Ipv6Addr>().is_ok() && t[..i].parse::<Ipv6Addr>().is_err() {
+                Ok(Addr {
+                    host: t.to_string(),
+                    port: String::new(),
+                })
+            } else {
+                Ok(Addr {
+                    host: t[..i].to_string(),
+                    port: t[i + 1..].to_string(),
+                })
+            }
+        }
+        Some(i) => Ok(Addr {
+            host: t[..i].to_string(),
+            port: t[i + 1..].to_string(),
+        }),
+        None => Ok(Addr {
+            host: t.to_string(),
+            port: String::new(),
+        }),
+    }
+}
+
+/// `bind <addr>[,<addr>...] [params]`.
+/// `section` is the section keyword, for messages.
+pub(crate) fn bind(d: &mut Diags, line: &Line, section: &str) -> Option<Bind> {
+    let loc = &line.loc;
+    let spec = line.arg(1);
+    if spec.is_empty() {
+        d.alert(
+            loc,
+            "bind",
+            "'bind' expects {<path>|[addr1]:port1[-end1]}{,[addr]:port[-end]}... as arguments.",
+        );
+        return None;
+    }
+    let mut addrs = Vec::new();
+    for part in spec.split(',') {
+        let a = match split_addr(part) {
+            Ok(a) => a,
+            Err(prefix) => {
+                super::unsupported(
+                    d,
+                    line,
+                    &format!("bind {part}"),
+                    &format!("{prefix} listeners are not implemented, only TCP over IPv4/IPv6"),
+                );
+                return None;
+            }
+        };
+        let ip: IpAddr = match a.host.as_str() {
+            "" | "*" => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            h => match h.parse() {
+                Ok(ip) => ip,
+                Err(_) => {
+                    super::unsupported(d, line, &format!("bind {part}"), "listening addresses must be IP literals (no DNS in the configuration reader)");
+                    return None;
+                }
+            },
+        };
+        if a.port.is_empty() {
+            d.alert(
+                loc,
+                "bind",
+                format!("'bind' : missing port specification in '{part}'"),
+            );
+            return None;
+        }
+        let (lo, hi) = match a.port.split_once('-') {
+            Some((l, h)) => (l, h),
+            None => (a.port.as_str(), a.port.as_str()),
+        };
+        let parse = |p: &str| p.parse::<u16>().ok().filter(|&n| n > 0);
+        let (Some(lo_n), Some(hi_n)) = (parse(lo), parse(hi)) else {
+            let bad = if parse(lo).is_none() { lo } else { hi };
+            d.alert(loc, "bind", format!("'bind' : invalid port '{bad}'"));
+            return None;
+        };
+        if hi_n < lo_n {
+            d.alert(
+                loc,
+                "bind",
+                format!("'bind' : invalid port range '{}'", a.port),
+            );
+            return None;
+        }
+        addrs.extend((lo_n..=hi_n).map(|p| SocketAddr::new(ip, p)));
+    }
+    let mut b = Bind {
+        addrs,
+        name: None,
+        maxconn: None,
+        loc: loc.clone(),
+    };
+    let mut i = 2;
+    while i < line.len() {
+        let kw = line.arg(i);
+        let val = line.arg(i + 1);
+        match kw {
+            "name" | "id" => {
+                if kw == "name" {
+                    b.name = Some(val.to_string());
+                }
+                i += 1;
+            }
+            "maxconn" => {
+                match val.parse::<u32>() {
+                    Ok(n) => b.maxconn = Some(n),
+                    Err(_) => {
+                        d.alert(
+                            loc,
+                            "bind",
+                            format!("'bind {spec}' : '{kw}' expects an integer argument."),
+                        );
+                        return None;
+                    }
+                }
+                i += 1;
+            }
+            "v4v6" => {}
+            "backlog" | "mss" | "tcp-ut" | "process" | "thread" | "nice" | "user" | "uid"
+            | "group" | "gid" | "mode" | "level" | "severity-output" => {
+                d.warn(
+                    loc,
+                    "bind",
+                    format!("'bind {spec}' : '{kw}' is ignored by switchyard."),
+                );
+                i += 1;
+            }
+            "tfo" | "defer-accept" | "v6only" | "expose-fd" => {
+                d.warn(
+                    loc,
+                    "bind",
+                    format!("'bind {spec}' : '{kw}' is ignored by switchyard."),
+                );
+                if kw == "expose-fd" {
+                    i += 1;
+                }
+            }
+            k if BIND_KEYWORDS.contains(&k) => {
+                d.alert(loc, "bind", format!("'bind {spec}' : '{k}' is not supported by switchyard (no TLS, PROXY protocol or socket options)."));
+                return None;
+            }
+            k => {
+                let hint = suggest::hint(k, BIND_KEYWORDS.iter().copied());
+                d.alert(
+                    loc,
+                    "bind",
+                    format!("'bind {spec}' in section '{section}': unknown keyword '{k}'{hint}."),
+                );
+                return None;
+            }
+        }
+        i += 1;
+    }
+    Some(b)
+}
+
+/// `server` and `default-server`.
+pub(crate) fn server(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
+    let loc = &line.loc;
+    let is_default = line.arg(0) == "default-server";
+    if !is_default {
+        if px.kind == Kind::Defaults {
+            p.diags
+                .alert(loc, "server", "'server' not allowed in 'defaults' section.");
+            return;
+        }
+        if !super::proxy::be(&mut p.diags, px, line) {
+            return;
+        }
+    } else if !px.kind.be() {
+        super::proxy::be(&mut p.diags, px, line);
+        return;
+    }
+    let d = &mut p.diags;
+    let (name, addr, first_opt) = if is_default {
+        (String::new(), None, 1)
+    } else {
+        if line.arg(1).is_empty() || line.arg(2).is_empty() {
+            d.alert_shaped(
+                loc,
+                "server",
+                Shape::Bracket,
+                "'server' expects <name> and <addr>[:<port>] as arguments.",
+            );
+            return;
+        }
+        (line.arg(1).to_string(), Some(line.arg(2)), 3)
+    };
+    let who = if is_default {
+        "'default-server'".to_string()
+    } else {
+        format!("'server {}/{name}'", px.name)
+    };
+    let err = |d: &mut Diags, msg: String| {
+        d.alert_shaped(loc, line.arg(0), Shape::Bracket, format!("{who} : {msg}"))
+    };
+    let (host, port) = match addr {
+        None => (String::new(), None),
+        Some(text) => {
+            let a = match split_addr(text) {
+                Ok(a) => a,
+                Err(prefix) => {
+                    err(
+                        d,
+                        format!("{prefix} server addresses are not supported by switchyard."),
+                    );
+                    return;
+                }
+            };
+            if a.host.is_empty() || a.host == "*" {
+                err(d, format!("invalid address '{text}'."));
+                return;
+            }
+            let port = if a.port.is_empty() {
+                None
+            } else if a.port.starts_with(['+', '-']) {
+                err(
+                    d,
+                    format!("relative port '{}' is not supported by switchyard.", a.port),
+                );
+                return;
+            } else {
+                match a.port.parse::<u16>() {
+                    Ok(n) if n > 0 => Some(n),
+                    _ => {
+                        err(d, format!("invalid port '{}'", a.port));
+                        return;
+                    }
+                }
+            };
+            (a.host, port)
+        }
+    };
+    let mut o = ServerOpts::default();
+    let mut i = first_opt;
+    while i < line.len() {
+        let kw = line.arg(i);
+        let val = line.arg(i + 1);
+        let mut takes = 1;
+        match kw {
+            "check" => o.check = Some(true),
+            "no-check" => o.check = Some(false),
+            "backup" => o.backup = Some(true),
+            "no-backup" => o.backup = Some(false),
+            "disabled" => o.disabled = Some(true),
+            "enabled" => o.disabled = Some(false),
+            "inter" | "fastinter" | "downinter" => {
+                match crate::units::parse_time(val, TimeUnit::Ms) {
+                    Ok(t) if t.value > 0 => {
+                        if let Some(c) = t.trailing {
+                            let msg = crate::units::trailing_warning(c, val);
+                            d.push(
+                                crate::diag::Level::Warning,
+                                Some(loc),
+                                kw,
+                                msg,
+                                Shape::Unlocated,
+                            );
+                        }
+                        let v = Some(ms(t.value));
+                        match kw {
+                            "inter" => o.inter = v,
+                            "fastinter" => o.fastinter = v,
+                            _ => o.downinter = v,
+                        }
+                    }
+                    Ok(_) => {
+                        err(
+                            d,
+                            format!("invalid value 0 for argument '{kw}' of server {name}."),
+                        );
+                        return;
+                    }
+                    Err(crate::units::TimeError::Unexpected(c)) => {
+                        err(
+                            d,
+                            format!(
+                                "unexpected character '{c}' in '{kw}' argument of server {name}.."
+                            ),
+                        );
+                        return;
+                    }
+                    Err(crate::units::TimeError::Empty) => {
+                        err(d, format!("'{kw}' expects <time> as argument.."));
+                        return;
+                    }
+                    Err(crate::units::TimeError::Overflow) => {
+                        err(d, format!("timer overflow in argument <{val}> to <{kw}> of server {name}, maximum value is 2147483647 ms (~24.8 days).."));
+                        return;
+                    }
+                }
+            }
+            "rise" | "fall" | "weight" | "maxconn" | "maxqueue" | "id" | "port" => {
+                let Ok(n) = val.parse::<i64>() else {
+                    err(d, format!("'{kw}' expects an integer argument.."));
+                    return;
+                };
+                match kw {
+                    "rise" | "fall" if n <= 0 => {
+                        err(d, format!("'{kw}' has to be > 0.."));
+                        return;
+                    }
+                    "rise" => o.rise = Some(n.min(u32::MAX as i64) as u32),
+                    "fall" => o.fall = Some(n.min(u32::MAX as i64) as u32),
+                    "weight" => {
+                        if !(0..=256).contains(&n) {
+                            err(
+                                d,
+                                format!("weight of server {name} is not within 0 and 256 ({n}).."),
+                            );
+                            return;
+                        }
+                        o.weight = Some(n as u32);
+                    }
+                    "maxconn" | "maxqueue" => {
+                        if !(0..=i64::from(i32::MAX)).contains(&n) {
+                            err(d, format!("'{kw}' value out of range ({n}).."));
+                            return;
+                        }
+                        if kw == "maxconn" {
+                            o.maxconn = Some(n as u32)
+                        } else {
+                            o.maxqueue = Some(n as u32)
+                        }
+                    }
+                    "id" => {
+                        if n <= 0 || n > i64::from(i32::MAX) {
+                            err(d, "custom id has to be > 0..".to_string());
+                            return;
+                        }
+                        o.id = Some(n as u32);
+                    }
+                    _ => {
+                        if !(1..=65535).contains(&n) {
+                            err(d, format!("invalid port '{val}'"));
+                            return;
+                        }
+                        o.check_port = Some(n as u16);
+                    }
+                }
+            }
+            "cookie" => {
+                if val.is_empty() {
+                    err(d, "'cookie' expects <value> as argument..".to_string());
+                    return;
+                }
+                o.cookie = Some(val.to_string());
+            }
+            "addr" => {
+                if val.is_empty() {
+                    err(d, "'addr' expects <ipv4|ipv6> as argument..".to_string());
+                    return;
+                }
+                o.check_addr = Some(val.to_string());
+            }
+            "init-addr" | "resolvers" | "resolve-prefer" | "resolve-net" | "resolve-opts"
+            | "pool-low-conn" | "pool-max-conn" | "pool-purge-delay" | "max-reuse" | "tcp-ut"
+            | "log-proto" | "error-limit" | "on-marked-up" | "shard" => {
+                d.warn(loc, kw, format!("{who} : '{kw}' is ignored by switchyard (server names are resolved once at startup, connections are not pooled)."));
+                takes = 2;
+            }
+            "tfo" | "no-tfo" | "no-ssl" | "no-check-ssl" | "no-send-proxy" | "no-send-proxy-v2"
+            | "no-agent-check" | "no-ssl-reuse" | "no-tls-tickets" | "no-verifyhost"
+            | "no-sslv3" | "no-tlsv10" | "no-tlsv11" | "no-tlsv12" | "no-tlsv13" => {
+                // Negations of features switchyard does not have: what they ask is what happens.
+            }
+            k if SERVER_KEYWORDS.contains(&k) => {
+                err(d, format!("'{k}' is not supported by switchyard (no TLS, PROXY protocol, agent checks, slow start or tracking)."));
+                return;
+            }
+            k => {
+                let hint = suggest::hint(k, SERVER_KEYWORDS.iter().copied());
+                err(d, format!("unknown keyword '{k}'{hint}"));
+                return;
+            }
+        }
+        if matches!(
+            kw,
+            "inter"
+                | "fastinter"
+                | "downinter"
+                | "rise"
+                | "fall"
+                | "weight"
+                | "maxconn"
+                | "maxqueue"
+                | "id"
+                | "port"
+                | "cookie"
+                | "addr"
+        ) {
+            takes = 2;
+        }
+        i += takes;
+    }
+    if is_default {
+        px.default_server = o.over(&px.default_server);
+        return;
+    }
+    let merged = o.over(&px.default_server);
+    let pos = px.servers.len() as u32 + 1;
+    px.servers
+        .push(merged.build(name, loc.clone(), host, port, pos));
+}

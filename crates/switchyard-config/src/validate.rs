@@ -1,0 +1,255 @@
+//! Cross-checks once every section is read, and conversion of the drafts into
+//! the model: backend references resolved to indices, names unique, binds
+//! distinct, modes compatible, plus HAProxy's post-parse warnings.
+
+use crate::diag::{Level, Shape};
+use crate::draft::{Diags, Kind, Proxy};
+use crate::model::*;
+use crate::parser::type_str;
+
+/// Builds the model. Returns `None` when an alert was raised.
+pub(crate) fn finish(global: Global, proxies: Vec<Proxy>, d: &mut Diags) -> Option<Config> {
+    let mut cfg = Config {
+        global,
+        frontends: Vec::new(),
+        backends: Vec::new(),
+    };
+    // Backend indices follow declaration order of backend-capable proxies.
+    let be_index: Vec<Option<usize>> = {
+        let mut n = 0;
+        proxies
+            .iter()
+            .map(|p| {
+                p.kind.be().then(|| {
+                    n += 1;
+                    n - 1
+                })
+            })
+            .collect()
+    };
+    let find_be = |name: &str| proxies.iter().position(|p| p.kind.be() && p.name == name);
+
+    for p in &proxies {
+        // Duplicate servers.
+        for (i, s) in p.servers.iter().enumerate() {
+            if let Some(prev) = p.servers[..i].iter().find(|o| o.name == s.name) {
+                d.push(Level::Alert, Some(&s.loc), "server", format!(
+                    "{} '{}', another server named '{}' was already defined at line {}, please use distinct names.",
+                    type_str(p.kind), p.name, s.name, prev.loc.line
+                ), Shape::Parsing);
+            }
+            if let Some(prev) = p.servers[..i].iter().find(|o| o.id == s.id) {
+                d.push(
+                    Level::Alert,
+                    Some(&s.loc),
+                    "server",
+                    format!(
+                        "{} '{}': server '{}' has the same ID ({}) as server '{}'.",
+                        type_str(p.kind),
+                        p.name,
+                        s.name,
+                        s.id,
+                        prev.name
+                    ),
+                    Shape::Unlocated,
+                );
+            }
+        }
+        if p.kind.fe() && p.binds.is_empty() {
+            d.push(Level::Warning, Some(&p.loc), "bind", format!(
+                "{} '{}' has no 'bind' directive. Please declare it as a backend if this was intended.",
+                type_str(p.kind), p.name
+            ), Shape::Unlocated);
+        }
+        let t = &p.timeouts;
+        if (p.kind.fe() && t.client.is_none())
+            || (p.kind.be()
+                && !p.servers.is_empty()
+                && (t.connect.is_none()
+                    || (t.server.is_none() && (p.mode == Mode::Http || t.tunnel.is_none()))))
+        {
+            d.push(Level::Warning, Some(&p.loc), "timeout", format!(
+                "missing timeouts for {} '{}'.\n   | While not properly invalid, you will certainly encounter various problems\n   | with such a configuration. To fix this, please ensure that all following\n   | timeouts are set to a non-zero value: 'client', 'connect', 'server'.",
+                type_str(p.kind), p.name
+            ), Shape::Unlocated);
+        }
+        if p.mode == Mode::Tcp {
+            let what = format!("{} '{}'", type_str(p.kind), p.name);
+            let warn = |d: &mut Diags, kw: &str, m: String| {
+                d.push(Level::Warning, Some(&p.loc), kw, m, Shape::Unlocated)
+            };
+            if p.kind.be() && p.cookie.is_some() {
+                warn(
+                    d,
+                    "cookie",
+                    format!("cookie will be ignored for {what} (needs 'mode http')."),
+                );
+            }
+            if p.kind.be() && p.balance_l7 {
+                warn(d, "balance", format!("Layer 7 hash not possible for {what} (needs 'mode http'). Falling back to round robin."));
+            }
+            if !p.http_request_rules.is_empty() || !p.redirect_rules.is_empty() {
+                warn(
+                    d,
+                    "http-request",
+                    format!("'http-request' rules ignored for {what} as they require HTTP mode."),
+                );
+            }
+            if !p.http_response_rules.is_empty() {
+                warn(
+                    d,
+                    "http-response",
+                    format!("'http-response' rules ignored for {what} as they require HTTP mode."),
+                );
+            }
+            if p.forwardfor.is_some() {
+                warn(
+                    d,
+                    "option",
+                    format!("'option forwardfor' ignored for {what} as it requires HTTP mode."),
+                );
+            }
+        }
+    }
+
+    // Binds must not clash (HAProxy would fail at startup or share the port).
+    let mut seen: Vec<(std::net::SocketAddr, &Proxy, &Location)> = Vec::new();
+    for p in &proxies {
+        for b in &p.binds {
+            for a in &b.addrs {
+                if let Some((_, other, oloc)) = seen.iter().find(|(sa, _, _)| sa == a) {
+                    d.push(Level::Alert, Some(&b.loc), "bind", format!(
+                        "'bind {a}' of {} '{}' clashes with the same address bound at [{oloc}] by {} '{}'.",
+                        type_str(p.kind), p.name, type_str(other.kind), other.name
+                    ), Shape::Parsing);
+                } else {
+                    seen.push((*a, p, &b.loc));
+                }
+            }
+        }
+    }
+
+    for (pi, p) in proxies.iter().enumerate() {
+        if p.kind.fe() {
+            let target = |d: &mut Diags, name: &str, what: &str, rule: &str| -> Option<usize> {
+                let Some(ti) = find_be(name) else {
+                    d.push(
+                        Level::Alert,
+                        Some(&p.loc),
+                        what,
+                        format!(
+                            "Proxy '{}': unable to find required {what}: '{name}'.",
+                            p.name
+                        ),
+                        Shape::Unlocated,
+                    );
+                    return None;
+                };
+                if ti == pi {
+                    d.push(
+                        Level::Alert,
+                        Some(&p.loc),
+                        what,
+                        format!("Proxy '{}': loop detected for {what}: '{name}'.", p.name),
+                        Shape::Unlocated,
+                    );
+                    return None;
+                }
+                let t = &proxies[ti];
+                if p.mode == Mode::Http && t.mode == Mode::Tcp {
+                    d.push(Level::Alert, Some(&p.loc), what, format!(
+                        "http {} '{}' ({}) tries to use incompatible tcp backend '{}' ({}) {rule} (see 'mode').",
+                        type_str(p.kind), p.name, p.loc, t.name, t.loc
+                    ), Shape::Unlocated);
+                    return None;
+                }
+                be_index[ti]
+            };
+            let mut fe = Frontend {
+                name: p.name.clone(),
+                loc: p.loc.clone(),
+                mode: p.mode,
+                binds: p.binds.clone(),
+                timeouts: p.timeouts.clone(),
+                maxconn: p.maxconn,
+                conn_mode: p.conn_mode,
+                forwardfor: p.forwardfor.clone(),
+                acls: p.acls.clone(),
+                http_request_rules: p
+                    .http_request_rules
+                    .iter()
+                    .chain(&p.redirect_rules)
+                    .cloned()
+                    .collect(),
+                http_response_rules: p.http_response_rules.clone(),
+                switching_rules: Vec::new(),
+                default_backend: None,
+                log_format: p.log_format.clone(),
+                logs: p.logs.clone(),
+                stats: p.stats.clone(),
+                monitor_uri: p.monitor_uri.clone(),
+            };
+            for s in &p.switching {
+                if let Some(b) = target(d, &s.backend, "use_backend", "in a 'use_backend' rule") {
+                    fe.switching_rules.push(SwitchingRule {
+                        backend: b,
+                        cond: s.cond.clone(),
+                        loc: s.loc.clone(),
+                    });
+                }
+            }
+            if let Some((name, _)) = &p.default_backend {
+                fe.default_backend = target(d, name, "default_backend", "as its default backend");
+            }
+            if p.kind == Kind::Listen && fe.default_backend.is_none() && p.default_backend.is_none()
+            {
+                fe.default_backend = be_index[pi];
+            }
+            cfg.frontends.push(fe);
+        }
+        if p.kind.be() {
+            // A listen's rules run once, in its frontend part.
+            let own_rules = p.kind == Kind::Backend;
+            cfg.backends.push(Backend {
+                name: p.name.clone(),
+                loc: p.loc.clone(),
+                mode: p.mode,
+                balance: p.balance.clone(),
+                cookie: p.cookie.clone(),
+                servers: p.servers.clone(),
+                retries: p.retries,
+                redispatch: p.redispatch,
+                timeouts: p.timeouts.clone(),
+                conn_mode: p.conn_mode,
+                pretend_keepalive: p.pretend_keepalive,
+                forwardfor: p.forwardfor.clone(),
+                httpchk: p.httpchk.clone(),
+                http_check_expect: p.http_check_expect.clone(),
+                log_health_checks: p.log_health_checks,
+                allbackups: p.allbackups,
+                persist: p.persist,
+                acls: if own_rules {
+                    p.acls.clone()
+                } else {
+                    Vec::new()
+                },
+                http_request_rules: if own_rules {
+                    p.http_request_rules
+                        .iter()
+                        .chain(&p.redirect_rules)
+                        .cloned()
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+                http_response_rules: if own_rules {
+                    p.http_response_rules.clone()
+                } else {
+                    Vec::new()
+                },
+                fullconn: p.fullconn,
+            });
+        }
+    }
+    (!d.has_alerts()).then_some(cfg)
+}
