@@ -1,8 +1,21 @@
 //! switchyard: a load balancer that runs HAProxy configuration files.
 //!
-//! Layout (one module per concern):
+//! # Layout
+//! - [`runtime`]: listeners, worker threads, signals, shutdown (the only place
+//!   that binds sockets or spawns top-level tasks).
+//! - [`snapshot`]: the compiled, immutable runtime form of a configuration.
 //! - [`frontend`]: routing decisions (ACLs, `use_backend`), pure and synchronous.
 //! - [`backend`]: server runtime state, balancing algorithms, cookie stickiness.
+//! - [`proxy`]: moving HTTP/1.x bytes: client connections, forwarding,
+//!   upstream pool, tunnels, error pages.
+//! - [`health`]: active health checks (the only writer of server health).
+//! - [`observability`]: counters, access log, HAProxy-style messages.
 
 pub mod backend;
 pub mod frontend;
+pub mod hardening;
+pub mod health;
+pub mod observability;
+pub mod proxy;
+pub mod runtime;
+pub mod snapshot;

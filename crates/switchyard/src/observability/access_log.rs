@@ -1,0 +1,194 @@
+//! The `option httplog` line, HAProxy's format:
+//!
+//! ```text
+//! %ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %{+Q}r
+//! 127.0.0.1:49790 [26/Nov/2026:12:04:54.906] all http-servers/node-1 0/0/0/4/4 200 270 - - ---- 1/1/0/0/0 0/0 "GET /foo HTTP/1.1"
+//! ```
+//!
+//! Dates are printed in UTC (HAProxy prints local time; the two agree on
+//! machines running in UTC, as servers usually do). Captured cookies are not
+//! supported yet and print `-`.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Where access-log lines go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogSink {
+    Stdout,
+    Stderr,
+}
+
+impl LogSink {
+    /// `stdout` / `stderr` targets; others are not written (yet).
+    pub fn from_target(target: &str) -> Option<Self> {
+        match target {
+            "stdout" => Some(LogSink::Stdout),
+            "stderr" => Some(LogSink::Stderr),
+            _ => None,
+        }
+    }
+
+    pub fn write(self, line: &str) {
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+        let _ = match self {
+            LogSink::Stdout => std::io::stdout().lock().write_all(&bytes),
+            LogSink::Stderr => std::io::stderr().lock().write_all(&bytes),
+        };
+    }
+}
+
+/// Everything one httplog line says about a request. Times are milliseconds,
+/// -1 for a phase that was not reached.
+#[derive(Debug, Clone)]
+pub struct LogRecord {
+    pub client: SocketAddr,
+    pub accept: SystemTime,
+    pub frontend: String,
+    pub backend: String,
+    /// `<NOSRV>` when no server was assigned.
+    pub server: String,
+    pub t_request: i64,
+    pub t_queue: i64,
+    pub t_connect: i64,
+    pub t_response: i64,
+    pub t_total: i64,
+    pub status: u16,
+    pub bytes: u64,
+    /// Termination state: cause, phase, request cookie flag, response cookie flag.
+    pub term: [u8; 4],
+    pub actconn: usize,
+    pub feconn: usize,
+    pub beconn: usize,
+    pub srvconn: usize,
+    pub retries: u32,
+    pub redispatched: bool,
+    pub srv_queue: usize,
+    pub be_queue: usize,
+    /// The request line, or `<BADREQ>`.
+    pub request_line: String,
+}
+
+impl LogRecord {
+    pub fn new(client: SocketAddr, accept: SystemTime, frontend: &str) -> Self {
+        LogRecord {
+            client,
+            accept,
+            frontend: frontend.to_owned(),
+            backend: frontend.to_owned(),
+            server: "<NOSRV>".to_owned(),
+            t_request: -1,
+            t_queue: -1,
+            t_connect: -1,
+            t_response: -1,
+            t_total: 0,
+            status: 0,
+            bytes: 0,
+            term: *b"----",
+            actconn: 0,
+            feconn: 0,
+            beconn: 0,
+            srvconn: 0,
+            retries: 0,
+            redispatched: false,
+            srv_queue: 0,
+            be_queue: 0,
+            request_line: "<BADREQ>".to_owned(),
+        }
+    }
+
+    /// Renders the httplog line (without newline).
+    pub fn format(&self) -> String {
+        let term = String::from_utf8_lossy(&self.term);
+        format!(
+            "{}:{} [{}] {} {}/{} {}/{}/{}/{}/{} {} {} - - {} {}/{}/{}/{}/{}{} {}/{} \"{}\"",
+            self.client.ip(),
+            self.client.port(),
+            log_date(self.accept),
+            self.frontend,
+            self.backend,
+            self.server,
+            self.t_request,
+            self.t_queue,
+            self.t_connect,
+            self.t_response,
+            self.t_total,
+            self.status,
+            self.bytes,
+            term,
+            self.actconn,
+            self.feconn,
+            self.beconn,
+            self.srvconn,
+            if self.redispatched { "+" } else { "" },
+            self.retries,
+            self.srv_queue,
+            self.be_queue,
+            self.request_line,
+        )
+    }
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// `26/Nov/2026:12:04:54.906` in UTC.
+pub fn log_date(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (y, m, day) = civil_from_days((secs / 86400) as i64);
+    let rem = secs % 86400;
+    format!(
+        "{:02}/{}/{}:{:02}:{:02}:{:02}.{:03}",
+        day,
+        MONTHS[(m - 1) as usize],
+        y,
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day) (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn dates_and_line_shape() {
+        // 2026-11-26T12:04:54.906Z
+        let t = UNIX_EPOCH + Duration::from_millis(1_795_694_694_906);
+        assert_eq!(log_date(t), "26/Nov/2026:12:04:54.906");
+        let mut r = LogRecord::new("127.0.0.1:49790".parse().unwrap(), t, "all");
+        r.backend = "http-servers".into();
+        r.server = "node-1".into();
+        (r.t_request, r.t_queue, r.t_connect, r.t_response, r.t_total) = (0, 0, 0, 4, 4);
+        (r.status, r.bytes, r.actconn, r.feconn) = (200, 270, 1, 1);
+        r.request_line = "GET /foo HTTP/1.1".into();
+        assert_eq!(
+            r.format(),
+            "127.0.0.1:49790 [26/Nov/2026:12:04:54.906] all http-servers/node-1 0/0/0/4/4 200 270 - - ---- 1/1/0/0/0 0/0 \"GET /foo HTTP/1.1\""
+        );
+        r.retries = 3;
+        r.redispatched = true;
+        assert!(r.format().contains(" 1/1/0/0/+3 "));
+    }
+}

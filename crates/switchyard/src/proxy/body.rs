@@ -1,0 +1,180 @@
+//! Moving message bodies between the two sides, under inactivity timeouts.
+//!
+//! Bodies pass through unchanged (chunked bodies keep their chunking); the
+//! framing decides where a body ends, so bytes of a pipelined next message stay
+//! in the source buffer.
+
+use std::io;
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::h1::{BodyKind, Chunked};
+
+/// Read buffer growth step.
+pub const READ_CHUNK: usize = 16384;
+
+/// Which side failed while a body was moving.
+#[derive(Debug)]
+pub enum XferError {
+    /// The source closed before the end of the body, or a read failed.
+    SrcClosed,
+    /// No byte from the source within its timeout.
+    SrcTimeout,
+    /// Writing to the destination failed.
+    DstClosed,
+    /// The destination did not accept bytes within its timeout.
+    DstTimeout,
+    /// Malformed chunked framing.
+    Framing,
+}
+
+/// Outcome of a bounded I/O step.
+#[derive(Debug)]
+pub enum IoError {
+    Io(io::Error),
+    Timeout,
+}
+
+/// Reads more bytes into `buf` under an inactivity timeout. `Ok(0)` is EOF.
+pub async fn read_some<R: AsyncRead + Unpin>(
+    src: &mut R,
+    buf: &mut BytesMut,
+    timeout: Option<Duration>,
+) -> Result<usize, IoError> {
+    if buf.capacity() - buf.len() < 4096 {
+        buf.reserve(READ_CHUNK);
+    }
+    let read = src.read_buf(buf);
+    match timeout {
+        Some(t) => match tokio::time::timeout(t, read).await {
+            Ok(r) => r.map_err(IoError::Io),
+            Err(_) => Err(IoError::Timeout),
+        },
+        None => read.await.map_err(IoError::Io),
+    }
+}
+
+/// Writes all of `data` under a timeout.
+pub async fn write_all<W: AsyncWrite + Unpin>(
+    dst: &mut W,
+    data: &[u8],
+    timeout: Option<Duration>,
+) -> Result<(), IoError> {
+    let write = dst.write_all(data);
+    match timeout {
+        Some(t) => match tokio::time::timeout(t, write).await {
+            Ok(r) => r.map_err(IoError::Io),
+            Err(_) => Err(IoError::Timeout),
+        },
+        None => write.await.map_err(IoError::Io),
+    }
+}
+
+/// Copies one body of `kind` from `src` (with already-read bytes in `buf`) to
+/// `dst`. Returns the number of body bytes written.
+pub async fn transfer<R, W>(
+    src: &mut R,
+    buf: &mut BytesMut,
+    dst: &mut W,
+    kind: BodyKind,
+    src_timeout: Option<Duration>,
+    dst_timeout: Option<Duration>,
+) -> Result<u64, XferError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut sent = 0u64;
+    let mut chunked = Chunked::new();
+    let mut left = match kind {
+        BodyKind::None => return Ok(0),
+        BodyKind::Length(n) => n,
+        _ => u64::MAX,
+    };
+    loop {
+        if buf.is_empty() {
+            match read_some(src, buf, src_timeout).await {
+                Ok(0) if kind == BodyKind::UntilClose => break,
+                Ok(0) | Err(IoError::Io(_)) => return Err(XferError::SrcClosed),
+                Err(IoError::Timeout) => return Err(XferError::SrcTimeout),
+                Ok(_) => {}
+            }
+        }
+        let n = match kind {
+            BodyKind::Length(_) => (left.min(buf.len() as u64)) as usize,
+            BodyKind::Chunked => chunked.scan(buf).map_err(|_| XferError::Framing)?,
+            _ => buf.len(),
+        };
+        write_all(dst, &buf[..n], dst_timeout)
+            .await
+            .map_err(|e| match e {
+                IoError::Timeout => XferError::DstTimeout,
+                IoError::Io(_) => XferError::DstClosed,
+            })?;
+        buf.advance(n);
+        sent += n as u64;
+        match kind {
+            BodyKind::Length(_) => {
+                left -= n as u64;
+                if left == 0 {
+                    break;
+                }
+            }
+            BodyKind::Chunked if chunked == Chunked::Done => break,
+            _ => {}
+        }
+    }
+    Ok(sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn run(input: &[u8], kind: BodyKind) -> (Result<u64, XferError>, Vec<u8>, Vec<u8>) {
+        let mut src = input;
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        let r = transfer(&mut src, &mut buf, &mut out, kind, None, None).await;
+        (r, out, buf.to_vec())
+    }
+
+    #[tokio::test]
+    async fn length_body_leaves_pipelined_bytes() {
+        let (r, out, rest) = run(b"helloGET /", BodyKind::Length(5)).await;
+        assert_eq!(r.unwrap(), 5);
+        assert_eq!(out, b"hello");
+        assert_eq!(rest, b"GET /");
+    }
+
+    #[tokio::test]
+    async fn chunked_body_passes_through_with_trailers() {
+        let body = b"5;ext=1\r\nhello\r\n0\r\nx-t: 1\r\n\r\n";
+        let mut input = body.to_vec();
+        input.extend_from_slice(b"NEXT");
+        let (r, out, rest) = run(&input, BodyKind::Chunked).await;
+        assert_eq!(r.unwrap(), body.len() as u64);
+        assert_eq!(out, body);
+        assert_eq!(rest, b"NEXT");
+    }
+
+    #[tokio::test]
+    async fn bad_chunk_size_and_truncation_are_errors() {
+        assert!(matches!(
+            run(b"zz\r\n", BodyKind::Chunked).await.0,
+            Err(XferError::Framing)
+        ));
+        assert!(matches!(
+            run(b"5\nhello", BodyKind::Chunked).await.0,
+            Err(XferError::Framing)
+        ));
+        assert!(matches!(
+            run(b"abc", BodyKind::Length(5)).await.0,
+            Err(XferError::SrcClosed)
+        ));
+        let (r, out, _) = run(b"abc", BodyKind::UntilClose).await;
+        assert_eq!((r.unwrap(), out.as_slice()), (3, &b"abc"[..]));
+    }
+}

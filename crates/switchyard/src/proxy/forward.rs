@@ -1,0 +1,695 @@
+//! One request's trip, in HAProxy's order: validate → route (`use_backend`) →
+//! persistence cookie → assign a server (balance, `maxconn` queue) →
+//! `X-Forwarded-For` and connection header → connect with retries/redispatch →
+//! send head and body while waiting for the response head → cookie insertion →
+//! response to the client (or a tunnel after a 101).
+//!
+//! Retry policy (HAProxy `retry-on conn-failure`, the default): only failed
+//! connection attempts are retried; nothing that reached a server is replayed,
+//! except that a *reused* idle connection found closed before any response
+//! byte is replaced once by a fresh one when the request has no body (the
+//! server never processed it).
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::{Buf, BytesMut};
+use http::header::{HeaderValue, UPGRADE};
+use http::{HeaderMap, StatusCode, Version};
+use switchyard_config::ConnMode;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::body::{self, IoError, XferError};
+use super::error;
+use super::h1::{self, BodyKind, RequestHead, ResponseHead};
+use super::headers::{self, Extra};
+use super::queue::{self, AssignError, Lease};
+use super::tunnel;
+use super::upstream::{self, ConnectError, Upstream};
+use super::{Client, ConnCtx};
+use crate::backend::balance::PickContext;
+use crate::backend::sticky::{self, RequestCookie};
+use crate::frontend::RequestInfo;
+use crate::observability::LogRecord;
+use crate::snapshot::BackendRt;
+
+/// How an exchange with a server failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fail {
+    /// Server closed or reset before a complete response head (502 `SH--`).
+    ServerClosed {
+        got_bytes: bool,
+    },
+    /// `timeout server` before the response head (504 `sH--`).
+    ServerTimeout,
+    /// Unparsable response head (502 `PH--`).
+    BadResponse,
+    /// The client went away or stalled while sending its body.
+    ClientAborted,
+    ClientTimeout,
+    /// Malformed chunked request body (400).
+    BadRequestBody,
+}
+
+/// Handles one request; returns whether the client connection stays open.
+pub async fn handle(
+    cx: &ConnCtx,
+    client: &mut Client,
+    mut req: RequestHead,
+    rec: &mut LogRecord,
+    started: Instant,
+) -> bool {
+    let snap = cx.snap.clone();
+    let fe = &snap.frontends[cx.fe];
+    fe.counters.requests.fetch_add(1, Ordering::Relaxed);
+    let target = target_string(&req);
+    rec.request_line = format!("{} {} {}", req.method, target, version_str(req.version));
+
+    let had_te_and_cl = req.headers.contains_key(http::header::TRANSFER_ENCODING)
+        && req.headers.contains_key(http::header::CONTENT_LENGTH);
+    let Ok(body_kind) = h1::request_body_kind(&mut req) else {
+        return raw_400(client, rec).await;
+    };
+    if h1::host_count(&req.headers) > 1 {
+        return raw_400(client, rec).await;
+    }
+    let upgrade = headers::is_upgrade(&req.headers);
+    let websocket = upgrade
+        && req
+            .headers
+            .get(UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if websocket
+        && req
+            .headers
+            .get("sec-websocket-key")
+            .is_none_or(|k| k.len() != 24)
+    {
+        return raw_400(client, rec).await;
+    }
+    let mut close = fe.cfg.conn_mode == Some(ConnMode::Close)
+        || headers::client_wants_close(req.version, &req.headers)
+        || had_te_and_cl
+        || cx.stopping();
+
+    let info = RequestInfo {
+        method: &req.method,
+        uri: &req.uri,
+        version: req.version,
+        headers: &req.headers,
+        src: cx.peer.ip(),
+        dst: cx.local,
+    };
+    let Some(bi) = fe.router.route(&info) else {
+        rec.term = *b"PR--";
+        return generated(
+            client,
+            rec,
+            503,
+            req.version,
+            close || body_kind != BodyKind::None,
+            started,
+        )
+        .await;
+    };
+    let be = &snap.backends[bi];
+    rec.backend.clone_from(&be.cfg.name);
+    be.counters.requests.fetch_add(1, Ordering::Relaxed);
+    let mode = be.conn_mode(&fe.cfg);
+
+    // Persistence, then server assignment.
+    let now = SystemTime::now();
+    let verdict = be
+        .cfg
+        .cookie
+        .as_ref()
+        .map(|c| sticky::lookup(c, &req.headers, &be.servers, now));
+    rec.term[2] = verdict.map_or(b'-', cookie_flag);
+    let persist = match verdict {
+        Some(RequestCookie::Valid(i)) => Some(i),
+        Some(RequestCookie::Down(i)) if be.cfg.persist => Some(i),
+        _ => None,
+    };
+    let queued_at = Instant::now();
+    let assigned = {
+        let ctx = PickContext {
+            src: cx.peer.ip(),
+            uri: &target,
+            headers: &req.headers,
+            avoid: None,
+        };
+        queue::assign(be, persist, &ctx).await
+    };
+    let lease = match assigned {
+        Ok(a) => {
+            rec.t_queue = a.waited_ms;
+            a.lease
+        }
+        Err(e) => {
+            rec.t_queue = queued_at.elapsed().as_millis() as i64;
+            rec.term[0] = if e == AssignError::QueueTimeout {
+                b's'
+            } else {
+                b'S'
+            };
+            rec.term[1] = if e == AssignError::QueueTimeout {
+                b'Q'
+            } else {
+                b'C'
+            };
+            return generated(
+                client,
+                rec,
+                503,
+                req.version,
+                close || body_kind != BodyKind::None,
+                started,
+            )
+            .await;
+        }
+    };
+
+    // The request as the server will see it.
+    let original_headers = be.cfg.cookie.as_ref().map(|_| req.headers.clone());
+    if let Some(c) = &be.cfg.cookie {
+        sticky::prepare_request(c, &mut req.headers);
+    }
+    let mut extra = Extra::new();
+    if let Some(x) = headers::forwarded_for(
+        fe.cfg.forwardfor.as_ref(),
+        be.cfg.forwardfor.as_ref(),
+        cx.peer.ip(),
+        &req.headers,
+    ) {
+        extra.push(x);
+    }
+    headers::upstream_connection(&mut req.headers, &mut extra, mode, be.cfg.pretend_keepalive);
+    let mut head_bytes = BytesMut::with_capacity(1024);
+    h1::write_request_head(&mut head_bytes, &req, &extra);
+
+    let reuse = mode == ConnMode::KeepAlive && req.version == Version::HTTP_11 && !upgrade;
+    let connect_start = Instant::now();
+    let persistent = persist.is_some();
+    let (mut up, lease) = {
+        let ctx = PickContext {
+            src: cx.peer.ip(),
+            uri: &target,
+            headers: &req.headers,
+            avoid: None,
+        };
+        match connect_retries(be, lease, persistent, &ctx, rec, reuse).await {
+            Ok(x) => x,
+            Err(e) => {
+                rec.t_connect = -1;
+                rec.term[0] = if matches!(e, ConnectError::Timeout) {
+                    b's'
+                } else {
+                    b'S'
+                };
+                rec.term[1] = b'C';
+                return generated(
+                    client,
+                    rec,
+                    503,
+                    req.version,
+                    close || body_kind != BodyKind::None,
+                    started,
+                )
+                .await;
+            }
+        }
+    };
+    let si = lease.index();
+    rec.server.clone_from(&be.cfg.servers[si].name);
+    rec.t_connect = connect_start.elapsed().as_millis() as i64;
+    let srv_counters = &be.server_counters[si];
+    srv_counters.requests.fetch_add(1, Ordering::Relaxed);
+    rec.srvconn = lease.server().inflight.load(Ordering::Relaxed) as usize;
+    rec.beconn = be
+        .servers
+        .iter()
+        .map(|s| s.inflight.load(Ordering::Relaxed) as usize)
+        .sum();
+
+    let (fto, bto) = (&fe.cfg.timeouts, &be.cfg.timeouts);
+    let sent_at = Instant::now();
+    let mut result = exchange(
+        client,
+        &mut up,
+        &head_bytes,
+        body_kind,
+        fto.client,
+        bto.server,
+    )
+    .await;
+    if up.reused
+        && body_kind == BodyKind::None
+        && matches!(result, Err(Fail::ServerClosed { got_bytes: false }))
+    {
+        // The pooled connection was closed by the server meanwhile: the request was never processed.
+        if let Ok(fresh) = upstream::connect(be.addrs[si], bto.connect).await {
+            up = fresh;
+            result = exchange(
+                client,
+                &mut up,
+                &head_bytes,
+                body_kind,
+                fto.client,
+                bto.server,
+            )
+            .await;
+        }
+    }
+    let (mut resp, body_done) = match result {
+        Ok(r) => r,
+        Err(f) => {
+            return exchange_failed(client, rec, f, be, si, req.version, close, started).await
+        }
+    };
+    rec.t_response = sent_at.elapsed().as_millis() as i64;
+    if !body_done {
+        close = true;
+    }
+
+    // Cookie insertion also applies to a 101 (HAProxy inserts into the WebSocket handshake).
+    if let (Some(c), Some(orig)) = (&be.cfg.cookie, &original_headers) {
+        let v = verdict.unwrap_or(RequestCookie::None);
+        sticky::apply_response(
+            c,
+            v,
+            &req.method,
+            orig,
+            lease.server(),
+            resp.status,
+            &mut resp.headers,
+            now,
+        );
+        rec.term[3] = response_cookie_flag(c.name.as_str(), &resp.headers);
+    }
+
+    if resp.status == StatusCode::SWITCHING_PROTOCOLS {
+        let valid = upgrade
+            && h1::connection_has(&resp.headers, "upgrade")
+            && (!websocket || resp.headers.contains_key("sec-websocket-accept"));
+        if !valid {
+            rec.term = *b"PH--";
+            return generated(client, rec, 502, req.version, true, started).await;
+        }
+        return run_tunnel(client, up, resp, rec, be, fe.cfg.timeouts.client, lease).await;
+    }
+
+    let Ok(resp_kind) = h1::response_body_kind(&req.method, &resp) else {
+        rec.term = *b"PH--";
+        be.server_counters[si]
+            .response_errors
+            .fetch_add(1, Ordering::Relaxed);
+        return generated(client, rec, 502, req.version, close, started).await;
+    };
+    let server_close = mode != ConnMode::KeepAlive
+        || !reuse
+        || resp_kind == BodyKind::UntilClose
+        || !body_done
+        || headers::client_wants_close(resp.version, &resp.headers);
+    close |= resp_kind == BodyKind::UntilClose;
+    headers::downstream_connection(&mut resp.headers, req.version, close);
+    rec.status = resp.status.as_u16();
+    be.counters.count_response(rec.status);
+    srv_counters.count_response(rec.status);
+
+    let mut out = BytesMut::with_capacity(512);
+    h1::write_response_head(&mut out, resp.status, &resp.reason, &resp.headers);
+    rec.bytes = out.len() as u64;
+    if body::write_all(&mut client.stream, &out, fto.client)
+        .await
+        .is_err()
+    {
+        rec.term[0] = b'C';
+        rec.term[1] = b'D';
+        return false;
+    }
+    let moved = body::transfer(
+        &mut up.stream,
+        &mut up.buf,
+        &mut client.stream,
+        resp_kind,
+        bto.server,
+        fto.client,
+    )
+    .await;
+    match moved {
+        Ok(n) => rec.bytes += n,
+        Err(e) => {
+            let (c, p) = match e {
+                XferError::SrcClosed | XferError::Framing => (b'S', b'D'),
+                XferError::SrcTimeout => (b's', b'D'),
+                XferError::DstClosed => (b'C', b'D'),
+                XferError::DstTimeout => (b'c', b'D'),
+            };
+            rec.term[0] = c;
+            rec.term[1] = p;
+            return false;
+        }
+    }
+    if !server_close {
+        upstream::checkin(up);
+    }
+    drop(lease);
+    !close
+}
+
+/// Connects to the leased server, retrying failed attempts (`retries`) and
+/// redispatching per `option redispatch` (HAProxy 2.6 rules, behaviour doc §2.7).
+async fn connect_retries(
+    be: &BackendRt,
+    mut lease: Lease,
+    mut persistent: bool,
+    ctx: &PickContext<'_>,
+    rec: &mut LogRecord,
+    reuse: bool,
+) -> Result<(Upstream, Lease), ConnectError> {
+    let mut attempt = 0u32;
+    loop {
+        let addr = be.addrs[lease.index()];
+        if reuse {
+            if let Some(up) = upstream::checkout(addr) {
+                return Ok((up, lease));
+            }
+        }
+        let err = match upstream::connect(addr, be.cfg.timeouts.connect).await {
+            Ok(up) => return Ok((up, lease)),
+            Err(e) => e,
+        };
+        be.server_counters[lease.index()]
+            .connect_errors
+            .fetch_add(1, Ordering::Relaxed);
+        if attempt >= be.cfg.retries {
+            return Err(err);
+        }
+        attempt += 1;
+        rec.retries = attempt;
+        be.counters.retries.fetch_add(1, Ordering::Relaxed);
+        let redispatch = should_redispatch(be, &lease, attempt, persistent);
+        let quick = redispatch && be.rr_kind() && be.active_usable() > 1;
+        if matches!(err, ConnectError::Refused(_)) && !quick {
+            let pause = be
+                .cfg
+                .timeouts
+                .connect
+                .map_or(Duration::from_secs(1), |c| c.min(Duration::from_secs(1)));
+            tokio::time::sleep(pause).await;
+        }
+        if redispatch {
+            let avoid = lease.index();
+            drop(lease);
+            let ctx = PickContext {
+                src: ctx.src,
+                uri: ctx.uri,
+                headers: ctx.headers,
+                avoid: Some(avoid),
+            };
+            lease = match queue::assign(be, None, &ctx).await {
+                Ok(a) => a.lease,
+                Err(_) => return Err(err),
+            };
+            rec.redispatched = true;
+            be.counters.redispatches.fetch_add(1, Ordering::Relaxed);
+            persistent = false;
+        }
+    }
+}
+
+/// HAProxy's `stream_choose_redispatch` for retry number `attempt` (1-based).
+fn should_redispatch(be: &BackendRt, lease: &Lease, attempt: u32, persistent: bool) -> bool {
+    let Some(interval) = be.cfg.redispatch else {
+        return false;
+    };
+    if interval == 0 {
+        return false;
+    }
+    if !lease.server().running() {
+        return true;
+    }
+    let attempt = attempt as i64;
+    let interval = interval as i64;
+    if interval > 0 && attempt % interval == 0 {
+        return true;
+    }
+    let period = be.cfg.retries as i64 + 1 + interval;
+    if interval < 0 && period > 0 && attempt % period == 0 {
+        return true;
+    }
+    !persistent && be.active_usable() > 1 && be.rr_kind()
+}
+
+/// Sends the request head, then relays the body while waiting for the
+/// response head. Interim 1xx responses (except 101) are relayed to the
+/// client. Returns the final head and whether the request body was complete.
+async fn exchange(
+    client: &mut Client,
+    up: &mut Upstream,
+    head: &[u8],
+    body_kind: BodyKind,
+    client_timeout: Option<Duration>,
+    server_timeout: Option<Duration>,
+) -> Result<(ResponseHead, bool), Fail> {
+    if body::write_all(&mut up.stream, head, server_timeout)
+        .await
+        .is_err()
+    {
+        return Err(Fail::ServerClosed { got_bytes: false });
+    }
+    let (mut cr, mut cw) = client.stream.split();
+    let (mut sr, mut sw) = up.stream.split();
+    let body_fut = body::transfer(
+        &mut cr,
+        &mut client.buf,
+        &mut sw,
+        body_kind,
+        client_timeout,
+        server_timeout,
+    );
+    let head_fut = read_response_head(
+        &mut sr,
+        &mut up.buf,
+        &mut cw,
+        server_timeout,
+        client_timeout,
+    );
+    tokio::pin!(body_fut, head_fut);
+    let mut body_done = body_kind == BodyKind::None;
+    let mut body_failed = false;
+    loop {
+        tokio::select! {
+            biased;
+            r = &mut body_fut, if !body_done && !body_failed => match r {
+                Ok(_) => body_done = true,
+                Err(XferError::SrcClosed) => return Err(Fail::ClientAborted),
+                Err(XferError::SrcTimeout) => return Err(Fail::ClientTimeout),
+                Err(XferError::Framing) => return Err(Fail::BadRequestBody),
+                // The server stopped reading: its response (if any) tells why.
+                Err(XferError::DstClosed | XferError::DstTimeout) => body_failed = true,
+            },
+            h = &mut head_fut => return h.map(|h| (h, body_done)),
+        }
+    }
+}
+
+async fn read_response_head<R, W>(
+    sr: &mut R,
+    buf: &mut BytesMut,
+    cw: &mut W,
+    server_timeout: Option<Duration>,
+    client_timeout: Option<Duration>,
+) -> Result<ResponseHead, Fail>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    loop {
+        match h1::parse_response(buf) {
+            Ok(Some((head, len))) => {
+                buf.advance(len);
+                let code = head.status.as_u16();
+                if (100..200).contains(&code) && code != 101 {
+                    let mut out = BytesMut::with_capacity(128);
+                    h1::write_response_head(&mut out, head.status, &head.reason, &head.headers);
+                    if body::write_all(cw, &out, client_timeout).await.is_err() {
+                        return Err(Fail::ClientAborted);
+                    }
+                    continue;
+                }
+                return Ok(head);
+            }
+            Ok(None) => {}
+            Err(_) => return Err(Fail::BadResponse),
+        }
+        match body::read_some(sr, buf, server_timeout).await {
+            Ok(0) | Err(IoError::Io(_)) => {
+                return Err(Fail::ServerClosed {
+                    got_bytes: !buf.is_empty(),
+                })
+            }
+            Err(IoError::Timeout) => return Err(Fail::ServerTimeout),
+            Ok(_) => {}
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn exchange_failed(
+    client: &mut Client,
+    rec: &mut LogRecord,
+    fail: Fail,
+    be: &BackendRt,
+    si: usize,
+    version: Version,
+    close: bool,
+    started: Instant,
+) -> bool {
+    let (status, term): (u16, &[u8; 2]) = match fail {
+        Fail::ServerClosed { .. } => (502, b"SH"),
+        Fail::ServerTimeout => (504, b"sH"),
+        Fail::BadResponse => (502, b"PH"),
+        Fail::BadRequestBody => {
+            rec.term[..2].copy_from_slice(b"PD");
+            return raw_400(client, rec).await;
+        }
+        Fail::ClientAborted | Fail::ClientTimeout => {
+            rec.term[0] = if fail == Fail::ClientTimeout {
+                b'c'
+            } else {
+                b'C'
+            };
+            rec.term[1] = b'D';
+            return false;
+        }
+    };
+    be.server_counters[si]
+        .response_errors
+        .fetch_add(1, Ordering::Relaxed);
+    rec.term[..2].copy_from_slice(term);
+    generated(
+        client,
+        rec,
+        status,
+        version,
+        close || fail != Fail::ServerTimeout,
+        started,
+    )
+    .await
+}
+
+async fn run_tunnel(
+    client: &mut Client,
+    mut up: Upstream,
+    resp: ResponseHead,
+    rec: &mut LogRecord,
+    be: &BackendRt,
+    client_timeout: Option<Duration>,
+    lease: Lease,
+) -> bool {
+    rec.status = 101;
+    be.counters.count_response(101);
+    let mut out = BytesMut::with_capacity(512);
+    h1::write_response_head(&mut out, resp.status, &resp.reason, &resp.headers);
+    if body::write_all(&mut client.stream, &out, client_timeout)
+        .await
+        .is_err()
+    {
+        rec.term[..2].copy_from_slice(b"CD");
+        return false;
+    }
+    let t = &be.cfg.timeouts;
+    let idle = t.tunnel.or(match (client_timeout, t.server) {
+        (Some(c), Some(s)) => Some(c.min(s)),
+        (c, s) => c.or(s),
+    });
+    let stats = tunnel::run(
+        &mut client.stream,
+        &mut client.buf,
+        &mut up.stream,
+        &mut up.buf,
+        idle,
+    )
+    .await;
+    rec.bytes = out.len() as u64 + stats.server_to_client;
+    if stats.timed_out {
+        rec.term[..2].copy_from_slice(b"cD");
+    }
+    drop(lease);
+    false
+}
+
+/// Sends a generated error page; returns whether the client connection stays open.
+async fn generated(
+    client: &mut Client,
+    rec: &mut LogRecord,
+    status: u16,
+    version: Version,
+    close: bool,
+    started: Instant,
+) -> bool {
+    let mut page = error::page(status);
+    headers::downstream_connection(&mut page.headers, version, close);
+    let mut out = BytesMut::with_capacity(256);
+    h1::write_response_head(&mut out, page.status, page.reason, &page.headers);
+    out.extend_from_slice(page.body);
+    rec.status = status;
+    rec.bytes = out.len() as u64;
+    rec.t_total = started.elapsed().as_millis() as i64;
+    let ok = body::write_all(&mut client.stream, &out, None)
+        .await
+        .is_ok();
+    ok && !close
+}
+
+async fn raw_400(client: &mut Client, rec: &mut LogRecord) -> bool {
+    let _ = body::write_all(&mut client.stream, error::RAW_400, None).await;
+    rec.status = 400;
+    rec.bytes = error::RAW_400.len() as u64;
+    if rec.term[0] == b'-' {
+        rec.term[..2].copy_from_slice(b"PR");
+    }
+    false
+}
+
+fn cookie_flag(c: RequestCookie) -> u8 {
+    match c {
+        RequestCookie::None => b'N',
+        RequestCookie::Valid(_) => b'V',
+        RequestCookie::Down(_) => b'D',
+        RequestCookie::Invalid => b'I',
+        RequestCookie::Expired => b'E',
+        RequestCookie::Old => b'O',
+    }
+}
+
+/// `I` when a persistence cookie was set in the response, else `N`.
+fn response_cookie_flag(name: &str, headers: &HeaderMap) -> u8 {
+    let set = headers
+        .get_all(http::header::SET_COOKIE)
+        .iter()
+        .any(|v: &HeaderValue| {
+            v.as_bytes().starts_with(name.as_bytes()) && v.as_bytes().get(name.len()) == Some(&b'=')
+        });
+    if set {
+        b'I'
+    } else {
+        b'N'
+    }
+}
+
+fn target_string(req: &RequestHead) -> String {
+    let mut b = BytesMut::with_capacity(64);
+    h1::write_target(&mut b, &req.uri);
+    String::from_utf8_lossy(&b).into_owned()
+}
+
+fn version_str(v: Version) -> &'static str {
+    if v == Version::HTTP_10 {
+        "HTTP/1.0"
+    } else {
+        "HTTP/1.1"
+    }
+}

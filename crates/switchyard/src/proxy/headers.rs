@@ -1,0 +1,156 @@
+//! Header rewriting between the two sides: `X-Forwarded-For` (HAProxy §2.9
+//! semantics) and the `Connection` header of each connection mode (§2.10).
+
+use std::net::IpAddr;
+
+use http::header::{CONNECTION, UPGRADE};
+use http::{HeaderMap, HeaderName, HeaderValue, Version};
+use switchyard_config::{ConnMode, ForwardFor};
+
+use super::h1::connection_has;
+
+/// Headers appended after all of the client's, in this order (HAProxy appends
+/// XFF as a new line after the existing ones, then the connection header).
+pub type Extra = Vec<(HeaderName, HeaderValue)>;
+
+const DEFAULT_XFF: &str = "x-forwarded-for";
+
+/// Decides the `X-Forwarded-For` line for a request, if any.
+///
+/// Enabled when the frontend or the backend has `option forwardfor`, added once.
+/// Name: the backend's `header` if it set one, else the frontend's. `except`:
+/// skipped when the source is in either proxy's network. `if-none`: only when
+/// every enabling proxy says `if-none` is an existing header left alone.
+pub fn forwarded_for(
+    fe: Option<&ForwardFor>,
+    be: Option<&ForwardFor>,
+    src: IpAddr,
+    headers: &HeaderMap,
+) -> Option<(HeaderName, HeaderValue)> {
+    if fe.is_none() && be.is_none() {
+        return None;
+    }
+    let src = match src {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(src),
+        v4 => v4,
+    };
+    let enabled = [fe, be];
+    if enabled
+        .iter()
+        .flatten()
+        .any(|f| f.except.is_some_and(|n| n.contains(src)))
+    {
+        return None;
+    }
+    let custom = |f: &&ForwardFor| !f.header.eq_ignore_ascii_case(DEFAULT_XFF);
+    let name = be
+        .filter(custom)
+        .or(fe.filter(custom))
+        .map_or(DEFAULT_XFF, |f| f.header.as_str());
+    let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
+    let all_if_none = enabled.iter().flatten().all(|f| f.if_none);
+    if all_if_none && headers.contains_key(&name) {
+        return None;
+    }
+    let value = HeaderValue::from_str(&src.to_string()).ok()?;
+    Some((name, value))
+}
+
+/// True when the request asks for a protocol upgrade (`Connection: upgrade` + `Upgrade`).
+pub fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(UPGRADE) && connection_has(headers, "upgrade")
+}
+
+/// Rewrites the request's `Connection` header for the server side. Upgrade
+/// requests keep theirs; otherwise the client's is consumed and, when the
+/// server connection closes after the response (server-close / close modes,
+/// unless `http-pretend-keepalive`), `connection: close` is appended.
+pub fn upstream_connection(
+    headers: &mut HeaderMap,
+    extra: &mut Extra,
+    mode: ConnMode,
+    pretend_keepalive: bool,
+) {
+    if is_upgrade(headers) {
+        return;
+    }
+    headers.remove(CONNECTION);
+    if mode != ConnMode::KeepAlive && !pretend_keepalive {
+        extra.push((CONNECTION, HeaderValue::from_static("close")));
+    }
+}
+
+/// Whether the client asked to close after this request.
+pub fn client_wants_close(version: Version, headers: &HeaderMap) -> bool {
+    if version == Version::HTTP_10 {
+        !connection_has(headers, "keep-alive")
+    } else {
+        connection_has(headers, "close")
+    }
+}
+
+/// Sets the response's `Connection` header for the client: `close` when the
+/// client connection ends after this response, `keep-alive` for an HTTP/1.0
+/// client that stays connected, nothing for a persistent HTTP/1.1 client.
+pub fn downstream_connection(headers: &mut HeaderMap, client_version: Version, closing: bool) {
+    headers.remove(CONNECTION);
+    if closing {
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    } else if client_version == Version::HTTP_10 {
+        headers.insert(CONNECTION, HeaderValue::from_static("keep-alive"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_config::IpNet;
+
+    fn ff(header: &str, except: Option<&str>, if_none: bool) -> ForwardFor {
+        ForwardFor {
+            header: header.into(),
+            except: except.map(|e| {
+                let (a, p) = e.split_once('/').unwrap();
+                IpNet {
+                    addr: a.parse().unwrap(),
+                    prefix: p.parse().unwrap(),
+                }
+            }),
+            if_none,
+        }
+    }
+
+    #[test]
+    fn forwardfor_variants() {
+        let src: IpAddr = "127.0.0.1".parse().unwrap();
+        let mut h = HeaderMap::new();
+        let plain = ff("X-Forwarded-For", None, false);
+        let (n, v) = forwarded_for(Some(&plain), Some(&plain), src, &h).unwrap();
+        assert_eq!(
+            (n.as_str(), v.to_str().unwrap()),
+            ("x-forwarded-for", "127.0.0.1")
+        );
+        assert!(forwarded_for(None, None, src, &h).is_none());
+        let except = ff("X-Forwarded-For", Some("127.0.0.0/8"), false);
+        assert!(forwarded_for(Some(&plain), Some(&except), src, &h).is_none());
+        let custom = ff("X-Client", None, false);
+        assert_eq!(
+            forwarded_for(Some(&custom), Some(&plain), src, &h)
+                .unwrap()
+                .0
+                .as_str(),
+            "x-client"
+        );
+        h.insert("x-forwarded-for", HeaderValue::from_static("1.2.3.4"));
+        let ifnone = ff("X-Forwarded-For", None, true);
+        assert!(forwarded_for(Some(&ifnone), None, src, &h).is_none());
+        assert!(forwarded_for(Some(&ifnone), Some(&plain), src, &h).is_some());
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert_eq!(
+            forwarded_for(Some(&plain), None, mapped, &HeaderMap::new())
+                .unwrap()
+                .1,
+            "10.0.0.1"
+        );
+    }
+}

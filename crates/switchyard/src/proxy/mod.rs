@@ -1,0 +1,201 @@
+//! Moving HTTP/1.x traffic: one task per client connection.
+//!
+//! [`serve_connection`] reads request heads one after the other (keep-alive,
+//! pipelining) and hands each to [`forward::handle`], which routes, assigns a
+//! server, connects (with retries), relays the exchange and answers errors.
+//! Each request is routed and balanced on its own: nothing is pinned to the
+//! client connection.
+//!
+//! Client-side timeouts, as HAProxy 2.6 applies them:
+//! - first request: `timeout http-request` (else `timeout client`) from accept;
+//!   expiry gives the raw 408, even when nothing was received;
+//! - later requests: idle wait `timeout http-keep-alive` (else `http-request`,
+//!   else `client`) ends the connection silently; once a byte arrived,
+//!   `timeout http-request` bounds the rest of the head (408);
+//! - without `timeout http-request`, every read is bounded by `timeout client`.
+
+pub mod body;
+pub mod error;
+pub mod forward;
+pub mod h1;
+pub mod headers;
+pub mod queue;
+pub mod tunnel;
+pub mod upstream;
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::{Buf, BytesMut};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use crate::observability::{LogRecord, ACTIVE_CONNS};
+use crate::snapshot::Snapshot;
+use body::IoError;
+use h1::RequestHead;
+
+/// What a connection task knows about its connection.
+#[derive(Debug, Clone)]
+pub struct ConnCtx {
+    pub snap: Arc<Snapshot>,
+    /// Index into `snap.frontends`.
+    pub fe: usize,
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    /// Becomes true when the process is stopping.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl ConnCtx {
+    pub fn stopping(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+}
+
+/// The client side of a connection: the socket and bytes read but not yet used.
+#[derive(Debug)]
+pub struct Client {
+    pub stream: TcpStream,
+    pub buf: BytesMut,
+}
+
+enum HeadRead {
+    Head(Box<RequestHead>),
+    /// Closed by the client, idle keep-alive expiry, or shutdown: end silently.
+    Closed,
+    /// `timeout http-request` / `timeout client` while waiting for a head: 408.
+    Timeout,
+    Invalid,
+}
+
+/// Serves one accepted client connection until it closes.
+pub async fn serve_connection(stream: TcpStream, mut cx: ConnCtx) {
+    let accepted = Instant::now();
+    let accepted_at = SystemTime::now();
+    let _ = stream.set_nodelay(true);
+    let fe = &cx.snap.clone().frontends[cx.fe];
+    ACTIVE_CONNS.fetch_add(1, Ordering::Relaxed);
+    fe.counters.current.fetch_add(1, Ordering::Relaxed);
+    let mut client = Client {
+        stream,
+        buf: BytesMut::with_capacity(body::READ_CHUNK),
+    };
+    let mut first = true;
+    loop {
+        let (read, started, started_at) =
+            read_head(&mut client, &mut cx, first, accepted, accepted_at).await;
+        let mut rec = LogRecord::new(cx.peer, started_at, &fe.cfg.name);
+        let keep = match read {
+            HeadRead::Closed => false,
+            HeadRead::Timeout => {
+                let _ = client.stream.write_all(error::RAW_408).await;
+                finish_raw(&mut rec, 408, error::RAW_408.len(), *b"cR--", started);
+                false
+            }
+            HeadRead::Invalid => {
+                let _ = client.stream.write_all(error::RAW_400).await;
+                finish_raw(&mut rec, 400, error::RAW_400.len(), *b"PR--", started);
+                false
+            }
+            HeadRead::Head(head) => {
+                rec.t_request = started.elapsed().as_millis() as i64;
+                let keep = forward::handle(&cx, &mut client, *head, &mut rec, started).await;
+                rec.t_total = started.elapsed().as_millis() as i64;
+                keep && !cx.stopping()
+            }
+        };
+        if rec.status != 0 {
+            fe.counters.count_response(rec.status);
+            if let Some(sink) = fe.log {
+                rec.actconn = ACTIVE_CONNS.load(Ordering::Relaxed);
+                rec.feconn = fe.counters.current.load(Ordering::Relaxed);
+                sink.write(&rec.format());
+            }
+        }
+        if !keep {
+            break;
+        }
+        first = false;
+    }
+    let _ = client.stream.shutdown().await;
+    fe.counters.current.fetch_sub(1, Ordering::Relaxed);
+    ACTIVE_CONNS.fetch_sub(1, Ordering::Relaxed);
+}
+
+fn finish_raw(rec: &mut LogRecord, status: u16, bytes: usize, term: [u8; 4], started: Instant) {
+    rec.status = status;
+    rec.bytes = bytes as u64;
+    rec.term = term;
+    rec.t_total = started.elapsed().as_millis() as i64;
+}
+
+/// Waits for and parses the next request head. Returns the result and when the
+/// request started (accept for the first one, first byte for later ones).
+async fn read_head(
+    client: &mut Client,
+    cx: &mut ConnCtx,
+    first: bool,
+    accepted: Instant,
+    accepted_at: SystemTime,
+) -> (HeadRead, Instant, SystemTime) {
+    let t = &cx.snap.frontends[cx.fe].cfg.timeouts;
+    let (http_request, client_to) = (t.http_request, t.client);
+    let idle = if first {
+        http_request.or(client_to)
+    } else {
+        t.http_keep_alive.or(http_request).or(client_to)
+    };
+    let (mut start, mut start_at) = (accepted, accepted_at);
+    if client.buf.is_empty() {
+        if cx.stopping() {
+            return (HeadRead::Closed, start, start_at);
+        }
+        let wait = tokio::select! {
+            r = body::read_some(&mut client.stream, &mut client.buf, idle) => Some(r),
+            _ = cx.shutdown.changed() => None,
+        };
+        match wait {
+            None | Some(Ok(0)) | Some(Err(IoError::Io(_))) => {
+                return (HeadRead::Closed, start, start_at)
+            }
+            Some(Err(IoError::Timeout)) if first => return (HeadRead::Timeout, start, start_at),
+            Some(Err(IoError::Timeout)) => return (HeadRead::Closed, start, start_at),
+            Some(Ok(_)) => {}
+        }
+        if !first {
+            (start, start_at) = (Instant::now(), SystemTime::now());
+        }
+    } else if !first {
+        (start, start_at) = (Instant::now(), SystemTime::now());
+    }
+    let deadline = http_request.map(|d| start + d);
+    loop {
+        match h1::parse_request(&client.buf) {
+            Ok(Some((head, len))) => {
+                client.buf.advance(len);
+                return (HeadRead::Head(Box::new(head)), start, start_at);
+            }
+            Ok(None) => {}
+            Err(_) => return (HeadRead::Invalid, start, start_at),
+        }
+        let limit = match (deadline, client_to) {
+            (Some(d), c) => {
+                let left = d.saturating_duration_since(Instant::now());
+                Some(c.map_or(left, |c| c.min(left)))
+            }
+            (None, c) => c,
+        };
+        if limit == Some(Duration::ZERO) {
+            return (HeadRead::Timeout, start, start_at);
+        }
+        match body::read_some(&mut client.stream, &mut client.buf, limit).await {
+            Ok(0) | Err(IoError::Io(_)) => return (HeadRead::Closed, start, start_at),
+            Err(IoError::Timeout) => return (HeadRead::Timeout, start, start_at),
+            Ok(_) => {}
+        }
+    }
+}

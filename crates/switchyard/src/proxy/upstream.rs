@@ -1,0 +1,121 @@
+//! Connections to servers: connect under `timeout connect`, and a per-thread
+//! LIFO pool of idle keep-alive connections.
+//!
+//! The pool is thread-local (each worker thread runs its own current-thread
+//! runtime), so checkout and checkin never lock. A connection goes back to the
+//! pool only after a complete, error-free exchange in keep-alive mode; a pooled
+//! connection is checked for liveness (no pending EOF or stray bytes) before reuse
+//! and dropped after [`MAX_IDLE`] of inactivity.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use tokio::net::TcpStream;
+
+/// Idle connections older than this are closed instead of reused (HAProxy's
+/// `pool-purge-delay` default is 5 s).
+pub const MAX_IDLE: Duration = Duration::from_secs(5);
+/// At most this many idle connections are kept per server and thread.
+const MAX_IDLE_PER_SERVER: usize = 64;
+
+/// A connection to a server with its read buffer.
+#[derive(Debug)]
+pub struct Upstream {
+    pub stream: TcpStream,
+    pub buf: BytesMut,
+    /// Taken from the pool rather than freshly connected.
+    pub reused: bool,
+    pub addr: SocketAddr,
+}
+
+/// Why a connection attempt failed.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// The server answered with an error (refused, unreachable...).
+    Refused(io::Error),
+    /// `timeout connect` expired.
+    Timeout,
+}
+
+struct Idle {
+    stream: TcpStream,
+    since: Instant,
+}
+
+thread_local! {
+    static POOL: RefCell<HashMap<SocketAddr, Vec<Idle>>> = RefCell::new(HashMap::new());
+}
+
+/// Takes a live idle connection to `addr` from this thread's pool.
+pub fn checkout(addr: SocketAddr) -> Option<Upstream> {
+    POOL.with(|p| {
+        let mut pool = p.borrow_mut();
+        let list = pool.get_mut(&addr)?;
+        while let Some(idle) = list.pop() {
+            if idle.since.elapsed() < MAX_IDLE && is_idle_alive(&idle.stream) {
+                return Some(Upstream {
+                    stream: idle.stream,
+                    buf: BytesMut::with_capacity(16384),
+                    reused: true,
+                    addr,
+                });
+            }
+        }
+        None
+    })
+}
+
+/// Returns a connection whose last exchange completed cleanly.
+pub fn checkin(up: Upstream) {
+    if !up.buf.is_empty() {
+        return;
+    }
+    POOL.with(|p| {
+        let mut pool = p.borrow_mut();
+        let list = pool.entry(up.addr).or_default();
+        list.retain(|i| i.since.elapsed() < MAX_IDLE);
+        if list.len() < MAX_IDLE_PER_SERVER {
+            list.push(Idle {
+                stream: up.stream,
+                since: Instant::now(),
+            });
+        }
+    });
+}
+
+/// Number of idle pooled connections to `addr` on this thread.
+pub fn idle_count(addr: SocketAddr) -> usize {
+    POOL.with(|p| p.borrow().get(&addr).map_or(0, Vec::len))
+}
+
+/// An idle connection must have nothing to read: EOF or stray bytes mean it is unusable.
+fn is_idle_alive(stream: &TcpStream) -> bool {
+    let mut probe = [0u8; 1];
+    matches!(stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+}
+
+/// Opens a new connection under `timeout` (None = no limit).
+pub async fn connect(
+    addr: SocketAddr,
+    timeout: Option<Duration>,
+) -> Result<Upstream, ConnectError> {
+    let attempt = TcpStream::connect(addr);
+    let stream = match timeout {
+        Some(t) => match tokio::time::timeout(t, attempt).await {
+            Ok(r) => r.map_err(ConnectError::Refused)?,
+            Err(_) => return Err(ConnectError::Timeout),
+        },
+        None => attempt.await.map_err(ConnectError::Refused)?,
+    };
+    let _ = stream.set_nodelay(true);
+    Ok(Upstream {
+        stream,
+        buf: BytesMut::with_capacity(16384),
+        reused: false,
+        addr,
+    })
+}

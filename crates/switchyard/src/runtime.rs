@@ -1,0 +1,200 @@
+//! Process runtime: listeners, worker threads, health checks, signals, shutdown.
+//!
+//! Layout: `nbthread` worker OS threads, each with a current-thread tokio
+//! runtime and its own `SO_REUSEPORT` listening socket per bind address (the
+//! kernel spreads connections across them); no work stealing, no cross-thread
+//! wake-up on the hot path. The main thread runs a small runtime for health
+//! checks and signal handling.
+//!
+//! `nbthread` defaults to the number of CPUs the process may use, like
+//! HAProxy 2.6. SIGTERM or SIGINT: every listener closes at once, idle
+//! keep-alive connections close, requests in flight finish (their connection
+//! closes after the response), and the process exits 0 once all connections are
+//! gone or after [`GRACE`], whichever comes first.
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+use crate::observability;
+use crate::proxy::{self, ConnCtx};
+use crate::snapshot::Snapshot;
+
+/// Longest wait for in-flight requests after SIGTERM/SIGINT.
+pub const GRACE: Duration = Duration::from_secs(10);
+const BACKLOG: i32 = 4096;
+
+/// One bound listening socket and the frontend it serves.
+struct Bound {
+    fe: usize,
+    listener: StdListener,
+}
+
+/// Number of worker threads: `nbthread`, else the CPUs available.
+pub fn thread_count(snap: &Snapshot) -> usize {
+    snap.config
+        .global
+        .nbthread
+        .map(|n| n.max(1) as usize)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Binds every listener, starts the workers and health checks, and runs until
+/// SIGTERM/SIGINT. Bind failures are reported HAProxy-style and returned.
+pub fn run(snap: Arc<Snapshot>) -> Result<(), String> {
+    let threads = thread_count(&snap);
+    let mut per_thread = Vec::with_capacity(threads);
+    for _ in 0..threads {
+        per_thread.push(bind_all(&snap)?);
+    }
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut workers = Vec::with_capacity(threads);
+    for (i, bound) in per_thread.into_iter().enumerate() {
+        let snap = snap.clone();
+        let stop = stop_rx.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("switchyard-w{i}"))
+            .spawn(move || worker(snap, bound, stop))
+            .map_err(|e| format!("cannot start worker thread: {e}"))?;
+        workers.push(handle);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start runtime: {e}"))?;
+    rt.block_on(async {
+        crate::health::start(&snap, stop_rx.clone());
+        wait_for_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    for w in workers {
+        let _ = w.join();
+    }
+    Ok(())
+}
+
+fn bind_all(snap: &Snapshot) -> Result<Vec<Bound>, String> {
+    let mut out = Vec::new();
+    for (fe_index, fe) in snap.frontends.iter().enumerate() {
+        for bind in &fe.cfg.binds {
+            for addr in &bind.addrs {
+                let listener = bind_one(*addr).map_err(|e| {
+                    let msg = format!(
+                        "Starting frontend {}: cannot bind socket ({e}) [{addr}]",
+                        fe.cfg.name
+                    );
+                    observability::alert(&msg);
+                    msg
+                })?;
+                out.push(Bound {
+                    fe: fe_index,
+                    listener,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn bind_one(addr: SocketAddr) -> std::io::Result<StdListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(false)?;
+    }
+    socket.set_tcp_nodelay(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+fn worker(snap: Arc<Snapshot>, bound: Vec<Bound>, stop: watch::Receiver<bool>) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            observability::alert(&format!("cannot start worker runtime: {e}"));
+            return;
+        }
+    };
+    rt.block_on(async move {
+        let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+        for b in bound {
+            let Ok(listener) = TcpListener::from_std(b.listener) else {
+                continue;
+            };
+            tokio::spawn(accept_loop(
+                listener,
+                snap.clone(),
+                b.fe,
+                stop.clone(),
+                done_tx.clone(),
+            ));
+        }
+        drop(done_tx);
+        // Every accept loop and connection task holds a sender: recv() returns
+        // None once they are all gone.
+        let mut stop_wait = stop.clone();
+        let _ = stop_wait.wait_for(|s| *s).await;
+        let _ = tokio::time::timeout(GRACE, done_rx.recv()).await;
+    });
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    snap: Arc<Snapshot>,
+    fe: usize,
+    mut stop: watch::Receiver<bool>,
+    done: mpsc::Sender<()>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(x) => x,
+            Err(_) => {
+                // Out of file descriptors and the like: back off briefly.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let local = stream.local_addr().unwrap_or(peer);
+        let cx = ConnCtx {
+            snap: snap.clone(),
+            fe,
+            peer,
+            local,
+            shutdown: stop.clone(),
+        };
+        let done = done.clone();
+        tokio::spawn(async move {
+            proxy::serve_connection(stream, cx).await;
+            drop(done);
+        });
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

@@ -1,0 +1,181 @@
+//! The compiled, immutable runtime form of a configuration.
+//!
+//! A [`Snapshot`] is built once per configuration load and shared by every
+//! worker thread behind an `Arc`; a request sees exactly one snapshot from start
+//! to finish. Mutable runtime state (server health, in-flight counts, counters)
+//! lives in atomics inside it, never behind locks.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchyard_config::{Backend, Balance, Config, ConnMode, Frontend, LogFormat, LogTarget, Mode};
+use tokio::sync::Notify;
+
+use crate::backend::balance::{self, Balancer};
+use crate::backend::ServerState;
+use crate::frontend::Router;
+use crate::observability::{Counters, LogSink};
+
+/// Everything the workers need to serve one configuration.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub config: Arc<Config>,
+    pub frontends: Vec<FrontendRt>,
+    pub backends: Vec<BackendRt>,
+}
+
+/// A frontend with its compiled router.
+#[derive(Debug)]
+pub struct FrontendRt {
+    pub cfg: Frontend,
+    pub router: Router,
+    /// Where `option httplog` lines go; None = no per-request log.
+    pub log: Option<LogSink>,
+    pub counters: Counters,
+}
+
+/// A backend with its servers' runtime state, balancer and queue.
+#[derive(Debug)]
+pub struct BackendRt {
+    pub index: usize,
+    pub cfg: Backend,
+    pub servers: Vec<Arc<ServerState>>,
+    /// Resolved address of each server (same order as `servers`).
+    pub addrs: Vec<SocketAddr>,
+    pub balancer: Box<dyn Balancer>,
+    /// Woken whenever a server slot frees up (`maxconn` queueing).
+    pub slot_freed: Arc<Notify>,
+    pub counters: Counters,
+    /// One per server.
+    pub server_counters: Vec<Counters>,
+}
+
+impl BackendRt {
+    /// roundrobin, static-rr and random: the algorithms for which HAProxy
+    /// redispatches a non-persistent request on the first retry.
+    pub fn rr_kind(&self) -> bool {
+        matches!(
+            self.cfg.balance,
+            Balance::RoundRobin | Balance::StaticRr | Balance::Random { .. }
+        )
+    }
+
+    /// Servers currently usable for balanced traffic (active, not backup).
+    pub fn active_usable(&self) -> usize {
+        self.servers
+            .iter()
+            .filter(|s| !s.backup && s.balanceable())
+            .count()
+    }
+
+    /// `timeout queue`, defaulting to `timeout connect` as in HAProxy.
+    pub fn queue_timeout(&self) -> Option<Duration> {
+        self.cfg.timeouts.queue.or(self.cfg.timeouts.connect)
+    }
+
+    /// Effective connection mode for a request of frontend `fe` (the strongest).
+    pub fn conn_mode(&self, fe: &Frontend) -> ConnMode {
+        fe.conn_mode
+            .unwrap_or_default()
+            .max(self.cfg.conn_mode.unwrap_or_default())
+    }
+}
+
+impl Snapshot {
+    /// Compiles `config`. Fails on anything that cannot run: an unresolvable
+    /// server address, a router that does not compile, a TCP-mode frontend.
+    pub fn build(config: Config) -> Result<Arc<Snapshot>, String> {
+        let mut backends = Vec::with_capacity(config.backends.len());
+        for (index, be) in config.backends.iter().enumerate() {
+            backends.push(build_backend(index, be)?);
+        }
+        let mut frontends = Vec::with_capacity(config.frontends.len());
+        for fe in &config.frontends {
+            if fe.mode != Mode::Http {
+                return Err(format!(
+                    "frontend '{}': only 'mode http' is supported",
+                    fe.name
+                ));
+            }
+            let router = Router::build(fe).map_err(|e| format!("frontend '{}': {e}", fe.name))?;
+            let log = log_sink(fe, &config.global.logs);
+            frontends.push(FrontendRt {
+                cfg: fe.clone(),
+                router,
+                log,
+                counters: Counters::default(),
+            });
+        }
+        Ok(Arc::new(Snapshot {
+            config: Arc::new(config),
+            frontends,
+            backends,
+        }))
+    }
+}
+
+fn build_backend(index: usize, be: &Backend) -> Result<BackendRt, String> {
+    let servers: Vec<Arc<ServerState>> = be
+        .servers
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Arc::new(ServerState::new(i, s)))
+        .collect();
+    let mut addrs = Vec::with_capacity(be.servers.len());
+    for s in &be.servers {
+        addrs.push(resolve(&s.host, s.port).map_err(|e| {
+            format!(
+                "[{}] : 'server {}/{}' : could not resolve address '{}' ({e}).",
+                s.loc, be.name, s.name, s.host
+            )
+        })?);
+    }
+    let balancer = balance::build(&be.balance, be.allbackups, &servers);
+    Ok(BackendRt {
+        index,
+        cfg: be.clone(),
+        server_counters: servers.iter().map(|_| Counters::default()).collect(),
+        servers,
+        addrs,
+        balancer,
+        slot_freed: Arc::new(Notify::new()),
+        counters: Counters::default(),
+    })
+}
+
+/// Resolves a server address once at start-up. A server without a port is
+/// given port 0 here; such servers are not supported yet (HAProxy would use
+/// the client's destination port) and connections to them fail.
+fn resolve(host: &str, port: Option<u16>) -> Result<SocketAddr, String> {
+    let port = port.unwrap_or(0);
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    (host, port)
+        .to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or_else(|| "no address".to_string())
+}
+
+/// The access-log destination: a frontend with `option httplog` (or a custom
+/// format) and a `log` line (its own, or `log global` with global targets).
+/// Only `stdout`/`stderr` targets are written today; other targets (syslog)
+/// are ignored with no per-request output.
+fn log_sink(fe: &Frontend, global: &[LogTarget]) -> Option<LogSink> {
+    let format = fe.log_format.as_ref()?;
+    if !matches!(format, LogFormat::HttpLog) {
+        return None;
+    }
+    let targets = fe.logs.iter().flat_map(|t| {
+        if t.target == "global" {
+            global.iter().collect()
+        } else {
+            vec![t]
+        }
+    });
+    targets
+        .into_iter()
+        .find_map(|t| LogSink::from_target(&t.target))
+}

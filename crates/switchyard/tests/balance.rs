@@ -1,0 +1,164 @@
+//! Balancing end to end: roundrobin order with weights, per-request balancing
+//! on one keep-alive client connection, leastconn preferring the less loaded
+//! server, backup and disabled servers.
+
+mod support;
+
+use std::time::Duration;
+
+use support::*;
+
+fn config(port: u16, balance: &str, servers: &str) -> String {
+    format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
+         backend be\n    balance {balance}\n{servers}"
+    )
+}
+
+#[test]
+fn roundrobin_weights_follow_haproxy_order() {
+    let (a, b, c) = (
+        Backend::start("a"),
+        Backend::start("b"),
+        Backend::start("c"),
+    );
+    let port = free_port();
+    let servers = format!(
+        "    server a {} weight 3\n    server b {} weight 2\n    server c {} weight 1\n",
+        a.addr(),
+        b.addr(),
+        c.addr()
+    );
+    let _p = Proxy::start(&config(port, "roundrobin", &servers), port);
+    let order: Vec<String> = (0..12).map(|_| get(port, "/", "").text()).collect();
+    assert_eq!(
+        order,
+        ["a", "b", "a", "c", "a", "b", "a", "b", "a", "c", "a", "b"]
+    );
+}
+
+#[test]
+fn each_request_on_one_keepalive_connection_is_balanced() {
+    let (a, b) = (Backend::start("a"), Backend::start("b"));
+    let port = free_port();
+    let servers = format!("    server a {}\n    server b {}\n", a.addr(), b.addr());
+    let _p = Proxy::start(&config(port, "roundrobin", &servers), port);
+    let mut client = Client::connect(port);
+    let order: Vec<String> = (0..4).map(|_| client.get("/ka", "").text()).collect();
+    assert_eq!(order, ["a", "b", "a", "b"]);
+    assert_eq!((a.count(), b.count()), (2, 2));
+}
+
+#[test]
+fn backend_connections_are_reused_in_keepalive_mode() {
+    let a = Backend::start("a");
+    let port = free_port();
+    let servers = format!("    server a {}\n", a.addr());
+    let _p = Proxy::start(&config(port, "roundrobin", &servers), port);
+    let mut client = Client::connect(port);
+    for _ in 0..5 {
+        assert_eq!(client.get("/reuse", "").status, 200);
+    }
+    let conns: Vec<usize> = a.requests().iter().map(|s| s.conn).collect();
+    assert_eq!(conns.len(), 5);
+    assert!(
+        conns.iter().all(|c| *c == conns[0]),
+        "one pooled server connection expected, got {conns:?}"
+    );
+    // Nothing hop-by-hop is invented in keep-alive mode.
+    assert!(a.requests()[0].header("connection").is_none());
+}
+
+#[test]
+fn leastconn_prefers_the_less_loaded_server() {
+    let slow = |name: &'static str| {
+        Backend::with(name, move |s| {
+            if s.path() == "/slow" {
+                Reply::After(Duration::from_millis(1500), Box::new(Reply::Ok))
+            } else {
+                Reply::Ok
+            }
+        })
+    };
+    let (a, b, c) = (slow("a"), slow("b"), slow("c"));
+    let port = free_port();
+    let servers = format!(
+        "    server a {}\n    server b {}\n    server c {}\n",
+        a.addr(),
+        b.addr(),
+        c.addr()
+    );
+    let _p = Proxy::start(&config(port, "leastconn", &servers), port);
+    // Occupy two servers with long requests.
+    let hold: Vec<_> = (0..2)
+        .map(|_| {
+            let h = std::thread::spawn(move || get(port, "/slow", "").text());
+            std::thread::sleep(Duration::from_millis(150));
+            h
+        })
+        .collect();
+    let busy: Vec<String> = [&a, &b, &c]
+        .iter()
+        .filter(|s| s.active.load(std::sync::atomic::Ordering::SeqCst) > 0)
+        .map(|s| s.name.clone())
+        .collect();
+    assert_eq!(busy.len(), 2, "two servers should be busy");
+    // Every short request now goes to the idle one.
+    let picks: Vec<String> = (0..3).map(|_| get(port, "/fast", "").text()).collect();
+    let idle: Vec<String> = [&a, &b, &c]
+        .iter()
+        .map(|s| s.name.clone())
+        .filter(|n| !busy.contains(n))
+        .collect();
+    assert!(
+        picks.iter().all(|p| *p == idle[0]),
+        "picks {picks:?}, idle {idle:?}"
+    );
+    for h in hold {
+        h.join().unwrap();
+    }
+}
+
+#[test]
+fn backup_only_when_no_active_and_disabled_never() {
+    let (a, b, c) = (
+        Backend::start("a"),
+        Backend::start("b"),
+        Backend::start("c"),
+    );
+    let port = free_port();
+    let servers = format!(
+        "    server a {} disabled\n    server b {}\n    server c {} backup\n",
+        a.addr(),
+        b.addr(),
+        c.addr()
+    );
+    let _p = Proxy::start(&config(port, "roundrobin", &servers), port);
+    let order: Vec<String> = (0..3).map(|_| get(port, "/", "").text()).collect();
+    assert_eq!(order, ["b", "b", "b"]);
+    assert_eq!(a.count() + c.count(), 0);
+}
+
+#[test]
+fn backup_serves_when_actives_are_all_disabled() {
+    let (a, b, c) = (
+        Backend::start("a"),
+        Backend::start("b"),
+        Backend::start("c"),
+    );
+    let port = free_port();
+    let servers = format!(
+        "    server a {} disabled\n    server b {} backup\n    server c {} backup\n",
+        a.addr(),
+        b.addr(),
+        c.addr()
+    );
+    let _p = Proxy::start(&config(port, "roundrobin", &servers), port);
+    let order: Vec<String> = (0..3).map(|_| get(port, "/", "").text()).collect();
+    assert_eq!(
+        order,
+        ["b", "b", "b"],
+        "only the first backup without allbackups"
+    );
+}

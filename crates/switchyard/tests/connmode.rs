@@ -1,0 +1,143 @@
+//! Connection modes (behaviour reference §2.10): what the server is told, which
+//! side closes, HTTP/1.0 clients, pretend-keepalive.
+
+mod support;
+
+use std::time::Duration;
+
+use support::*;
+
+fn start(fe_opts: &str, be_opts: &str) -> (Backend, Proxy, u16) {
+    let srv = Backend::start("s");
+    let port = free_port();
+    let cfg = format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.1:{port}\n{fe_opts}    default_backend be\n\
+         backend be\n{be_opts}    server s {}\n",
+        srv.addr()
+    );
+    let p = Proxy::start(&cfg, port);
+    (srv, p, port)
+}
+
+#[test]
+fn keepalive_default_reuses_server_connection_and_strips_client_connection_header() {
+    let (srv, _p, port) = start("", "");
+    let mut c = Client::connect(port);
+    c.get("/1", "Connection: keep-alive\r\n");
+    c.get("/2", "");
+    let seen = srv.requests();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].conn, seen[1].conn);
+    assert!(seen.iter().all(|s| s.header("connection").is_none()));
+}
+
+#[test]
+fn server_close_sends_close_upstream_and_keeps_client() {
+    let (srv, _p, port) = start("    option http-server-close\n", "");
+    let mut c = Client::connect(port);
+    let r1 = c.get("/1", "");
+    let r2 = c.get("/2", "");
+    assert!(r1.header("connection").is_none() && r2.header("connection").is_none());
+    let seen = srv.requests();
+    assert!(seen
+        .iter()
+        .all(|s| s.header("connection").as_deref() == Some("close")));
+    assert_ne!(seen[0].conn, seen[1].conn);
+}
+
+#[test]
+fn httpclose_in_backend_closes_only_the_server_side() {
+    let (srv, _p, port) = start("", "    option httpclose\n");
+    let mut c = Client::connect(port);
+    assert!(c.get("/1", "").header("connection").is_none());
+    assert_eq!(c.get("/2", "").status, 200);
+    assert_eq!(
+        srv.requests()[0].header("connection").as_deref(),
+        Some("close")
+    );
+}
+
+#[test]
+fn httpclose_in_frontend_closes_the_client() {
+    let (_srv, _p, port) = start("    option httpclose\n", "");
+    let mut c = Client::connect(port);
+    let r = c.get("/1", "");
+    assert_eq!(r.header("connection").as_deref(), Some("close"));
+    assert!(c.is_closed(Duration::from_secs(2)));
+}
+
+#[test]
+fn pretend_keepalive_sends_no_connection_header_but_still_closes() {
+    let (srv, _p, port) = start(
+        "",
+        "    option httpclose\n    option http-pretend-keepalive\n",
+    );
+    let mut c = Client::connect(port);
+    c.get("/1", "");
+    c.get("/2", "");
+    let seen = srv.requests();
+    assert!(
+        seen.iter().all(|s| s.header("connection").is_none()),
+        "{seen:?}"
+    );
+    assert_ne!(seen[0].conn, seen[1].conn, "server connection not reused");
+}
+
+#[test]
+fn http10_keepalive_client_is_kept_with_keepalive_header() {
+    let (_srv, _p, port) = start("", "");
+    let mut c = Client::connect(port);
+    c.send(b"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    let r = c.read_response(false).unwrap();
+    assert_eq!(r.status_line, "HTTP/1.1 200 OK");
+    assert_eq!(r.header("connection").as_deref(), Some("keep-alive"));
+    c.send(b"GET /b HTTP/1.0\r\n\r\n");
+    let r = c.read_response(false).unwrap();
+    assert_eq!(r.header("connection").as_deref(), Some("close"));
+    assert!(c.is_closed(Duration::from_secs(2)));
+}
+
+#[test]
+fn client_connection_close_is_honoured() {
+    let (_srv, _p, port) = start("", "");
+    let mut c = Client::connect(port);
+    let r = c.get("/", "Connection: close\r\n");
+    assert_eq!(r.header("connection").as_deref(), Some("close"));
+    assert!(c.is_closed(Duration::from_secs(2)));
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let (srv, _p, port) = start("", "");
+    let mut c = Client::connect(port);
+    c.send(b"GET /p1 HTTP/1.1\r\nHost: x\r\n\r\nPOST /p2 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET /p3 HTTP/1.1\r\nHost: x\r\n\r\n");
+    for _ in 0..3 {
+        assert_eq!(c.read_response(false).unwrap().status, 200);
+    }
+    let paths: Vec<String> = srv.requests().iter().map(|s| s.path().to_owned()).collect();
+    assert_eq!(paths, ["/p1", "/p2", "/p3"]);
+    assert_eq!(srv.requests()[1].body, b"abc");
+}
+
+#[test]
+fn chunked_request_and_response_bodies_pass_through() {
+    let srv = Backend::with("s", |_| {
+        Reply::Raw(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n".to_vec())
+    });
+    let port = free_port();
+    let cfg = format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\nbackend be\n    server s {}\n",
+        srv.addr()
+    );
+    let _p = Proxy::start(&cfg, port);
+    let mut c = Client::connect(port);
+    c.send(
+        b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nwxyz\r\n0\r\n\r\n",
+    );
+    let r = c.read_response(false).unwrap();
+    assert_eq!(r.text(), "abcde");
+    assert_eq!(srv.requests()[0].body, b"wxyz");
+    assert_eq!(c.get("/again", "").status, 200, "connection still usable");
+}

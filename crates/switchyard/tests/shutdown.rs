@@ -1,0 +1,92 @@
+//! Process life: `nbthread`, clean exit on SIGTERM/SIGINT with requests in
+//! flight finished, bind failures.
+
+mod support;
+
+use std::time::Duration;
+
+use support::*;
+
+fn cfg(port: u16, global: &str, srv: &Backend) -> String {
+    format!(
+        "global\n{global}defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
+         backend be\n    server s {}\n",
+        srv.addr()
+    )
+}
+
+#[test]
+fn sigterm_finishes_the_request_in_flight_then_exits_zero() {
+    let srv = Backend::with("s", |_| {
+        Reply::After(Duration::from_millis(800), Box::new(Reply::Ok))
+    });
+    let port = free_port();
+    let mut p = Proxy::start(&cfg(port, "", &srv), port);
+    let inflight = std::thread::spawn(move || get(port, "/slow", ""));
+    std::thread::sleep(Duration::from_millis(200));
+    p.signal("TERM");
+    let r = inflight.join().unwrap();
+    assert_eq!(
+        (r.status, r.header("connection").as_deref()),
+        (200, Some("close"))
+    );
+    let status = p.wait_exit(Duration::from_secs(5)).expect("exited");
+    assert!(status.success(), "{status}");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "listener closed"
+    );
+}
+
+#[test]
+fn sigint_with_idle_keepalive_client_exits_promptly() {
+    let srv = Backend::start("s");
+    let port = free_port();
+    let mut p = Proxy::start(&cfg(port, "", &srv), port);
+    let mut c = Client::connect(port);
+    assert_eq!(c.get("/", "").status, 200);
+    p.signal("INT");
+    let status = p.wait_exit(Duration::from_secs(3)).expect("exited");
+    assert!(status.success());
+    assert!(c.is_closed(Duration::from_secs(1)));
+}
+
+#[test]
+fn nbthread_serves_with_one_shared_balancer() {
+    let (a, b) = (Backend::start("a"), Backend::start("b"));
+    let port = free_port();
+    let config = format!(
+        "global\n    nbthread 2\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
+         backend be\n    server a {}\n    server b {}\n",
+        a.addr(),
+        b.addr()
+    );
+    let _p = Proxy::start(&config, port);
+    let bodies: Vec<String> = (0..20).map(|_| get(port, "/", "").text()).collect();
+    let t = tally(&bodies);
+    assert_eq!((t["a"], t["b"]), (10, 10), "{bodies:?}");
+    let threads = std::fs::read_dir(format!("/proc/{}/task", _p.child.id()))
+        .unwrap()
+        .count();
+    assert!(threads >= 3, "2 workers + main thread, got {threads}");
+}
+
+#[test]
+fn bind_failure_is_fatal() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let srv = Backend::start("s");
+    let path = std::env::temp_dir().join(format!("switchyard-bindfail-{}.cfg", std::process::id()));
+    std::fs::write(&path, cfg(port, "", &srv)).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .arg("-f")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot bind socket"), "{err}");
+}

@@ -1,0 +1,101 @@
+//! Timeouts: `server` (504), `http-request` (408), `http-keep-alive` and
+//! `client` (silent close), `queue` (503 with `maxconn`).
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::*;
+
+const RAW_408: &str = "HTTP/1.1 408 Request Time-out\r\nContent-length: 110\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>408 Request Time-out</h1>\nYour browser didn't send a complete request in time.\n</body></html>\n";
+
+fn start(backend: &Backend, fe_extra: &str, be_extra: &str) -> (Proxy, u16) {
+    let port = free_port();
+    let cfg = format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 3s\n    timeout server 1s\n\
+         frontend fe\n    bind 127.0.0.1:{port}\n{fe_extra}    default_backend be\n\
+         backend be\n{be_extra}    server s {}\n",
+        backend.addr()
+    );
+    (Proxy::start(&cfg, port), port)
+}
+
+fn slow(ms: u64) -> Backend {
+    Backend::with("s", move |_| {
+        Reply::After(Duration::from_millis(ms), Box::new(Reply::Ok))
+    })
+}
+
+#[test]
+fn server_timeout_gives_504_after_timeout_server() {
+    let srv = slow(2500);
+    let (_p, port) = start(&srv, "", "");
+    let t = Instant::now();
+    let r = get(port, "/sleep", "");
+    let took = t.elapsed();
+    assert_eq!(r.status, 504);
+    assert_eq!(r.header("content-length").as_deref(), Some("92"));
+    assert!(
+        took >= Duration::from_millis(950) && took < Duration::from_millis(2000),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn http_request_timeout_gives_raw_408() {
+    let srv = Backend::start("s");
+    let (_p, port) = start(&srv, "    timeout http-request 500ms\n", "");
+    let (out, took) = raw_exchange(port, b"GET / HTTP/1.1\r\nHost: x", Duration::from_secs(3));
+    assert_eq!(String::from_utf8_lossy(&out), RAW_408);
+    assert!(
+        took >= Duration::from_millis(450) && took < Duration::from_millis(1500),
+        "{took:?}"
+    );
+    assert_eq!(srv.count(), 0);
+}
+
+#[test]
+fn keepalive_idle_connection_closes_silently() {
+    let srv = Backend::start("s");
+    let (_p, port) = start(&srv, "    timeout http-keep-alive 300ms\n", "");
+    let mut c = Client::connect(port);
+    assert_eq!(c.get("/", "").status, 200);
+    let t = Instant::now();
+    assert!(c.is_closed(Duration::from_secs(2)));
+    assert!(
+        t.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        t.elapsed()
+    );
+}
+
+#[test]
+fn maxconn_queue_serves_in_turn_then_times_out_with_503() {
+    let srv = slow(700);
+    let port2 = free_port();
+    let cfg = format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.1:{port2}\n    default_backend be\n\
+         backend be\n    timeout queue 1s\n    server s {} maxconn 1\n",
+        srv.addr()
+    );
+    let _p2 = Proxy::start(&cfg, port2);
+    let t = Instant::now();
+    let handles: Vec<_> = (0..3)
+        .map(|i| {
+            std::thread::sleep(Duration::from_millis(if i == 0 { 0 } else { 50 }));
+            std::thread::spawn(move || {
+                let r = get(port2, "/q", "");
+                (r.status, t.elapsed())
+            })
+        })
+        .collect();
+    let mut results: Vec<(u16, Duration)> =
+        handles.into_iter().map(|h| h.join().unwrap()).collect();
+    results.sort_by_key(|r| r.1);
+    let statuses: Vec<u16> = results.iter().map(|r| r.0).collect();
+    assert_eq!(statuses, [200, 200, 503], "{results:?}");
+    assert!(srv.active.load(std::sync::atomic::Ordering::SeqCst) <= 1);
+    // The 503 came after about `timeout queue`.
+    assert!(results[2].1 >= Duration::from_millis(950), "{results:?}");
+}
