@@ -1,0 +1,548 @@
+//! Checks on a parsed request head: framing headers, Host, target form, Expect.
+
+use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING, UPGRADE};
+use http::{HeaderMap, HeaderValue, Method, Uri, Version};
+
+use super::{is_tchar, Reject};
+
+/// Transfer-codings switchyard knows how to pass on (RFC 9112 §7, IANA registry).
+/// Anything else is answered with 501 (RFC 9112 §6.1).
+const KNOWN_CODINGS: [&str; 5] = ["chunked", "gzip", "x-gzip", "deflate", "compress"];
+
+/// Semantic checks on a parsed request head. Decisions, where the RFCs allow several:
+/// - `Transfer-Encoding` with `Content-Length` is refused (400) rather than re-framed:
+///   no legitimate client sends both, and refusing removes the whole CL.TE/TE.CL class
+///   (nginx does the same; HAProxy re-frames and closes);
+/// - `chunked` must be the last coding and appear once over all `Transfer-Encoding`
+///   lines; codings take no parameters; unknown codings are a 501; any
+///   `Transfer-Encoding` in HTTP/1.0 is a 400;
+/// - `Content-Length` is `1*DIGIT` (a list of one repeated value is accepted), fits in u64;
+/// - `Host`: required in HTTP/1.1, at most one line, `uri-host [":" port]` without
+///   userinfo, `,`, `/`, `?`, `#` or whitespace; with an absolute-form target the Host
+///   must name the same authority (a mismatch is refused, not silently rewritten, so
+///   that routing, ACLs and logs can never disagree on the host);
+/// - target form: origin-form starts with `/`; `*` only with OPTIONS; absolute-form
+///   only `http`/`https` without userinfo; authority-form and CONNECT are refused
+///   (switchyard is a reverse proxy, not a tunnel: 501);
+/// - `Expect`: only `100-continue` (case-insensitive); anything else is a 417 so that an
+///   obfuscated expectation can never change how the body is framed downstream.
+pub fn check_request(
+    method: &Method,
+    uri: &Uri,
+    version: Version,
+    headers: &HeaderMap,
+) -> Result<(), Reject> {
+    check_framing(version, headers)?;
+    check_target(method, uri)?;
+    check_host(uri, version, headers)?;
+    check_expect(headers)
+}
+
+fn tokens(v: &HeaderValue) -> Result<impl Iterator<Item = &str>, Reject> {
+    let s = v
+        .to_str()
+        .map_err(|_| Reject::bad("non-ASCII framing header"))?;
+    Ok(s.split(',').map(|t| t.trim_matches([' ', '\t'])))
+}
+
+fn check_framing(version: Version, headers: &HeaderMap) -> Result<(), Reject> {
+    let mut saw_te = false;
+    let mut chunked_at: Option<usize> = None;
+    let mut n = 0usize;
+    for v in headers.get_all(TRANSFER_ENCODING) {
+        saw_te = true;
+        for t in tokens(v)? {
+            if t.is_empty() {
+                continue; // RFC 9110 §5.6.1: empty list elements are ignored.
+            }
+            n += 1;
+            if !t.bytes().all(is_tchar) {
+                return Err(Reject::bad(
+                    "transfer-coding with parameters or invalid characters",
+                ));
+            }
+            let lower = t.to_ascii_lowercase();
+            if !KNOWN_CODINGS.contains(&lower.as_str()) {
+                return Err(Reject {
+                    status: 501,
+                    reason: "unknown transfer-coding",
+                });
+            }
+            if lower == "chunked" {
+                if chunked_at.is_some() {
+                    return Err(Reject::bad("chunked applied more than once"));
+                }
+                chunked_at = Some(n);
+            }
+        }
+    }
+    if saw_te {
+        if version == Version::HTTP_10 {
+            return Err(Reject::bad("Transfer-Encoding in HTTP/1.0"));
+        }
+        if chunked_at.is_none() || chunked_at != Some(n) {
+            return Err(Reject::bad("chunked is not the final transfer-coding"));
+        }
+        if headers.contains_key(CONTENT_LENGTH) {
+            return Err(Reject::bad("both Transfer-Encoding and Content-Length"));
+        }
+        return Ok(());
+    }
+    let mut len: Option<u64> = None;
+    for v in headers.get_all(CONTENT_LENGTH) {
+        for t in tokens(v)? {
+            if t.is_empty() || t.len() > 20 || !t.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(Reject::bad("invalid Content-Length"));
+            }
+            let n: u64 = t
+                .parse()
+                .map_err(|_| Reject::bad("Content-Length overflows"))?;
+            if len.is_some_and(|l| l != n) {
+                return Err(Reject::bad("conflicting Content-Length values"));
+            }
+            len = Some(n);
+        }
+    }
+    Ok(())
+}
+
+fn check_target(method: &Method, uri: &Uri) -> Result<(), Reject> {
+    if method == Method::CONNECT {
+        return Err(Reject {
+            status: 501,
+            reason: "CONNECT is not supported",
+        });
+    }
+    match uri.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https") => {
+            let auth = uri
+                .authority()
+                .ok_or(Reject::bad("absolute-form without authority"))?;
+            if auth.as_str().contains('@') {
+                return Err(Reject::bad("userinfo in request-target"));
+            }
+            if auth.host().is_empty() {
+                return Err(Reject::bad("empty host in request-target"));
+            }
+            Ok(())
+        }
+        Some(_) => Err(Reject::bad("request-target scheme is not http or https")),
+        None if uri.authority().is_some() => Err(Reject::bad("authority-form outside CONNECT")),
+        None if uri == "*" => {
+            if method == Method::OPTIONS {
+                Ok(())
+            } else {
+                Err(Reject::bad("asterisk-form outside OPTIONS"))
+            }
+        }
+        None if uri.path().starts_with('/') => Ok(()),
+        None => Err(Reject::bad("request-target is not in origin-form")),
+    }
+}
+
+fn check_host(uri: &Uri, version: Version, headers: &HeaderMap) -> Result<(), Reject> {
+    let mut hosts = headers.get_all(HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Err(Reject::bad("more than one Host"));
+    }
+    let Some(host) = host else {
+        if version == Version::HTTP_11 {
+            return Err(Reject::bad("HTTP/1.1 request without Host"));
+        }
+        return Ok(());
+    };
+    let h = host.as_bytes();
+    if !valid_host(h) {
+        return Err(Reject::bad("invalid Host"));
+    }
+    if let Some(auth) = uri.authority().filter(|_| uri.scheme().is_some()) {
+        if !auth.as_str().as_bytes().eq_ignore_ascii_case(h) {
+            return Err(Reject::bad(
+                "Host differs from the request-target authority",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `uri-host [":" port]` (RFC 9110 §7.2, RFC 3986 §3.2.2), minus `,` (a Host that looks
+/// like a list is refused, as the proxy-security rules require). An empty Host is
+/// valid syntax (RFC 9112 §3.2) and accepted.
+pub(crate) fn valid_host(h: &[u8]) -> bool {
+    let (host, port) = if h.first() == Some(&b'[') {
+        let Some(close) = h.iter().position(|&b| b == b']') else {
+            return false;
+        };
+        let lit = &h[1..close];
+        if lit.is_empty()
+            || !lit
+                .iter()
+                .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        {
+            return false;
+        }
+        match &h[close + 1..] {
+            [] => (&h[..0], None),
+            [b':', p @ ..] => (&h[..0], Some(p)),
+            _ => return false,
+        }
+    } else {
+        match h.iter().position(|&b| b == b':') {
+            Some(c) => (&h[..c], Some(&h[c + 1..])),
+            None => (h, None),
+        }
+    };
+    let reg_name_ok = host.iter().all(|&b| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'%'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b';'
+                    | b'='
+            )
+    });
+    let port_ok = port.is_none_or(|p| {
+        p.len() <= 5
+            && p.iter().all(u8::is_ascii_digit)
+            && (p.is_empty() || p.iter().fold(0u32, |a, &d| a * 10 + u32::from(d - b'0')) <= 65535)
+    });
+    reg_name_ok && port_ok
+}
+
+fn check_expect(headers: &HeaderMap) -> Result<(), Reject> {
+    for v in headers.get_all(EXPECT) {
+        for t in tokens(v).map_err(|_| Reject {
+            status: 417,
+            reason: "unsupported expectation",
+        })? {
+            if !t.eq_ignore_ascii_case("100-continue") {
+                return Err(Reject {
+                    status: 417,
+                    reason: "unsupported expectation",
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Removes an `h2c` upgrade (RFC 9113 §3.1 "h2c" is not supported over a proxy; tunnelling
+/// it would let the client talk HTTP/2 to the origin past every proxy rule - Bishop Fox
+/// 2020): drops `HTTP2-Settings`, the `h2c` protocol from `Upgrade` (the whole header
+/// when nothing else is left) and the matching `Connection` tokens. Returns whether
+/// anything was removed. Other upgrades (WebSocket) are left to the caller.
+pub fn strip_h2c(headers: &mut HeaderMap) -> bool {
+    let mut changed = headers.remove("http2-settings").is_some();
+    let upgrades: Vec<HeaderValue> = headers.get_all(UPGRADE).iter().cloned().collect();
+    if upgrades.iter().any(|v| {
+        v.to_str()
+            .map_or(true, |s| s.split(',').any(|t| is_h2c(t.trim())))
+    }) {
+        changed = true;
+        headers.remove(UPGRADE);
+        let kept: Vec<&str> = upgrades
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|s| s.split(','))
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && !is_h2c(t))
+            .collect();
+        if !kept.is_empty() {
+            if let Ok(v) = HeaderValue::from_str(&kept.join(", ")) {
+                headers.insert(UPGRADE, v);
+            }
+        }
+    }
+    if changed {
+        let upgrade_left = headers.contains_key(UPGRADE);
+        let conns: Vec<HeaderValue> = headers.get_all(CONNECTION).iter().cloned().collect();
+        headers.remove(CONNECTION);
+        let kept: Vec<&str> = conns
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|s| s.split(','))
+            .map(str::trim)
+            .filter(|t| {
+                !t.is_empty()
+                    && !t.eq_ignore_ascii_case("http2-settings")
+                    && (upgrade_left || !t.eq_ignore_ascii_case("upgrade"))
+            })
+            .collect();
+        if !kept.is_empty() {
+            if let Ok(v) = HeaderValue::from_str(&kept.join(", ")) {
+                headers.insert(CONNECTION, v);
+            }
+        }
+    }
+    changed
+}
+
+fn is_h2c(t: &str) -> bool {
+    t.split('/')
+        .next()
+        .is_some_and(|p| p.trim().eq_ignore_ascii_case("h2c"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(line: &str, fields: &[(&str, &[u8])]) -> (Method, Uri, Version, HeaderMap) {
+        let mut it = line.split(' ');
+        let m = Method::from_bytes(it.next().unwrap().as_bytes()).unwrap();
+        let u: Uri = it.next().unwrap().parse().unwrap();
+        let v = if it.next() == Some("HTTP/1.0") {
+            Version::HTTP_10
+        } else {
+            Version::HTTP_11
+        };
+        let mut h = HeaderMap::new();
+        for (n, val) in fields {
+            h.append(
+                http::HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                HeaderValue::from_bytes(val).unwrap(),
+            );
+        }
+        (m, u, v, h)
+    }
+
+    fn check(line: &str, fields: &[(&str, &[u8])]) -> Result<(), u16> {
+        let (m, u, v, h) = head(line, fields);
+        check_request(&m, &u, v, &h).map_err(|r| r.status)
+    }
+
+    const HOST_A: (&str, &[u8]) = ("host", b"a.example");
+
+    #[test]
+    fn framing() {
+        let ok = |f: &[(&str, &[u8])]| check("POST / HTTP/1.1", &[&[HOST_A], f].concat());
+        assert_eq!(ok(&[("transfer-encoding", b"chunked")]), Ok(()));
+        assert_eq!(ok(&[("transfer-encoding", b"CHUNKED")]), Ok(()));
+        assert_eq!(ok(&[("transfer-encoding", b"gzip, chunked")]), Ok(()));
+        assert_eq!(ok(&[("transfer-encoding", b",chunked")]), Ok(()));
+        assert_eq!(
+            ok(&[
+                ("transfer-encoding", b"gzip"),
+                ("transfer-encoding", b"chunked")
+            ]),
+            Ok(())
+        );
+        assert_eq!(ok(&[("transfer-encoding", b"chunked, chunked")]), Err(400));
+        assert_eq!(
+            ok(&[
+                ("transfer-encoding", b"chunked"),
+                ("transfer-encoding", b"chunked")
+            ]),
+            Err(400)
+        );
+        assert_eq!(ok(&[("transfer-encoding", b"chunked, gzip")]), Err(400));
+        assert_eq!(
+            ok(&[
+                ("transfer-encoding", b"chunked"),
+                ("transfer-encoding", b"gzip")
+            ]),
+            Err(400)
+        );
+        assert_eq!(ok(&[("transfer-encoding", b"identity, chunked")]), Err(501));
+        assert_eq!(ok(&[("transfer-encoding", b"xchunked")]), Err(501));
+        assert_eq!(ok(&[("transfer-encoding", b"\"chunked\"")]), Err(400));
+        assert_eq!(ok(&[("transfer-encoding", b"chunked;q=1")]), Err(400));
+        assert_eq!(
+            ok(&[("transfer-encoding", b"chunked"), ("content-length", b"5")]),
+            Err(400)
+        );
+        assert_eq!(
+            check("POST / HTTP/1.0", &[("transfer-encoding", b"chunked")]),
+            Err(400)
+        );
+        assert_eq!(ok(&[("content-length", b"0005")]), Ok(()));
+        assert_eq!(ok(&[("content-length", b"5, 5")]), Ok(()));
+        assert_eq!(
+            ok(&[("content-length", b"5"), ("content-length", b"5")]),
+            Ok(())
+        );
+        for bad in [
+            &b"+5"[..],
+            b"-1",
+            b"0x5",
+            b"1_0",
+            b"1 0",
+            b"",
+            b",",
+            b"5a",
+            b"99999999999999999999",
+            b"5, 6",
+        ] {
+            assert_eq!(
+                ok(&[("content-length", bad)]),
+                Err(400),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert_eq!(
+            ok(&[("content-length", b"5"), ("content-length", b"6")]),
+            Err(400)
+        );
+        assert_eq!(ok(&[("content-length", b"18446744073709551615")]), Ok(()));
+    }
+
+    #[test]
+    fn target_forms() {
+        assert_eq!(check("OPTIONS * HTTP/1.1", &[HOST_A]), Ok(()));
+        assert_eq!(check("GET * HTTP/1.1", &[HOST_A]), Err(400));
+        assert_eq!(check("GET a.example:80 HTTP/1.1", &[HOST_A]), Err(400));
+        assert_eq!(check("CONNECT a.example:443 HTTP/1.1", &[HOST_A]), Err(501));
+        assert_eq!(check("GET http://a.example/x HTTP/1.1", &[HOST_A]), Ok(()));
+        assert_eq!(check("GET HTTP://A.EXAMPLE/x HTTP/1.1", &[HOST_A]), Ok(()));
+        assert_eq!(
+            check("GET http://a.example/x HTTP/1.1", &[("host", b"b.example")]),
+            Err(400)
+        );
+        assert_eq!(
+            check(
+                "GET http://u@a.example/ HTTP/1.1",
+                &[("host", b"u@a.example")]
+            ),
+            Err(400)
+        );
+        assert_eq!(check("GET ftp://a.example/ HTTP/1.1", &[HOST_A]), Err(400));
+    }
+
+    #[test]
+    fn host_rules() {
+        assert_eq!(check("GET / HTTP/1.1", &[]), Err(400));
+        assert_eq!(check("GET / HTTP/1.0", &[]), Ok(()));
+        assert_eq!(check("GET / HTTP/1.1", &[HOST_A, HOST_A]), Err(400));
+        assert_eq!(check("GET / HTTP/1.0", &[HOST_A, ("host", b"b")]), Err(400));
+        for good in [
+            &b"a.example"[..],
+            b"a.example:8080",
+            b"[::1]:80",
+            b"[::1]",
+            b"127.0.0.1",
+            b"",
+            b"a:",
+            b"xn--bcher-kva.example",
+        ] {
+            assert_eq!(
+                check("GET / HTTP/1.1", &[("host", good)]),
+                Ok(()),
+                "{}",
+                String::from_utf8_lossy(good)
+            );
+        }
+        for bad in [
+            &b"a b"[..],
+            b"a/b",
+            b"user@a",
+            b"a, b",
+            b"a:xyz",
+            b"a?b",
+            b"a#b",
+            b"[::1",
+            b"a:99999",
+            b"[::1]x",
+            b"a:1:2",
+        ] {
+            assert_eq!(
+                check("GET / HTTP/1.1", &[("host", bad)]),
+                Err(400),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn expectations() {
+        let c = |v: &[u8]| {
+            check(
+                "POST / HTTP/1.1",
+                &[HOST_A, ("content-length", b"5"), ("expect", v)],
+            )
+        };
+        assert_eq!(c(b"100-continue"), Ok(()));
+        assert_eq!(c(b"100-Continue"), Ok(()));
+        assert_eq!(c(b"y 100-continue"), Err(417));
+        assert_eq!(c(b"100-continue, x"), Err(417));
+    }
+
+    #[test]
+    fn h2c_is_stripped_websocket_kept() {
+        let (_, _, _, mut h) = head(
+            "GET / HTTP/1.1",
+            &[
+                ("upgrade", b"h2c"),
+                ("http2-settings", b"AAMA"),
+                ("connection", b"Upgrade, HTTP2-Settings, keep-alive"),
+            ],
+        );
+        assert!(strip_h2c(&mut h));
+        assert!(h.get(UPGRADE).is_none() && h.get("http2-settings").is_none());
+        assert_eq!(h.get(CONNECTION).unwrap(), "keep-alive");
+
+        let (_, _, _, mut h) = head(
+            "GET / HTTP/1.1",
+            &[("upgrade", b"websocket"), ("connection", b"Upgrade")],
+        );
+        assert!(!strip_h2c(&mut h));
+        assert_eq!(h.get(UPGRADE).unwrap(), "websocket");
+        assert_eq!(h.get(CONNECTION).unwrap(), "Upgrade");
+
+        let (_, _, _, mut h) = head(
+            "GET / HTTP/1.1",
+            &[("upgrade", b"h2c, websocket"), ("connection", b"upgrade")],
+        );
+        assert!(strip_h2c(&mut h));
+        assert_eq!(h.get(UPGRADE).unwrap(), "websocket");
+        assert_eq!(h.get(CONNECTION).unwrap(), "upgrade");
+    }
+
+    /// Property: a random Content-Length value is accepted exactly when it is a
+    /// comma-list of one repeated decimal u64 (an independent oracle: `str::parse`).
+    #[test]
+    fn random_content_lengths() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let alphabet = b"0123456789 ,+-xa\t";
+        for _ in 0..20_000 {
+            let len = rng.usize(1..12);
+            let v: Vec<u8> = (0..len)
+                .map(|_| alphabet[rng.usize(..alphabet.len())])
+                .collect();
+            let Ok(hv) = HeaderValue::from_bytes(&v) else {
+                continue;
+            };
+            let s = std::str::from_utf8(&v).unwrap();
+            let parts: Vec<&str> = s.split(',').map(|p| p.trim_matches([' ', '\t'])).collect();
+            let nums: Vec<Option<u64>> = parts
+                .iter()
+                .map(|p| {
+                    p.bytes()
+                        .all(|b| b.is_ascii_digit())
+                        .then(|| p.parse().ok())
+                        .flatten()
+                })
+                .collect();
+            let oracle = nums.iter().all(Option::is_some) && nums.windows(2).all(|w| w[0] == w[1]);
+            let mut h = HeaderMap::new();
+            h.insert(HOST, HeaderValue::from_static("a"));
+            h.insert(CONTENT_LENGTH, hv);
+            let got =
+                check_request(&Method::POST, &Uri::from_static("/"), Version::HTTP_11, &h).is_ok();
+            assert_eq!(got, oracle, "{s:?}");
+        }
+    }
+}
