@@ -1,0 +1,212 @@
+"""Processes under measurement: start, wait for readiness, CPU time, RSS, stop.
+
+CPU time is read from /proc/<pid>/stat (utime + stime, which cover every thread of the process)
+for the process and all its descendants, so nginx's master + workers count together. Child
+processes that exit during a run are not counted (none of ours do).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def parse_stat_cpu_ticks(stat_line: str) -> int:
+    """utime + stime (clock ticks) from the text of a /proc/<pid>/stat file."""
+    rest = stat_line[stat_line.rindex(")") + 2 :].split()
+    return int(rest[11]) + int(rest[12])
+
+
+def descendants(pid: int) -> list[int]:
+    """`pid` and all its live descendants (via /proc/<pid>/task/*/children)."""
+    out = [pid]
+    i = 0
+    while i < len(out):
+        p = out[i]
+        i += 1
+        try:
+            for task in Path(f"/proc/{p}/task").iterdir():
+                try:
+                    out.extend(int(c) for c in (task / "children").read_text().split())
+                except OSError:
+                    pass
+        except OSError:
+            pass
+    return out
+
+
+def _sum_over(pids: list[int], read) -> int:
+    """Sum of `read(pid)` over the processes that still exist."""
+    total = 0
+    for pid in pids:
+        try:
+            total += read(pid)
+        except OSError:
+            pass
+    return total
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """Sum of utime + stime, in seconds, of the given live processes."""
+    return _sum_over(pids, lambda p: parse_stat_cpu_ticks(Path(f"/proc/{p}/stat").read_text())) / CLK_TCK
+
+
+def parse_status_rss_kib(status_text: str) -> int:
+    for line in status_text.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def rss_kib(pids: list[int]) -> int:
+    """Sum of VmRSS (KiB) of the given live processes."""
+    return _sum_over(pids, lambda p: parse_status_rss_kib(Path(f"/proc/{p}/status").read_text()))
+
+
+def parse_proc_stat_cpu(text: str) -> tuple[int, int]:
+    """(busy, total) clock ticks of all CPUs from the text of /proc/stat."""
+    for line in text.splitlines():
+        if line.startswith("cpu "):
+            v = [int(x) for x in line.split()[1:]]
+            # user nice system idle iowait irq softirq steal guest guest_nice; guest time is
+            # already inside user/nice.
+            total = sum(v[:8])
+            idle = v[3] + v[4]
+            return total - idle, total
+    raise ValueError("no cpu line in /proc/stat")
+
+
+def machine_ticks() -> tuple[int, int]:
+    return parse_proc_stat_cpu(Path("/proc/stat").read_text())
+
+
+def wait_port(port: int, timeout: float = 10.0, proc: subprocess.Popen | None = None) -> None:
+    """Waits until 127.0.0.1:`port` accepts a TCP connection (or raises)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with status {proc.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"nothing listening on port {port} after {timeout}s")
+            time.sleep(0.02)
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _affinity(cpus: set[int] | None):
+    if not cpus:
+        return None
+
+    def apply() -> None:
+        os.sched_setaffinity(0, cpus)
+
+    return apply
+
+
+@dataclass
+class Service:
+    """A long-running process we started (its own session, so its whole group can be stopped)."""
+
+    name: str
+    cmd: list[str]
+    log_path: Path
+    cpus: set[int] | None = None
+    proc: subprocess.Popen | None = field(default=None, repr=False)
+
+    def start(self, stdout=None) -> "Service":
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            self.cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout if stdout is not None else log,
+            stderr=log,
+            start_new_session=True,
+            preexec_fn=_affinity(self.cpus),
+        )
+        log.close()
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def pids(self) -> list[int]:
+        return descendants(self.pid)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """SIGTERM the process group, then SIGKILL whatever is left after `timeout`."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(timeout)
+        # Members of the group that outlive the leader (nginx workers) are killed too.
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def run_measured(cmd: list[str], cpus: set[int] | None, timeout: float) -> tuple[int, str, str, float]:
+    """Runs a load generator to completion: (status, stdout, stderr, its CPU seconds).
+
+    The load generator's CPU time is the growth of this process's reaped-children rusage across
+    the call; nothing else of ours is reaped meanwhile (services are stopped between runs).
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=_affinity(cpus),
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"), cpu

@@ -1,0 +1,370 @@
+"""The scenarios and how one measured run of one proxy in one scenario goes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import configs, procs
+from .configs import ProxyConfig
+
+PROXIES = ("haproxy", "nginx", "switchyard")
+# Load generators and backends are pinned to this CPU (with --pin), one-thread proxies to the
+# other one; two-thread proxies get both.
+LOAD_CPU = 0
+PROXY_CPU = 1
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    mode: str  # configs.MODES
+    kind: str  # "wrk", "ws-echo", "eio", "ws-idle"
+    conns: int
+    threads: int = 1
+    path: str = "/"
+    headers: tuple[str, ...] = ()
+    unit: str = "req/s"
+    # Also measure the backend without any proxy (a ceiling for the proxied figures).
+    direct: bool = False
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("ka64", "Keep-alive, 13-byte responses, 64 connections", "keep-alive", "wrk", 64, direct=True),
+    Scenario("ka1000", "Keep-alive, 13-byte responses, 1,000 connections", "keep-alive", "wrk", 1000),
+    Scenario("seed", "Seed mode (http-server-close + httpclose: new backend connection per request), 64 connections", "seed", "wrk", 64),
+    Scenario("body16k", "Keep-alive, 16 KiB responses, 64 connections", "keep-alive", "wrk", 64, path="/16k"),
+    Scenario("body1m", "Keep-alive, 1 MiB responses, 16 connections", "keep-alive", "wrk", 16, path="/1m"),
+    Scenario("newconn", "New client connection per request (Connection: close), 64 at a time", "keep-alive", "wrk", 64, headers=("Connection: close",)),
+    Scenario("eio", "Engine.IO long-poll round trips through /engine.io (seed mode), 64 sessions", "seed", "eio", 64, unit="round trips/s"),
+    Scenario("ws-echo", "WebSocket echo through /engine.io, 64 connections, 32-byte messages", "keep-alive", "ws-echo", 64, unit="msg/s"),
+    Scenario("ws-idle", "Idle WebSockets through /engine.io: proxy RSS per connection", "keep-alive", "ws-idle", 5000, unit="bytes/conn"),
+    Scenario("ka64-2t", "Keep-alive, 13-byte responses, 64 connections, two proxy threads", "keep-alive", "wrk", 64, threads=2),
+)
+
+BY_NAME = {s.name: s for s in SCENARIOS}
+
+
+@dataclass
+class Env:
+    """Everything a run needs that does not change between runs."""
+
+    root: Path
+    tmp: Path
+    tools_bin: Path
+    switchyard_bin: Path | None
+    pin: bool
+    duration: float
+    warmup: float
+    idle_conns: int
+    backend: procs.Service | None = None
+    lua: Path = field(default_factory=Path)
+
+    def load_cpus(self) -> set[int] | None:
+        return {LOAD_CPU} if self.pin else None
+
+    def proxy_cpus(self, threads: int) -> set[int] | None:
+        return {PROXY_CPU} if self.pin and threads == 1 else None
+
+
+def start_backend(env: Env) -> procs.Service:
+    h = ",".join(f"127.0.0.1:{p}" for p in configs.HTTP_PORTS)
+    s = ",".join(f"127.0.0.1:{p}" for p in configs.SOCKET_PORTS)
+    svc = procs.Service(
+        "backend",
+        [str(env.tools_bin / "bench-backend"), "--http", h, "--socket", s, "--threads", "1"],
+        env.tmp / "backend.log",
+        cpus=env.load_cpus(),
+    ).start()
+    for port in configs.HTTP_PORTS + configs.SOCKET_PORTS:
+        procs.wait_port(port, proc=svc.proc)
+    return svc
+
+
+def write_configs(env: Env, cfg: ProxyConfig) -> tuple[Path, Path]:
+    """Writes (HAProxy-syntax file, nginx.conf) for `cfg`; returns their paths."""
+    cfg_path = env.tmp / f"{cfg.name}.cfg"
+    cfg_path.write_text(configs.haproxy_cfg(cfg))
+    prefix = env.tmp / f"nginx-{cfg.name}"
+    prefix.mkdir(exist_ok=True)
+    conf = prefix / "nginx.conf"
+    conf.write_text(configs.nginx_conf(cfg, str(prefix)))
+    return cfg_path, conf
+
+
+def proxy_command(env: Env, proxy: str, cfg: ProxyConfig) -> list[str]:
+    cfg_path, conf = write_configs(env, cfg)
+    if proxy == "haproxy":
+        return ["haproxy", "-db", "-f", str(cfg_path)]
+    if proxy == "nginx":
+        prefix = conf.parent
+        return ["nginx", "-p", str(prefix), "-e", str(prefix / "nginx-error.log"), "-c", str(conf)]
+    if proxy == "switchyard":
+        if env.switchyard_bin is None:
+            raise RuntimeError("switchyard binary not available")
+        return [str(env.switchyard_bin), "-f", str(cfg_path)]
+    raise ValueError(proxy)
+
+
+def start_proxy(env: Env, proxy: str, cfg: ProxyConfig, tag: str) -> procs.Service:
+    deadline = time.monotonic() + 10
+    while not procs.port_is_free(cfg.port):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"port {cfg.port} still busy")
+        time.sleep(0.05)
+    svc = procs.Service(
+        proxy, proxy_command(env, proxy, cfg), env.tmp / "logs" / f"{tag}.log", cpus=env.proxy_cpus(cfg.threads)
+    ).start()
+    try:
+        procs.wait_port(cfg.port, proc=svc.proc)
+        if proxy == "nginx":
+            # Wait for the workers: the master listens before it forks them.
+            deadline = time.monotonic() + 5
+            while len(svc.pids()) < 1 + cfg.threads and time.monotonic() < deadline:
+                time.sleep(0.02)
+        # Health checks (`check`) must see the servers up before traffic is fair.
+        time.sleep(0.3)
+    except Exception:
+        svc.stop()
+        raise RuntimeError(f"{proxy} did not start: {svc.log_tail()}")
+    return svc
+
+
+@dataclass
+class Snapshot:
+    wall: float
+    proxy_cpu: float
+    backend_cpu: float
+    machine_busy: int
+
+    @staticmethod
+    def take(env: Env, proxy_pids: list[int]) -> "Snapshot":
+        return Snapshot(
+            time.monotonic(),
+            procs.cpu_seconds(proxy_pids),
+            procs.cpu_seconds(env.backend.pids()) if env.backend else 0.0,
+            procs.machine_ticks()[0],
+        )
+
+
+def window_fields(a: Snapshot, b: Snapshot, ops: int, loadgen_cpu: float | None) -> dict:
+    """Per-run figures from the snapshots around the measured window."""
+    wall = b.wall - a.wall
+    proxy_cpu = b.proxy_cpu - a.proxy_cpu
+    backend_cpu = b.backend_cpu - a.backend_cpu
+    busy = (b.machine_busy - a.machine_busy) / procs.CLK_TCK
+    ours = proxy_cpu + backend_cpu + (loadgen_cpu or 0.0)
+    return {
+        "wall_s": wall,
+        "proxy_cpu_s": proxy_cpu,
+        "proxy_cores": proxy_cpu / wall if wall else 0.0,
+        "ops_per_cpu_s": ops / proxy_cpu if proxy_cpu > 0 else None,
+        "backend_cpu_s": backend_cpu,
+        "loadgen_cpu_s": loadgen_cpu,
+        "machine_busy_cores": busy / wall if wall else 0.0,
+        # CPU that none of the measured processes used: kernel softirq work for loopback
+        # traffic plus whatever else runs on the machine (other builds = noise).
+        "foreign_cores": (busy - ours) / wall if wall and loadgen_cpu is not None else None,
+    }
+
+
+def parse_wrk(out: str) -> dict:
+    for line in out.splitlines():
+        if line.startswith("BENCHJSON "):
+            return json.loads(line[len("BENCHJSON ") :])
+    raise RuntimeError(f"no BENCHJSON line in wrk output: {out[-500:]!r}")
+
+
+def wrk_command(env: Env, sc: Scenario, port: int, seconds: float) -> list[str]:
+    cmd = ["wrk", "-t1", f"-c{sc.conns}", f"-d{seconds:g}s", "--timeout", "10s", "-s", str(env.lua)]
+    for h in sc.headers:
+        cmd += ["-H", h]
+    return cmd + [f"http://127.0.0.1:{port}{sc.path}"]
+
+
+def run_wrk(env: Env, sc: Scenario, port: int, proxy_pids: list[int]) -> dict:
+    if env.warmup > 0:
+        procs.run_measured(wrk_command(env, sc, port, env.warmup), env.load_cpus(), env.warmup + 30)
+    a = Snapshot.take(env, proxy_pids)
+    rc, out, err, lg_cpu = procs.run_measured(
+        wrk_command(env, sc, port, env.duration), env.load_cpus(), env.duration + 60
+    )
+    b = Snapshot.take(env, proxy_pids)
+    if rc != 0:
+        raise RuntimeError(f"wrk exited {rc}: {err.strip()[-300:]}")
+    w = parse_wrk(out)
+    seconds = w["duration_us"] / 1e6
+    errors = sum(w[k] for k in ("errors_connect", "errors_read", "errors_write", "errors_status", "errors_timeout"))
+    r = {
+        "ops": w["requests"],
+        "ops_per_s": w["requests"] / seconds,
+        "errors": errors,
+        "error_detail": {k: w[k] for k in w if k.startswith("errors_") and w[k]},
+        "mib_per_s": w["bytes"] / seconds / 2**20,
+        **{k: w[k] for k in ("p50_us", "p90_us", "p99_us", "p999_us", "max_us", "mean_us")},
+    }
+    r.update(window_fields(a, b, w["requests"], lg_cpu))
+    return r
+
+
+class _Client:
+    """bench-client as a child whose JSON lines are read as they come."""
+
+    def __init__(self, env: Env, args: list[str], timeout: float, stdin=subprocess.DEVNULL):
+        self.before = procs.resource.getrusage(procs.resource.RUSAGE_CHILDREN)
+        self.proc = subprocess.Popen(
+            [str(env.tools_bin / "bench-client"), *args],
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=procs._affinity(env.load_cpus()),
+        )
+        self.timer = threading.Timer(timeout, self.proc.kill)
+        self.timer.start()
+
+    def events(self):
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            line = line.strip()
+            if line.startswith("{"):
+                ev = json.loads(line)
+                if ev.get("event") == "error":
+                    raise RuntimeError(f"bench-client: {ev.get('error')}")
+                yield ev
+
+    def finish(self) -> float:
+        """Waits for exit; returns the client's CPU seconds."""
+        self.proc.wait()
+        self.timer.cancel()
+        after = procs.resource.getrusage(procs.resource.RUSAGE_CHILDREN)
+        if self.proc.returncode != 0:
+            err = self.proc.stderr.read() if self.proc.stderr else ""
+            raise RuntimeError(f"bench-client exited {self.proc.returncode}: {err[-300:]}")
+        return (after.ru_utime - self.before.ru_utime) + (after.ru_stime - self.before.ru_stime)
+
+
+def run_client_timed(env: Env, sc: Scenario, port: int, proxy_pids: list[int]) -> dict:
+    count_flag = "--sessions" if sc.kind == "eio" else "--conns"
+    args = [sc.kind, "--addr", f"127.0.0.1:{port}", count_flag, str(sc.conns),
+            "--warmup", f"{env.warmup:g}", "--duration", f"{env.duration:g}"]
+    client = _Client(env, args, env.warmup + env.duration + 60)
+    a = b = None
+    result = None
+    try:
+        for ev in client.events():
+            if ev["event"] == "measure-start":
+                a = Snapshot.take(env, proxy_pids)
+            elif ev["event"] == "measure-end":
+                b = Snapshot.take(env, proxy_pids)
+            elif ev["event"] == "result":
+                result = ev
+    finally:
+        client_cpu = client.finish()
+    if a is None or b is None or result is None:
+        raise RuntimeError("bench-client ended without a measured window")
+    r = {
+        "ops": result["ops"],
+        "ops_per_s": result["ops_per_s"],
+        "errors": result["errors"],
+        **{k: result[k] for k in ("p50_us", "p90_us", "p99_us", "p999_us", "max_us")},
+    }
+    if result.get("first_error"):
+        r["error_detail"] = {"first_error": result["first_error"]}
+    # The client's CPU covers its whole life (connects and warm-up too), so it is not subtracted
+    # from the machine's busy time: foreign_cores stays unknown for these scenarios.
+    r.update(window_fields(a, b, result["ops"], None))
+    r["loadgen_cpu_s"] = client_cpu
+    return r
+
+
+def _idle_client(env: Env, port: int, conns: int) -> _Client:
+    args = ["ws-idle", "--addr", f"127.0.0.1:{port}", "--conns", str(conns)]
+    return _Client(env, args, 120, stdin=subprocess.PIPE)
+
+
+def _idle_round(env: Env, port: int, conns: int, on_open) -> tuple[dict, dict]:
+    client = _idle_client(env, port, conns)
+    opened = closed = None
+    try:
+        for ev in client.events():
+            if ev["event"] == "open":
+                opened = ev
+                on_open(ev)
+                assert client.proc.stdin is not None
+                client.proc.stdin.write("close\n")
+                client.proc.stdin.flush()
+            elif ev["event"] == "closed":
+                closed = ev
+    finally:
+        client.finish()
+    if opened is None or closed is None:
+        raise RuntimeError("ws-idle client did not report open and closed")
+    return opened, closed
+
+
+def run_ws_idle(env: Env, sc: Scenario, port: int, proxy_pids: list[int]) -> dict:
+    conns = env.idle_conns
+    # Warm the proxy's allocator and pools with a small batch first, so the baseline is a
+    # process that has already served WebSockets.
+    _idle_round(env, port, min(100, conns), lambda ev: None)
+    time.sleep(1.0)
+    base = procs.rss_kib(proxy_pids)
+    samples: dict = {}
+
+    def measure_open(ev: dict) -> None:
+        time.sleep(2.0)
+        samples["open_kib"] = procs.rss_kib(proxy_pids)
+
+    opened, closed = _idle_round(env, port, conns, measure_open)
+    time.sleep(2.0)
+    after = procs.rss_kib(proxy_pids)
+    n = opened["open"]
+    growth = samples["open_kib"] - base
+    return {
+        "ops": n,
+        "ops_per_s": None,
+        "errors": opened["failed"] + (n - closed["closed"]),
+        "error_detail": {"first_error": opened["first_error"]} if opened.get("first_error") else {},
+        "open_seconds": opened["seconds"],
+        "rss_base_kib": base,
+        "rss_open_kib": samples["open_kib"],
+        "rss_closed_kib": after,
+        "bytes_per_conn": growth * 1024 / n if n else None,
+        "retained_kib": after - base,
+        # "Returns to baseline": at most 10% of the growth (or 1 MiB) is still held 2 s after
+        # the last connection closed; allocators keep some freed memory, which is normal.
+        "returned_to_baseline": (after - base) <= max(1024, 0.1 * growth),
+    }
+
+
+RUNNERS = {"wrk": run_wrk, "ws-echo": run_client_timed, "eio": run_client_timed, "ws-idle": run_ws_idle}
+
+
+def run_one(env: Env, sc: Scenario, proxy: str, round_no: int) -> dict:
+    """One measured run; never raises: failures come back as {"ok": False, "error": …}."""
+    base = {"round": round_no, "scenario": sc.name, "proxy": proxy}
+    svc = None
+    try:
+        if proxy == "direct":
+            port = configs.HTTP_PORTS[0] if sc.kind == "wrk" else configs.SOCKET_PORTS[0]
+            pids: list[int] = []
+        else:
+            cfg = ProxyConfig(sc.mode, sc.threads, fds=configs.fd_limit())
+            svc = start_proxy(env, proxy, cfg, f"r{round_no}-{sc.name}-{proxy}")
+            port = cfg.port
+            pids = svc.pids()
+        r = RUNNERS[sc.kind](env, sc, port, pids)
+        if svc is not None and not svc.alive():
+            raise RuntimeError(f"{proxy} died during the run: {svc.log_tail()}")
+        return {**base, "ok": True, **r}
+    except Exception as e:  # noqa: BLE001 - a failed run is a result, not a crash of the harness
+        return {**base, "ok": False, "error": str(e)[-600:]}
+    finally:
+        if svc is not None:
+            svc.stop()

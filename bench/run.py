@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""switchyard's benchmark harness: switchyard, HAProxy 2.6 and nginx side by side.
+
+    python3 bench/run.py                 # the published run: 3 rounds, writes BENCHMARKS.md
+    python3 bench/run.py --quick         # ~2 minute smoke run, writes target-bench/bench-quick/
+    python3 bench/run.py --scenarios ka64,seed --proxies haproxy,switchyard --rounds 5
+
+It builds the helper tools (bench/tools) and switchyard into target-bench/, starts the origin
+backends once, then for every round and scenario starts each proxy in turn (rotating the order
+every time) with the same generated configuration file for switchyard and HAProxy and the
+equivalent nginx.conf, warms it up, measures, and stops it. The summary takes the median of
+every figure over the rounds and its ratio to HAProxy. See BENCHMARKS.md for the method.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from benchlib import configs, machine, report, scenarios  # noqa: E402
+from benchlib.scenarios import PROXIES, SCENARIOS, Env  # noqa: E402
+
+TARGET = ROOT / "target-bench"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="smoke run: 1 round, short runs, 1,000 idle WebSockets")
+    p.add_argument("--rounds", type=int, help="rounds (default 3, quick 1)")
+    p.add_argument("--duration", type=float, help="measured seconds per run (default 5, quick 2)")
+    p.add_argument("--warmup", type=float, help="warm-up seconds per run (default 1, quick 0.5)")
+    p.add_argument("--idle-conns", type=int, help="idle WebSockets (default 5000, quick 1000)")
+    p.add_argument("--scenarios", help="comma-separated subset of: " + ",".join(s.name for s in SCENARIOS))
+    p.add_argument("--proxies", default=",".join(PROXIES), help="comma-separated subset of haproxy,nginx,switchyard")
+    p.add_argument("--no-pin", dest="pin", action="store_false",
+                   help="let the scheduler place everything (default: load generator and backends on CPU 0, "
+                        "one-thread proxies on CPU 1, two-thread proxies on both)")
+    p.add_argument("--profile", default="release", help="cargo profile for switchyard (release or bench-fast)")
+    p.add_argument("--switchyard-bin", type=Path, help="use this switchyard binary instead of building one")
+    p.add_argument("--no-build", action="store_true", help="do not run cargo (use binaries already in target-bench)")
+    p.add_argument("--output", type=Path,
+                   help="directory for results.json, the Markdown table and charts "
+                        "(default: bench/results, quick: target-bench/bench-quick)")
+    p.add_argument("--markdown", type=Path,
+                   help="Markdown file whose generated section is replaced (default: BENCHMARKS.md for full runs, "
+                        "none for quick runs)")
+    p.add_argument("--from-json", type=Path, help="only re-render the report from a results.json")
+    a = p.parse_args(argv)
+    a.rounds = a.rounds or (1 if a.quick else 3)
+    a.duration = a.duration or (2.0 if a.quick else 5.0)
+    a.warmup = a.warmup if a.warmup is not None else (0.5 if a.quick else 1.0)
+    a.idle_conns = a.idle_conns or (1000 if a.quick else 5000)
+    if a.output is None:
+        a.output = TARGET / "bench-quick" if a.quick else HERE / "results"
+    if a.markdown is None and not a.quick:
+        a.markdown = ROOT / "BENCHMARKS.md"
+    names = a.scenarios.split(",") if a.scenarios else [s.name for s in SCENARIOS]
+    unknown = [n for n in names if n not in scenarios.BY_NAME]
+    if unknown:
+        p.error(f"unknown scenarios: {', '.join(unknown)}")
+    a.scenario_list = [scenarios.BY_NAME[n] for n in names]
+    a.proxy_list = [x for x in a.proxies.split(",") if x]
+    bad = [x for x in a.proxy_list if x not in PROXIES]
+    if bad:
+        p.error(f"unknown proxies: {', '.join(bad)}")
+    return a
+
+
+def cargo(args: list[str], cwd: Path) -> tuple[bool, str]:
+    env = dict(os.environ, CARGO_TARGET_DIR=str(TARGET))
+    r = subprocess.run(["cargo", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    return r.returncode == 0, r.stderr[-2000:]
+
+
+def build(a: argparse.Namespace) -> tuple[Path, Path | None, str]:
+    """Builds the tools and switchyard; returns (tools dir, switchyard binary or None, note)."""
+    tools_bin = TARGET / "release"
+    if not a.no_build:
+        ok, err = cargo(["build", "--release", "--manifest-path", str(HERE / "tools" / "Cargo.toml")], ROOT)
+        if not ok:
+            sys.exit(f"building bench/tools failed:\n{err}")
+    if "switchyard" not in a.proxy_list:
+        return tools_bin, None, "not requested"
+    if a.switchyard_bin:
+        return tools_bin, a.switchyard_bin.resolve(), f"binary {a.switchyard_bin}"
+    profile_dir = "release" if a.profile == "release" else a.profile
+    binary = TARGET / profile_dir / "switchyard"
+    if not a.no_build:
+        print(f"building switchyard (--profile {a.profile}) ...", flush=True)
+        ok, err = cargo(["build", "--profile", a.profile, "-p", "switchyard", "--bin", "switchyard"], ROOT)
+        if not ok:
+            return tools_bin, None, f"build failed: {err.strip().splitlines()[-1] if err.strip() else '?'}"
+    if not binary.exists():
+        return tools_bin, None, f"no binary at {binary}"
+    return tools_bin, binary, f"--profile {a.profile}"
+
+
+def raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    for want in (65536, hard):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), max(hard, want)))
+            return
+        except (ValueError, OSError):
+            continue
+
+
+def check_switchyard(env: Env, proxies: list[str], note: str) -> tuple[list[str], str]:
+    """Drops switchyard from the proxies when it cannot start at all (reported as "not run")."""
+    if "switchyard" not in proxies:
+        return proxies, note
+    if env.switchyard_bin is None:
+        return [p for p in proxies if p != "switchyard"], note
+    from benchlib.configs import ProxyConfig
+
+    try:
+        svc = scenarios.start_proxy(env, "switchyard", ProxyConfig("keep-alive", 1, fds=configs.fd_limit()), "switchyard-check")
+        svc.stop()
+        return proxies, note
+    except Exception as e:  # noqa: BLE001
+        return [p for p in proxies if p != "switchyard"], f"{note}; did not start: {str(e)[-300:]}"
+
+
+def main(argv: list[str]) -> int:
+    a = parse_args(argv)
+    if a.from_json:
+        data = json.loads(a.from_json.read_text())
+        report.write_all(data, a.output, a.markdown)
+        return 0
+    for tool in ("wrk", "haproxy", "nginx", "cargo"):
+        if shutil.which(tool) is None and not (tool == "cargo" and a.no_build):
+            sys.exit(f"{tool} is not installed (Debian: apt-get install wrk haproxy nginx)")
+    tools_bin, sy_bin, sy_note = build(a)
+    raise_fd_limit()
+    started = dt.datetime.now(dt.timezone.utc)
+    tmp = Path(tempfile.mkdtemp(prefix="switchyard-bench-"))
+    env = Env(ROOT, tmp, tools_bin, sy_bin, a.pin, a.duration, a.warmup, a.idle_conns, lua=HERE / "wrk" / "report.lua")
+    results: list[dict] = []
+    load_before = os.getloadavg()
+    try:
+        env.backend = scenarios.start_backend(env)
+        proxies, sy_note = check_switchyard(env, a.proxy_list, sy_note)
+        print(f"proxies: {', '.join(proxies)}; switchyard: {sy_note}; pin: {a.pin}; tmp: {tmp}", flush=True)
+        total = a.rounds * sum(len(proxies) + (1 if s.direct else 0) for s in a.scenario_list)
+        done = 0
+        t0 = time.monotonic()
+        for rnd in range(a.rounds):
+            for i, sc in enumerate(a.scenario_list):
+                # Rotate the order every round and scenario so no proxy always runs first/last.
+                k = (rnd + i) % len(proxies) if proxies else 0
+                order = proxies[k:] + proxies[:k]
+                if sc.direct:
+                    order = ["direct", *order]
+                for proxy in order:
+                    r = scenarios.run_one(env, sc, proxy, rnd + 1)
+                    results.append(r)
+                    done += 1
+                    print(report.progress_line(r, done, total, time.monotonic() - t0), flush=True)
+    finally:
+        if env.backend is not None:
+            env.backend.stop()
+    data = {
+        "started": started.isoformat(timespec="seconds"),
+        "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": "python3 bench/run.py " + " ".join(argv),
+        "settings": {
+            "rounds": a.rounds, "duration_s": a.duration, "warmup_s": a.warmup,
+            "idle_conns": a.idle_conns, "pin": a.pin, "quick": a.quick,
+        },
+        "machine": machine.describe(load_before),
+        "versions": machine.versions(sy_bin, sy_note, ROOT),
+        "proxies": a.proxy_list,
+        "scenarios": [s.name for s in a.scenario_list],
+        "results": results,
+    }
+    report.write_all(data, a.output, a.markdown)
+    print(report.summary_text(data))
+    shutil.rmtree(tmp, ignore_errors=True)
+    failed = [r for r in results if not r["ok"] and r["proxy"] != "switchyard"]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
