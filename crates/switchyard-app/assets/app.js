@@ -42,8 +42,15 @@ function connect(user) {
   });
   socket.on("counter", (c) => { $("counter-value").textContent = c.value; });
   socket.on("connect_error", (e) => {
+    if (e.message === "unauthorized") {
+      // The socket node does not know this session: it was logged out, or the nodes keep
+      // sessions in memory (no Redis), so each knows only its own. Retrying cannot help.
+      socket.disconnect();
+      $("status").textContent = "the socket server does not know your session " +
+        "(logged out, or the servers run without Redis and keep sessions per node)";
+      return;
+    }
     $("status").textContent = `cannot connect: ${e.message}`;
-    if (e.message === "unauthorized") location.reload();
   });
   socket.on("disconnect", (reason) => {
     $("socket-node").textContent = "reconnecting";

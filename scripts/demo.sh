@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole topology in one command: builds the balancer and the reference application, then
+# starts the balancer with the seed configuration (shared/seed/haproxy.cfg), two HTTP nodes and
+# two socket nodes on the ports it names, and prints the URL to open. Ctrl-C stops everything.
+#
+#   scripts/demo.sh                                  # sessions per node (in memory)
+#   scripts/demo.sh --redis redis://127.0.0.1:6379   # sessions and broadcasts shared via Redis
+#   scripts/demo.sh --config other.cfg               # another topology
+#
+# Arguments are passed to `switchyard-app demo` (see `switchyard-app demo --help`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -p switchyard -p switchyard-app
+exec "${CARGO_TARGET_DIR:-target}/release/switchyard-app" demo "$@"

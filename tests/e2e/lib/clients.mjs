@@ -1,0 +1,118 @@
+// Real-client helpers: socket.io-client sockets through the balancer, raw Engine.IO requests
+// and the HTTP tier's login.
+import { io } from "socket.io-client";
+import { BASE, until } from "./harness.mjs";
+
+export const ENGINE_PATH = "/engine.io";
+
+/**
+ * Connects a socket.io-client socket through the balancer and resolves once it is connected
+ * (and, with `upgraded: true`, once the transport is WebSocket). Every socket gets its own
+ * Manager (forceNew), hence its own Engine.IO session and cookie jar.
+ */
+export function connect({
+  ns = "/",
+  transports,
+  withCredentials = true,
+  cookie,
+  reconnection = false,
+  upgraded = false,
+  timeoutMs = 10000,
+} = {}) {
+  const opts = {
+    path: ENGINE_PATH,
+    forceNew: true,
+    withCredentials,
+    reconnection,
+    reconnectionDelay: 300,
+    reconnectionDelayMax: 1500,
+    timeout: timeoutMs,
+  };
+  if (transports) opts.transports = transports;
+  if (cookie) opts.extraHeaders = { cookie };
+  const sock = io(`${BASE}${ns === "/" ? "" : ns}`, opts);
+  sock.events = { connect: 0, disconnect: [], connectError: [], upgrade: null };
+  // The upgrade may finish before `connect`: listen on the Manager's open.
+  sock.io.on("open", () => {
+    sock.io.engine.once("upgrade", (t) => { sock.events.upgrade = t.name; });
+  });
+  sock.on("connect", () => { sock.events.connect += 1; });
+  sock.on("disconnect", (reason) => sock.events.disconnect.push(reason));
+  sock.on("connect_error", (err) => sock.events.connectError.push(err.message));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      sock.close();
+      reject(new Error(`connect timed out; errors: ${sock.events.connectError.join(", ")}`));
+    }, timeoutMs);
+    const done = async () => {
+      try {
+        if (upgraded) await until("the WebSocket upgrade", () => sock.io.engine?.transport?.name === "websocket", timeoutMs);
+        clearTimeout(timer);
+        resolve(sock);
+      } catch (err) {
+        clearTimeout(timer);
+        sock.close();
+        reject(err);
+      }
+    };
+    sock.once("connect", done);
+    if (!reconnection) {
+      sock.once("connect_error", (err) => {
+        clearTimeout(timer);
+        sock.close();
+        reject(err);
+      });
+    }
+  });
+}
+
+/** Connects `n` sockets one after the other (leastconn sees each previous one settled). */
+export async function connectMany(n, opts) {
+  const socks = [];
+  for (let i = 0; i < n; i++) socks.push(await connect(opts));
+  return socks;
+}
+
+/** Asks the node that holds `sock` who it is: { node, transport, user, id }. */
+export function whoami(sock, ms = 5000) {
+  return sock.timeout(ms).emitWithAck("whoami");
+}
+
+export function closeAll(socks) {
+  for (const s of socks) s.close();
+}
+
+/** The SRVNAME cookie the balancer gave this socket's current Engine.IO session, if any. */
+export function srvCookie(sock) {
+  return sock.io.engine?._cookieJar?._cookies?.get("SRVNAME")?.value;
+}
+
+/** A raw request through the balancer: { status, headers, body, setCookies }. */
+export async function raw(path, { method = "GET", cookie, body, headers = {} } = {}) {
+  const h = { ...headers };
+  if (cookie) h.cookie = cookie;
+  const r = await fetch(`${BASE}${path}`, { method, headers: h, body, redirect: "manual" });
+  const text = await r.text();
+  return { status: r.status, headers: r.headers, body: text, setCookies: r.headers.getSetCookie() };
+}
+
+/** Logs `user` in through the HTTP tier; returns the `session=...` cookie pair. */
+export async function login(user) {
+  const r = await raw("/api/login", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ user }),
+  });
+  if (r.status !== 200) throw new Error(`login failed: ${r.status} ${r.body}`);
+  const set = r.setCookies.find((c) => c.startsWith("session="));
+  if (!set) throw new Error(`login set no session cookie: ${r.setCookies}`);
+  return set.split(";")[0];
+}
+
+/** Counts sockets per node name from their whoami answers. */
+export async function placement(socks) {
+  const nodes = await Promise.all(socks.map(async (s) => (await whoami(s)).node));
+  const counts = {};
+  for (const n of nodes) counts[n] = (counts[n] || 0) + 1;
+  return { nodes, counts };
+}

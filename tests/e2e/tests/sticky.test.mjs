@@ -1,0 +1,128 @@
+// Cookie stickiness of the socket tier through the balancer (scenarios 1-6 and 9 of
+// shared/docs/engineio-sticky-sessions.md).
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { SOCKET_NODES, cookieOf, startTopology } from "../lib/harness.mjs";
+import { closeAll, connect, connectMany, raw, srvCookie, whoami } from "../lib/clients.mjs";
+
+let topo;
+before(async () => { topo = await startTopology({ label: "sticky" }); });
+after(async () => { await topo?.stop(); });
+
+const HANDSHAKE = "/engine.io/?EIO=4&transport=polling";
+const nodeNames = SOCKET_NODES.map((n) => n.name);
+const srvnameOf = (setCookies) => setCookies
+  .filter((c) => c.startsWith("SRVNAME="))
+  .map((c) => c.split(";")[0].slice("SRVNAME=".length));
+
+test("handshake shape and exactly one SRVNAME cookie; a valid cookie gets none", async () => {
+  const r = await raw(HANDSHAKE);
+  assert.equal(r.status, 200);
+  assert.ok(r.body.startsWith("0{"), r.body);
+  const open = JSON.parse(r.body.slice(1));
+  assert.deepEqual(Object.keys(open).sort(), ["maxPayload", "pingInterval", "pingTimeout", "sid", "upgrades"]);
+  assert.deepEqual(open.upgrades, ["websocket"]);
+  const cookies = srvnameOf(r.setCookies);
+  assert.equal(cookies.length, 1, `Set-Cookie: ${r.setCookies}`);
+  assert.equal(cookieOf(r.headers.get("x-node")), cookies[0], "the cookie names the node that answered");
+
+  const again = await raw(HANDSHAKE, { cookie: `SRVNAME=${cookies[0]}` });
+  assert.equal(again.status, 200);
+  assert.equal(again.headers.get("x-node"), r.headers.get("x-node"));
+  assert.deepEqual(srvnameOf(again.setCookies), [], "no new SRVNAME for a client that has a valid one");
+});
+
+test("an unknown SRVNAME is redispatched to a live node and re-cookied, never a 5xx", async () => {
+  const r = await raw(HANDSHAKE, { cookie: "SRVNAME=nonexistent" });
+  assert.equal(r.status, 200, r.body);
+  assert.ok(nodeNames.includes(r.headers.get("x-node")));
+  assert.deepEqual(srvnameOf(r.setCookies), [cookieOf(r.headers.get("x-node"))]);
+});
+
+test("polling-only clients with credentials keep all 50 acks on one node", async () => {
+  const socks = await connectMany(4, { transports: ["polling"] });
+  try {
+    for (const sock of socks) {
+      const first = await whoami(sock);
+      for (let i = 0; i < 50; i++) {
+        const me = await whoami(sock);
+        assert.equal(me.node, first.node, `round trip ${i} changed node`);
+        assert.equal(me.transport, "polling");
+        assert.equal(me.id, sock.id);
+      }
+      assert.equal(srvCookie(sock), cookieOf(first.node));
+      assert.deepEqual(sock.events.connectError, []);
+      assert.deepEqual(sock.events.disconnect, []);
+    }
+  } finally {
+    closeAll(socks);
+  }
+});
+
+test("default clients upgrade to WebSocket on the node that answered the handshake", async () => {
+  const socks = await connectMany(6, { upgraded: true });
+  try {
+    for (const sock of socks) {
+      assert.equal(sock.events.upgrade, "websocket");
+      const me = await whoami(sock);
+      assert.equal(me.transport, "websocket");
+      assert.equal(srvCookie(sock), cookieOf(me.node), "upgrade served by the cookie's node");
+      assert.deepEqual(sock.events.connectError, []);
+      assert.equal(sock.events.connect, 1);
+    }
+  } finally {
+    closeAll(socks);
+  }
+});
+
+test("WebSocket-only clients need no cookie", async () => {
+  const socks = await connectMany(20, { transports: ["websocket"], withCredentials: false });
+  try {
+    for (const sock of socks) {
+      const me = await whoami(sock);
+      assert.equal(me.transport, "websocket");
+      assert.deepEqual(sock.events.connectError, []);
+    }
+  } finally {
+    closeAll(socks);
+  }
+});
+
+test("negative control: a request with another node's cookie gets Session ID unknown", async () => {
+  const open = await raw(HANDSHAKE);
+  const sid = JSON.parse(open.body.slice(1)).sid;
+  const own = srvnameOf(open.setCookies)[0];
+  const other = SOCKET_NODES.find((n) => n.cookie !== own).cookie;
+  for (const method of ["GET", "POST"]) {
+    const r = await raw(`${HANDSHAKE}&sid=${sid}`, {
+      method,
+      cookie: `SRVNAME=${other}`,
+      body: method === "POST" ? "40" : undefined,
+    });
+    assert.equal(r.status, 400, `${method}: ${r.body}`);
+    const err = JSON.parse(r.body);
+    assert.equal(String(err.code), "1");
+    assert.equal(err.message, "Session ID unknown");
+  }
+  // The same request with the right cookie works: the failure above is the routing's.
+  const ok = await raw(`${HANDSHAKE}&sid=${sid}`, { method: "POST", cookie: `SRVNAME=${own}`, body: "40" });
+  assert.equal(ok.status, 200, ok.body);
+  assert.equal(ok.body, "ok");
+});
+
+test("batched polling packets pass through untouched", async () => {
+  const open = await raw(HANDSHAKE);
+  const sid = JSON.parse(open.body.slice(1)).sid;
+  const cookie = `SRVNAME=${srvnameOf(open.setCookies)[0]}`;
+  const path = `${HANDSHAKE}&sid=${sid}`;
+  assert.equal((await raw(path, { method: "POST", cookie, body: "40" })).body, "ok");
+  // engineioxide sends its first ping ("2") at once; it may share the poll with the answer.
+  const answer = (await raw(path, { cookie })).body.split("\x1e").filter((p) => p !== "2");
+  assert.ok(answer[0].startsWith("40{\"sid\""), answer.join(" | "));
+  const batch = ["421[\"echo\",\"a\\u00e9\"]", "422[\"echo\",{\"n\":[1,2]}]"].join("\x1e");
+  assert.equal((await raw(path, { method: "POST", cookie, body: batch })).body, "ok");
+  let got = "";
+  for (let i = 0; i < 5 && !got.includes("432"); i++) got += "\x1e" + (await raw(path, { cookie })).body;
+  const packets = got.split("\x1e").filter((p) => p && p !== "2");
+  assert.deepEqual(packets, ["431[\"aé\"]", "432[{\"n\":[1,2]}]"]);
+});
