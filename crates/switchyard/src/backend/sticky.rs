@@ -1,9 +1,24 @@
 //! Cookie persistence (`cookie NAME insert|rewrite|prefix ...`), HAProxy 2.6 semantics.
+//!
+//! Request side ([`lookup`], [`prepare_request`]): every `Cookie` header is
+//! parsed with [`parse_cookie_header`] (`;` and `,` delimit pairs, spaces around
+//! names and `=` are ignored, `$`-attributes are skipped, quoted values keep
+//! their delimiters). Each pair named exactly `NAME` is examined in order; its
+//! value is split at the first `|` (dates, insert/rewrite/passive) or `~`
+//! (prefix mode). The first occurrence naming a running server wins.
+//!
+//! Response side ([`apply_response`]): a server-emitted `Set-Cookie: NAME=...`
+//! is deleted (insert, unless `preserve`), rewritten or prefixed, then the
+//! persistence cookie is appended with HAProxy's exact layout:
+//! `NAME=VALUE[|last[|first]]; path=/[; domain=D]...[; HttpOnly][; Secure][; ATTR]...`,
+//! followed by `cache-control: private` with `nocache` on cacheable responses.
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use switchyard_config::CookieConfig;
+use http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE};
+use http::{HeaderMap, HeaderValue};
+use switchyard_config::{CookieConfig, CookieMode};
 
 use super::ServerState;
 
@@ -24,27 +39,415 @@ pub enum RequestCookie {
     Old,
 }
 
+impl RequestCookie {
+    /// The request cookie flag of HAProxy's log termination state.
+    pub fn log_char(self) -> char {
+        match self {
+            RequestCookie::None => 'N',
+            RequestCookie::Valid(_) => 'V',
+            RequestCookie::Down(_) => 'D',
+            RequestCookie::Invalid => 'I',
+            RequestCookie::Expired => 'E',
+            RequestCookie::Old => 'O',
+        }
+    }
+}
+
+/// What [`apply_response`] did, HAProxy's response cookie log flag in brackets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseCookie {
+    /// Nothing (N).
+    None,
+    /// A cookie was inserted (I).
+    Inserted,
+    /// Only the dates of the client's valid cookie were refreshed (U).
+    Updated,
+    /// The server set the cookie and it was kept (P).
+    Provided,
+    /// The server's cookie was rewritten or prefixed (R).
+    Rewritten,
+    /// The server's cookie was deleted (D).
+    Deleted,
+}
+
+impl ResponseCookie {
+    pub fn log_char(self) -> char {
+        match self {
+            ResponseCookie::None => 'N',
+            ResponseCookie::Inserted => 'I',
+            ResponseCookie::Updated => 'U',
+            ResponseCookie::Provided => 'P',
+            ResponseCookie::Rewritten => 'R',
+            ResponseCookie::Deleted => 'D',
+        }
+    }
+}
+
+// === Cookie header parsing ===
+
+/// One `name=value` pair of a `Cookie` header, with byte offsets into the header value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CookiePair<'a> {
+    /// Name, spaces trimmed (may be empty; starts with `$` for attributes).
+    pub name: &'a [u8],
+    /// Value, spaces trimmed, quotes kept; empty without `=`.
+    pub value: &'a [u8],
+    /// Whether the pair had an `=` (pairs without one are never persistence cookies).
+    pub has_equal: bool,
+    /// Offset of the name's first byte.
+    pub start: usize,
+    /// Offset of the delimiter ending the pair (or the header length).
+    pub end: usize,
+    /// Offset of the value's first byte.
+    pub value_start: usize,
+}
+
+/// Iterator over the pairs of one `Cookie` header value.
+#[derive(Debug, Clone)]
+pub struct CookieIter<'a> {
+    v: &'a [u8],
+    /// Offset of the next pair's leading delimiter (0 before the first pair).
+    prev: usize,
+    first: bool,
+}
+
+/// Splits a `Cookie` header value the way HAProxy does: pairs end at `;` or
+/// `,` outside double quotes (backslash escapes inside quotes), blanks around
+/// names, `=` and values are ignored. Total on any input, never panics.
+pub fn parse_cookie_header(value: &[u8]) -> CookieIter<'_> {
+    CookieIter {
+        v: value,
+        prev: 0,
+        first: true,
+    }
+}
+
+fn is_sp(c: u8) -> bool {
+    c == b' ' || c == b'\t'
+}
+
+/// End of a cookie value: the first `;` or `,` outside quotes.
+fn cookie_value_end(v: &[u8], mut i: usize) -> usize {
+    let (mut quoted, mut escaped) = (false, false);
+    while i < v.len() {
+        let c = v[i];
+        if escaped {
+            escaped = false;
+        } else if quoted {
+            if c == b'\\' {
+                escaped = true;
+            } else if c == b'"' {
+                quoted = false;
+            }
+        } else if c == b'"' {
+            quoted = true;
+        } else if c == b',' || c == b';' {
+            return i;
+        }
+        i += 1;
+    }
+    i
+}
+
+impl<'a> Iterator for CookieIter<'a> {
+    type Item = CookiePair<'a>;
+
+    fn next(&mut self) -> Option<CookiePair<'a>> {
+        let v = self.v;
+        if self.prev >= v.len() {
+            return None;
+        }
+        let mut att_beg = self.prev;
+        if !self.first {
+            att_beg += 1;
+        }
+        self.first = false;
+        while att_beg < v.len() && is_sp(v[att_beg]) {
+            att_beg += 1;
+        }
+        let (mut equal, mut att_end) = (att_beg, att_beg);
+        while equal < v.len() {
+            let c = v[equal];
+            if c == b'=' || c == b',' || c == b';' {
+                break;
+            }
+            equal += 1;
+            if !is_sp(c) {
+                att_end = equal;
+            }
+        }
+        let (val_beg, val_end, next, has_equal) = if equal < v.len() && v[equal] == b'=' {
+            let mut val_beg = equal + 1;
+            while val_beg < v.len() && is_sp(v[val_beg]) {
+                val_beg += 1;
+            }
+            let next = cookie_value_end(v, val_beg);
+            let mut val_end = next;
+            while val_end > val_beg && is_sp(v[val_end - 1]) {
+                val_end -= 1;
+            }
+            (val_beg, val_end, next, true)
+        } else {
+            (equal, equal, equal, false)
+        };
+        self.prev = next;
+        Some(CookiePair {
+            name: &v[att_beg..att_end],
+            value: &v[val_beg..val_end],
+            has_equal,
+            start: att_beg,
+            end: next,
+            value_start: val_beg,
+        })
+    }
+}
+
+// === Dates (maxidle / maxlife) ===
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Encodes the low 30 bits of `v` as 5 base64 characters, most significant first.
+fn s30_to_b64(v: u32, out: &mut String) {
+    for i in (0..5).rev() {
+        out.push(B64[((v >> (6 * i)) & 0x3f) as usize] as char);
+    }
+}
+
+/// Decodes 5 base64 characters; `None` on any other character.
+fn b64_to_s30(s: &[u8]) -> Option<u32> {
+    s.iter().take(5).try_fold(0u32, |acc, &c| {
+        let d = B64.iter().position(|&b| b == c)? as u32;
+        Some((acc << 6) | d)
+    })
+}
+
+fn unix_secs(t: SystemTime) -> i64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64,
+        Err(e) => -(e.duration().as_secs() as i64),
+    }
+}
+
+/// The server part and dates of one persistence cookie value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Parsed<'a> {
+    server: &'a [u8],
+    /// Seconds since the epoch, 0 when absent (HAProxy stores `value << 2`).
+    last: i64,
+    first: i64,
+}
+
+fn split_value<'a>(cfg: &CookieConfig, value: &'a [u8]) -> Parsed<'a> {
+    if cfg.mode == CookieMode::Prefix {
+        let end = memchr::memchr(b'~', value).unwrap_or(value.len());
+        return Parsed {
+            server: &value[..end],
+            ..Parsed::default()
+        };
+    }
+    let Some(bar) = memchr::memchr(b'|', value) else {
+        return Parsed {
+            server: value,
+            ..Parsed::default()
+        };
+    };
+    let mut p = Parsed {
+        server: &value[..bar],
+        ..Parsed::default()
+    };
+    let rest = &value[bar + 1..];
+    if rest.len() >= 5 {
+        if let Some(v) = b64_to_s30(&rest[..5]).filter(|&v| v > 0) {
+            p.last = i64::from(v) << 2;
+        }
+    }
+    if let Some(bar2) = memchr::memchr(b'|', rest) {
+        let tail = &rest[bar2 + 1..];
+        if tail.len() >= 5 {
+            if let Some(v) = b64_to_s30(&tail[..5]).filter(|&v| v > 0) {
+                p.first = i64::from(v) << 2;
+            }
+        }
+    }
+    p
+}
+
+/// Applies maxlife/maxidle: `Some(Old|Expired)` when the cookie must be ignored.
+fn expiry(cfg: &CookieConfig, p: &Parsed<'_>, now: i64) -> Option<RequestCookie> {
+    let too_far = |date: i64, max: Option<u32>| {
+        max.is_some_and(|m| date != 0 && (now - date > i64::from(m) || date - now > 86400))
+    };
+    if too_far(p.first, cfg.maxlife) {
+        Some(RequestCookie::Old)
+    } else if too_far(p.last, cfg.maxidle) {
+        Some(RequestCookie::Expired)
+    } else {
+        None
+    }
+}
+
+/// Every persistence cookie occurrence, in order over all `Cookie` headers.
+fn occurrences<'h>(
+    cfg: &'h CookieConfig,
+    headers: &'h HeaderMap,
+) -> impl Iterator<Item = CookiePair<'h>> + 'h {
+    headers
+        .get_all(COOKIE)
+        .into_iter()
+        .flat_map(|v| parse_cookie_header(v.as_bytes()))
+        .filter(move |p| p.has_equal && p.name == cfg.name.as_bytes())
+}
+
+// === Request side ===
+
 /// Reads every `Cookie` header and decides which server, if any, the client is bound to.
+///
+/// The first occurrence naming a running server gives `Valid`. Otherwise the
+/// last notable outcome wins: `Down` (first matching server, in declaration
+/// order, of that occurrence), `Expired`/`Old`, else `Invalid`. With
+/// `option persist` HAProxy would stop at a DOWN match even if a later
+/// occurrence names a running server; here the running server is preferred.
 pub fn lookup(
     cfg: &CookieConfig,
     headers: &http::HeaderMap,
     servers: &[Arc<ServerState>],
     now: SystemTime,
 ) -> RequestCookie {
-    let _ = (cfg, headers, servers, now);
-    unimplemented!("cookie persistence: being written")
+    let now = unix_secs(now);
+    let mut verdict = RequestCookie::None;
+    for pair in occurrences(cfg, headers) {
+        let parsed = split_value(cfg, pair.value);
+        if let Some(e) = expiry(cfg, &parsed, now) {
+            verdict = e;
+            continue;
+        }
+        let mut down = None;
+        if !parsed.server.is_empty() {
+            for (i, s) in servers.iter().enumerate() {
+                if s.cookie.as_deref().map(str::as_bytes) != Some(parsed.server) {
+                    continue;
+                }
+                if s.running() {
+                    return RequestCookie::Valid(i);
+                }
+                down.get_or_insert(i);
+            }
+        }
+        verdict = match (down, verdict) {
+            (Some(i), _) => RequestCookie::Down(i),
+            (None, RequestCookie::Down(_) | RequestCookie::Expired | RequestCookie::Old) => verdict,
+            (None, _) => RequestCookie::Invalid,
+        };
+    }
+    verdict
 }
 
 /// Rewrites the forwarded request: removes the persistence cookie with `indirect`,
 /// strips `<srvcookie>~` in `prefix` mode.
+///
+/// With `insert indirect`, every pair named `NAME` is removed together with
+/// the `$`-attributes that follow it; a header left empty is dropped. Other
+/// bytes of the header are kept as sent. In prefix mode the value's
+/// `<srvcookie>~` part is removed whether or not it named a server.
 pub fn prepare_request(cfg: &CookieConfig, headers: &mut http::HeaderMap) {
-    let _ = (cfg, headers);
-    unimplemented!("cookie persistence: being written")
+    let strip = cfg.mode == CookieMode::Insert && cfg.indirect;
+    let prefix = cfg.mode == CookieMode::Prefix;
+    if !(strip || prefix) {
+        return;
+    }
+    let needs_change = occurrences(cfg, headers).any(|p| strip || p.value.contains(&b'~'));
+    if !needs_change {
+        return;
+    }
+    let old: Vec<HeaderValue> = headers.get_all(COOKIE).iter().cloned().collect();
+    headers.remove(COOKIE);
+    for v in old {
+        let rewritten = rewrite_cookie_header(cfg, v.as_bytes(), strip);
+        if rewritten
+            .iter()
+            .all(|&c| is_sp(c) || c == b';' || c == b',')
+        {
+            continue;
+        }
+        if let Ok(nv) = HeaderValue::from_bytes(&rewritten) {
+            headers.append(COOKIE, nv);
+        }
+    }
+}
+
+/// One `Cookie` header with our cookie removed (`strip`) or un-prefixed.
+fn rewrite_cookie_header(cfg: &CookieConfig, v: &[u8], strip: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len());
+    let mut prev_end: Option<usize> = None; // end of the last pair examined
+    let mut deleting = false;
+    let mut wrote_any = false;
+    for p in parse_cookie_header(v) {
+        let sep_start = prev_end.unwrap_or(p.start);
+        prev_end = Some(p.end);
+        let ours = p.has_equal && p.name == cfg.name.as_bytes();
+        if strip && (ours || (deleting && p.name.first() == Some(&b'$'))) {
+            deleting = true;
+            continue;
+        }
+        deleting = false;
+        if wrote_any {
+            out.extend_from_slice(&v[sep_start..p.start]);
+        }
+        wrote_any = true;
+        match (ours, memchr::memchr(b'~', p.value)) {
+            (true, Some(tilde)) if !strip => {
+                out.extend_from_slice(&v[p.start..p.value_start]);
+                out.extend_from_slice(&v[p.value_start + tilde + 1..p.end]);
+            }
+            _ => out.extend_from_slice(&v[p.start..p.end]),
+        }
+    }
+    out
+}
+
+// === Response side ===
+
+/// The cookie name and value span of a `Set-Cookie` header (its first pair).
+fn set_cookie_pair(v: &[u8]) -> Option<(&[u8], usize, usize)> {
+    let mut i = 0;
+    while i < v.len() && is_sp(v[i]) {
+        i += 1;
+    }
+    let eq = i + memchr::memchr(b'=', &v[i..])?;
+    if v[i..eq].contains(&b';') {
+        return None;
+    }
+    let name = v[i..eq].trim_ascii_end();
+    let mut vb = eq + 1;
+    while vb < v.len() && is_sp(v[vb]) {
+        vb += 1;
+    }
+    let mut ve = vb;
+    let mut quoted = false;
+    while ve < v.len() {
+        match v[ve] {
+            b'"' => quoted = !quoted,
+            b';' if !quoted => break,
+            _ => {}
+        }
+        ve += 1;
+    }
+    while ve > vb && is_sp(v[ve - 1]) {
+        ve -= 1;
+    }
+    Some((name, vb, ve))
 }
 
 /// Applies the response side: insert/refresh the cookie (exact HAProxy layout),
 /// delete or keep a server-set cookie of that name (`preserve`), rewrite/prefix,
 /// and `cache-control: private` with `nocache` on cacheable responses.
+///
+/// `request` is the verdict of [`lookup`]; the request counts as *direct* when
+/// it names the server that finally served it (`Valid(i)`, or `Down(i)` used
+/// through `option persist`). `request_headers` must be the client's headers
+/// as received (before [`prepare_request`]): the dates of the client's cookie
+/// are read there. Call this after the `http-response` rules, so the inserted
+/// header cannot be removed by them, as in HAProxy.
 #[allow(clippy::too_many_arguments)]
 pub fn apply_response(
     cfg: &CookieConfig,
@@ -55,7 +458,235 @@ pub fn apply_response(
     status: http::StatusCode,
     response_headers: &mut http::HeaderMap,
     now: SystemTime,
-) {
-    let _ = (cfg, request, request_method, request_headers, served_by, status, response_headers, now);
-    unimplemented!("cookie persistence: being written")
+) -> ResponseCookie {
+    let now_s = unix_secs(now);
+    let direct =
+        matches!(request, RequestCookie::Valid(i) | RequestCookie::Down(i) if i == served_by.index);
+    let (mut flag, server_set) = server_side(cfg, direct, served_by, response_headers);
+    let (last, first) = client_dates(cfg, request_headers, served_by, direct, now_s);
+
+    let wanted = cfg.mode == CookieMode::Insert
+        && !(server_set && cfg.preserve)
+        && (!direct
+            || ((cfg.maxidle.is_some() || last != 0) && (last == 0 || last < now_s))
+            || (cfg.maxlife.is_some() && first == 0)
+            || (cfg.maxlife.is_none() && first != 0))
+        && (!cfg.postonly || request_method == http::Method::POST);
+    if !wanted {
+        return flag;
+    }
+    let value = set_cookie_value(cfg, served_by.cookie.as_deref(), first, now_s);
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        response_headers.append(SET_COOKIE, v);
+        flag = if served_by.cookie.is_some() && direct {
+            ResponseCookie::Updated
+        } else {
+            ResponseCookie::Inserted
+        };
+        if cfg.nocache && cacheable(request_method, status, response_headers) {
+            response_headers.append(CACHE_CONTROL, HeaderValue::from_static("private"));
+        }
+    }
+    flag
 }
+
+/// Dates carried by the client's cookie: those of the occurrence naming the
+/// serving server when direct, else the running values over all occurrences
+/// (reset by an expired one), as HAProxy's transaction keeps them.
+fn client_dates(
+    cfg: &CookieConfig,
+    headers: &HeaderMap,
+    served_by: &ServerState,
+    direct: bool,
+    now: i64,
+) -> (i64, i64) {
+    let (mut last, mut first) = (0, 0);
+    for pair in occurrences(cfg, headers) {
+        let p = split_value(cfg, pair.value);
+        if p.last != 0 {
+            last = p.last;
+        }
+        if p.first != 0 {
+            first = p.first;
+        }
+        if expiry(cfg, &p, now).is_some() {
+            (last, first) = (0, 0);
+            continue;
+        }
+        if direct && served_by.cookie.as_deref().map(str::as_bytes) == Some(p.server) {
+            return (p.last, p.first);
+        }
+    }
+    (last, first)
+}
+
+/// The `Set-Cookie` value HAProxy inserts.
+fn set_cookie_value(cfg: &CookieConfig, srv_cookie: Option<&str>, first: i64, now: i64) -> String {
+    let mut out = String::with_capacity(64);
+    out.push_str(&cfg.name);
+    match srv_cookie {
+        None => out.push_str("=; Expires=Thu, 01-Jan-1970 00:00:01 GMT; path=/"),
+        Some(c) => {
+            out.push('=');
+            out.push_str(c);
+            if cfg.maxidle.is_some() || cfg.maxlife.is_some() {
+                let stamp = ((now + 3) >> 2) as u32;
+                out.push('|');
+                s30_to_b64(stamp, &mut out);
+                if cfg.maxlife.is_some() {
+                    out.push('|');
+                    s30_to_b64(
+                        if first != 0 {
+                            (first >> 2) as u32
+                        } else {
+                            stamp
+                        },
+                        &mut out,
+                    );
+                }
+            }
+            out.push_str("; path=/");
+        }
+    }
+    for d in &cfg.domains {
+        out.push_str("; domain=");
+        out.push_str(d);
+    }
+    if cfg.httponly {
+        out.push_str("; HttpOnly");
+    }
+    if cfg.secure {
+        out.push_str("; Secure");
+    }
+    for a in &cfg.attrs {
+        out.push_str("; ");
+        out.push_str(a);
+    }
+    out
+}
+
+/// Handles `Set-Cookie: NAME=...` emitted by the server. Returns the log flag
+/// and whether such a cookie was present.
+fn server_side(
+    cfg: &CookieConfig,
+    direct: bool,
+    served_by: &ServerState,
+    headers: &mut HeaderMap,
+) -> (ResponseCookie, bool) {
+    let ours = |v: &HeaderValue| {
+        set_cookie_pair(v.as_bytes()).is_some_and(|(n, _, _)| n == cfg.name.as_bytes())
+    };
+    if !headers.get_all(SET_COOKIE).iter().any(ours) {
+        return (ResponseCookie::None, false);
+    }
+    if cfg.preserve {
+        return (ResponseCookie::Provided, true);
+    }
+    let delete = cfg.mode == CookieMode::Insert || (direct && cfg.indirect);
+    let srv_cookie = served_by.cookie.as_deref();
+    let mut flag = ResponseCookie::Provided;
+    let old: Vec<HeaderValue> = headers.get_all(SET_COOKIE).iter().cloned().collect();
+    let mut kept = Vec::with_capacity(old.len());
+    for v in old {
+        let Some((name, vb, ve)) = set_cookie_pair(v.as_bytes()) else {
+            kept.push(v);
+            continue;
+        };
+        if name != cfg.name.as_bytes() {
+            kept.push(v);
+            continue;
+        }
+        let b = v.as_bytes();
+        match (delete, cfg.mode, srv_cookie) {
+            (true, _, _) => flag = ResponseCookie::Deleted,
+            (false, CookieMode::Rewrite, Some(c)) => {
+                kept.push(splice(b, vb, ve, c.as_bytes()).unwrap_or(v));
+                flag = ResponseCookie::Rewritten;
+            }
+            (false, CookieMode::Prefix, Some(c)) => {
+                let mut with = Vec::with_capacity(c.len() + 1 + ve - vb);
+                with.extend_from_slice(c.as_bytes());
+                with.push(b'~');
+                with.extend_from_slice(&b[vb..ve]);
+                kept.push(splice(b, vb, ve, &with).unwrap_or(v));
+                flag = ResponseCookie::Rewritten;
+            }
+            _ => kept.push(v),
+        }
+    }
+    headers.remove(SET_COOKIE);
+    for v in kept {
+        headers.append(SET_COOKIE, v);
+    }
+    (flag, true)
+}
+
+/// `b` with bytes `from..to` replaced by `with`.
+fn splice(b: &[u8], from: usize, to: usize, with: &[u8]) -> Option<HeaderValue> {
+    let mut out = Vec::with_capacity(b.len() + with.len());
+    out.extend_from_slice(&b[..from]);
+    out.extend_from_slice(with);
+    out.extend_from_slice(&b[to..]);
+    HeaderValue::from_bytes(&out).ok()
+}
+
+/// HAProxy 2.6.12's cacheability rule for `nocache`: a cacheable method and
+/// status, no `Pragma: no-cache`, no `Cache-Control` value forbidding caching
+/// (`public` re-allows it), and freshness information (`max-age`, `s-maxage`,
+/// `Expires`) or a validator (`ETag`, `Last-Modified`).
+pub fn cacheable(method: &http::Method, status: http::StatusCode, headers: &HeaderMap) -> bool {
+    use http::Method;
+    if ![Method::GET, Method::HEAD, Method::OPTIONS, Method::TRACE].contains(method) {
+        return false;
+    }
+    if !matches!(
+        status.as_u16(),
+        200 | 203 | 204 | 206 | 300 | 301 | 404 | 405 | 410 | 414 | 501
+    ) {
+        return false;
+    }
+    if headers
+        .get_all(http::header::PRAGMA)
+        .iter()
+        .any(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"no-cache"))
+    {
+        return false;
+    }
+    let mut ok = true;
+    let (mut fresh, mut null_maxage) = (false, false);
+    let values = headers
+        .get_all(CACHE_CONTROL)
+        .into_iter()
+        .flat_map(|v| v.as_bytes().split(|&c| c == b','))
+        .map(<[u8]>::trim_ascii);
+    for v in values {
+        let starts = |p: &[u8]| v.len() >= p.len() && v[..p.len()].eq_ignore_ascii_case(p);
+        if v.eq_ignore_ascii_case(b"public") {
+            ok = true;
+        } else if v.eq_ignore_ascii_case(b"max-age=0") {
+            null_maxage = true;
+        } else if [&b"private"[..], b"no-cache", b"no-store", b"s-maxage=0"]
+            .iter()
+            .any(|p| v.eq_ignore_ascii_case(p))
+        {
+            ok = false;
+        } else if starts(b"s-maxage") {
+            fresh = true;
+            null_maxage = false;
+        } else if starts(b"max-age") {
+            fresh = true;
+        }
+    }
+    if null_maxage {
+        ok = false;
+    }
+    if !fresh {
+        fresh = headers.contains_key(http::header::EXPIRES);
+    }
+    let validator = headers.contains_key(http::header::ETAG)
+        || headers.contains_key(http::header::LAST_MODIFIED);
+    ok && (fresh || validator)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,711 @@
+//! Cookie persistence test vectors, most of them observed on HAProxy 2.6.12
+//! (behaviour reference §0.4, §0.5, §2.2).
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use switchyard_config::{CookieConfig, CookieMode};
+
+use super::*;
+use crate::backend::balance::testutil::servers_with;
+
+/// `(now + 3) >> 2` encodes as `awggo` at this instant.
+const AWGGO: u64 = 448_923_688 * 4 - 3;
+/// ... and as `awgg5` at this one.
+const AWGG5: u64 = 448_923_705 * 4 - 3;
+
+fn at(secs: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+fn now() -> SystemTime {
+    at(AWGGO)
+}
+
+fn cfg(mode: CookieMode) -> CookieConfig {
+    CookieConfig {
+        name: "SRVNAME".into(),
+        mode,
+        ..CookieConfig::default()
+    }
+}
+
+fn two_servers() -> Vec<Arc<ServerState>> {
+    servers_with(&[1, 1], |i, c| c.cookie = Some(format!("S{}", i + 1)))
+}
+
+fn req(cookies: &[&'static str]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for c in cookies {
+        h.append(COOKIE, HeaderValue::from_static(c));
+    }
+    h
+}
+
+fn set_cookies(h: &HeaderMap) -> Vec<String> {
+    h.get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect()
+}
+
+fn cookie_headers(h: &HeaderMap) -> Vec<String> {
+    h.get_all(COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect()
+}
+
+/// Runs lookup + response for a GET served by `served` and returns the response headers.
+fn respond(
+    c: &CookieConfig,
+    request: &HeaderMap,
+    served: &ServerState,
+    resp: HeaderMap,
+    when: SystemTime,
+) -> (RequestCookie, ResponseCookie, HeaderMap) {
+    respond_with(c, request, served, resp, when, &Method::GET, StatusCode::OK)
+}
+
+fn respond_with(
+    c: &CookieConfig,
+    request: &HeaderMap,
+    served: &ServerState,
+    mut resp: HeaderMap,
+    when: SystemTime,
+    method: &Method,
+    status: StatusCode,
+) -> (RequestCookie, ResponseCookie, HeaderMap) {
+    let s = two_servers();
+    let verdict = lookup(c, request, &s, when);
+    let flag = apply_response(c, verdict, method, request, served, status, &mut resp, when);
+    (verdict, flag, resp)
+}
+
+// === parser ===
+
+fn pairs(v: &str) -> Vec<(String, String, bool)> {
+    parse_cookie_header(v.as_bytes())
+        .map(|p| {
+            (
+                String::from_utf8_lossy(p.name).into_owned(),
+                String::from_utf8_lossy(p.value).into_owned(),
+                p.has_equal,
+            )
+        })
+        .collect()
+}
+
+fn p(n: &str, v: &str, eq: bool) -> (String, String, bool) {
+    (n.into(), v.into(), eq)
+}
+
+#[test]
+fn parser_shapes() {
+    assert_eq!(pairs("a=1"), [p("a", "1", true)]);
+    assert_eq!(
+        pairs("  a = 1 ;b=2;  c  =3  "),
+        [p("a", "1", true), p("b", "2", true), p("c", "3", true)]
+    );
+    assert_eq!(
+        pairs("a,b; b"),
+        [p("a", "", false), p("b", "", false), p("b", "", false)]
+    );
+    assert_eq!(
+        pairs("$Version=1; SRVNAME=S1; $Path=/"),
+        [
+            p("$Version", "1", true),
+            p("SRVNAME", "S1", true),
+            p("$Path", "/", true)
+        ]
+    );
+    assert_eq!(
+        pairs(r#"q="a;b,\"c"; x=1"#),
+        [p("q", r#""a;b,\"c""#, true), p("x", "1", true)]
+    );
+    assert_eq!(pairs("a=1,b=2"), [p("a", "1", true), p("b", "2", true)]);
+    assert_eq!(pairs("a=1;"), [p("a", "1", true), p("", "", false)]);
+    assert_eq!(pairs(""), []);
+    assert_eq!(pairs("x=a=b"), [p("x", "a=b", true)]);
+}
+
+#[test]
+fn parser_offsets_cover_the_input() {
+    let v = "a=1; SRVNAME = S1 ,b";
+    let ps: Vec<_> = parse_cookie_header(v.as_bytes()).collect();
+    assert_eq!(&v[ps[1].start..ps[1].end], "SRVNAME = S1 ");
+    assert_eq!(&v[ps[1].value_start..ps[1].value_start + 2], "S1");
+}
+
+// === request side ===
+
+#[test]
+fn lookup_verdicts() {
+    let s = two_servers();
+    let c = cfg(CookieMode::Insert);
+    let l = |h: &HeaderMap| lookup(&c, h, &s, now());
+    assert_eq!(l(&req(&[])), RequestCookie::None);
+    assert_eq!(l(&req(&["other=1"])), RequestCookie::None);
+    assert_eq!(l(&req(&["SRVNAME=S2"])), RequestCookie::Valid(1));
+    assert_eq!(l(&req(&["SRVNAME=S1; other=1"])), RequestCookie::Valid(0));
+    assert_eq!(
+        l(&req(&["a=1; SRVNAME=BOGUS; b=2"])),
+        RequestCookie::Invalid
+    );
+    assert_eq!(l(&req(&["SRVNAME="])), RequestCookie::Invalid);
+    assert_eq!(
+        l(&req(&["srvname=S1"])),
+        RequestCookie::None,
+        "names are case-sensitive"
+    );
+    assert_eq!(l(&req(&["SRVNAMEX=S1"])), RequestCookie::None);
+    // First occurrence naming a server wins, across headers too.
+    assert_eq!(
+        l(&req(&["SRVNAME=S1; SRVNAME=S2"])),
+        RequestCookie::Valid(0)
+    );
+    assert_eq!(
+        l(&req(&["SRVNAME=BAD; SRVNAME=S2"])),
+        RequestCookie::Valid(1)
+    );
+    assert_eq!(l(&req(&["a=1", "SRVNAME=S2"])), RequestCookie::Valid(1));
+    assert_eq!(
+        l(&req(&["$Version=1; SRVNAME = S2 ; $Path=/"])),
+        RequestCookie::Valid(1)
+    );
+    // Dates are ignored for server selection.
+    assert_eq!(
+        l(&req(&["SRVNAME=S2|awggo|awggo"])),
+        RequestCookie::Valid(1)
+    );
+}
+
+#[test]
+fn down_maint_and_drain() {
+    let s = two_servers();
+    let c = cfg(CookieMode::Insert);
+    let h = req(&["SRVNAME=S2"]);
+    s[1].up.store(false, Ordering::Release);
+    assert_eq!(lookup(&c, &h, &s, now()), RequestCookie::Down(1));
+    s[1].up.store(true, Ordering::Release);
+    s[1].maint.store(true, Ordering::Release);
+    assert_eq!(lookup(&c, &h, &s, now()), RequestCookie::Down(1));
+    s[1].maint.store(false, Ordering::Release);
+    s[1].drain.store(true, Ordering::Release);
+    s[1].weight.store(0, Ordering::Relaxed);
+    assert_eq!(lookup(&c, &h, &s, now()), RequestCookie::Valid(1));
+    // A down server then a valid one: the valid one is used.
+    s[1].up.store(false, Ordering::Release);
+    let h = req(&["SRVNAME=S2; SRVNAME=S1"]);
+    assert_eq!(lookup(&c, &h, &s, now()), RequestCookie::Valid(0));
+}
+
+#[test]
+fn shared_cookie_value_picks_first_running_server() {
+    let s = servers_with(&[1, 1], |_, c| c.cookie = Some("X".into()));
+    let c = cfg(CookieMode::Insert);
+    s[0].up.store(false, Ordering::Release);
+    assert_eq!(
+        lookup(&c, &req(&["SRVNAME=X"]), &s, now()),
+        RequestCookie::Valid(1)
+    );
+}
+
+#[test]
+fn prepare_request_keeps_cookie_without_indirect() {
+    let mut h = req(&["a=1; SRVNAME=BOGUS; b=2"]);
+    prepare_request(&cfg(CookieMode::Insert), &mut h);
+    assert_eq!(cookie_headers(&h), ["a=1; SRVNAME=BOGUS; b=2"]);
+}
+
+#[test]
+fn prepare_request_indirect_strips_our_cookie() {
+    let mut c = cfg(CookieMode::Insert);
+    c.indirect = true;
+    let run = |cookies: &[&'static str]| {
+        let mut h = req(cookies);
+        h.insert("x-other", HeaderValue::from_static("1"));
+        prepare_request(&c, &mut h);
+        assert_eq!(h.get("x-other").unwrap(), "1");
+        cookie_headers(&h)
+    };
+    assert_eq!(run(&["a=1; SRVNAME=S1; b=2"]), ["a=1; b=2"]);
+    assert!(run(&["SRVNAME=S1"]).is_empty());
+    assert_eq!(run(&["SRVNAME=S1; b=2"]), ["b=2"]);
+    assert_eq!(run(&["a=1; SRVNAME=S1"]), ["a=1"]);
+    assert_eq!(run(&["a=1,SRVNAME=S1,b=2"]), ["a=1,b=2"]);
+    assert_eq!(run(&["SRVNAME=S1; $Path=/; a=1"]), ["a=1"]);
+    assert_eq!(run(&["x=1", "SRVNAME=S1", "y=2"]), ["x=1", "y=2"]);
+    assert_eq!(run(&["SRVNAME=S1; SRVNAME=S2; k=v"]), ["k=v"]);
+}
+
+#[test]
+fn prepare_request_prefix_strips_server_part() {
+    let c = cfg(CookieMode::Prefix);
+    let mut h = req(&["SRVNAME=S2~fromserver"]);
+    let s = two_servers();
+    assert_eq!(lookup(&c, &h, &s, now()), RequestCookie::Valid(1));
+    prepare_request(&c, &mut h);
+    assert_eq!(cookie_headers(&h), ["SRVNAME=fromserver"]);
+    let mut h = req(&["a=1; SRVNAME=ZZ~v; b=2", "SRVNAME=plain"]);
+    prepare_request(&c, &mut h);
+    assert_eq!(cookie_headers(&h), ["a=1; SRVNAME=v; b=2", "SRVNAME=plain"]);
+}
+
+// === response side: byte-exact Set-Cookie ===
+
+#[test]
+fn insert_without_cookie() {
+    let s = two_servers();
+    let (v, f, resp) = respond(
+        &cfg(CookieMode::Insert),
+        &req(&[]),
+        &s[1],
+        HeaderMap::new(),
+        now(),
+    );
+    assert_eq!(v, RequestCookie::None);
+    assert_eq!(f, ResponseCookie::Inserted);
+    assert_eq!(set_cookies(&resp), ["SRVNAME=S2; path=/"]);
+    assert!(resp.get(CACHE_CONTROL).is_none());
+}
+
+#[test]
+fn valid_cookie_gets_no_set_cookie() {
+    let s = two_servers();
+    let (_, f, resp) = respond(
+        &cfg(CookieMode::Insert),
+        &req(&["SRVNAME=S2"]),
+        &s[1],
+        HeaderMap::new(),
+        now(),
+    );
+    assert_eq!(f, ResponseCookie::None);
+    assert!(resp.is_empty());
+}
+
+#[test]
+fn bogus_cookie_is_replaced() {
+    let s = two_servers();
+    let (v, _, resp) = respond(
+        &cfg(CookieMode::Insert),
+        &req(&["a=1; SRVNAME=BOGUS; b=2"]),
+        &s[1],
+        HeaderMap::new(),
+        now(),
+    );
+    assert_eq!(v, RequestCookie::Invalid);
+    assert_eq!(set_cookies(&resp), ["SRVNAME=S2; path=/"]);
+}
+
+#[test]
+fn down_server_cookie_is_reissued() {
+    let s = two_servers();
+    s[1].up.store(false, Ordering::Release);
+    let c = cfg(CookieMode::Insert);
+    let h = req(&["SRVNAME=S2"]);
+    let v = lookup(&c, &h, &s, now());
+    assert_eq!(v, RequestCookie::Down(1));
+    let mut resp = HeaderMap::new();
+    let f = apply_response(
+        &c,
+        v,
+        &Method::GET,
+        &h,
+        &s[0],
+        StatusCode::OK,
+        &mut resp,
+        now(),
+    );
+    assert_eq!(f, ResponseCookie::Inserted);
+    assert_eq!(set_cookies(&resp), ["SRVNAME=S1; path=/"]);
+    // With option persist the caller used the down server: direct, nothing inserted.
+    let mut resp = HeaderMap::new();
+    let f = apply_response(
+        &c,
+        v,
+        &Method::GET,
+        &h,
+        &s[1],
+        StatusCode::OK,
+        &mut resp,
+        now(),
+    );
+    assert_eq!(f, ResponseCookie::None);
+}
+
+#[test]
+fn all_options_layout() {
+    let s = two_servers();
+    let c = CookieConfig {
+        indirect: true,
+        nocache: true,
+        httponly: true,
+        secure: true,
+        domains: vec![".example.com".into(), ".example.org".into()],
+        attrs: vec!["SameSite=Lax".into(), "Path=/app".into()],
+        ..cfg(CookieMode::Insert)
+    };
+    let (_, _, resp) = respond(&c, &req(&[]), &s[0], HeaderMap::new(), now());
+    assert_eq!(
+        set_cookies(&resp),
+        ["SRVNAME=S1; path=/; domain=.example.com; domain=.example.org; HttpOnly; Secure; SameSite=Lax; Path=/app"]
+    );
+}
+
+#[test]
+fn server_without_cookie_value_gets_expired_cookie() {
+    let s = servers_with(&[1], |_, _| {});
+    let c = CookieConfig {
+        httponly: true,
+        ..cfg(CookieMode::Insert)
+    };
+    let mut resp = HeaderMap::new();
+    apply_response(
+        &c,
+        RequestCookie::None,
+        &Method::GET,
+        &HeaderMap::new(),
+        &s[0],
+        StatusCode::OK,
+        &mut resp,
+        now(),
+    );
+    assert_eq!(
+        set_cookies(&resp),
+        ["SRVNAME=; Expires=Thu, 01-Jan-1970 00:00:01 GMT; path=/; HttpOnly"]
+    );
+}
+
+fn dated() -> CookieConfig {
+    CookieConfig {
+        indirect: true,
+        nocache: true,
+        maxidle: Some(30 * 60),
+        maxlife: Some(8 * 3600),
+        ..cfg(CookieMode::Insert)
+    }
+}
+
+#[test]
+fn maxidle_maxlife_insert() {
+    let s = two_servers();
+    let (_, f, resp) = respond(&dated(), &req(&[]), &s[0], HeaderMap::new(), now());
+    assert_eq!(f, ResponseCookie::Inserted);
+    assert_eq!(set_cookies(&resp), ["SRVNAME=S1|awggo|awggo; path=/"]);
+}
+
+#[test]
+fn maxidle_refreshes_cookie_without_dates() {
+    let s = two_servers();
+    let c = CookieConfig {
+        maxlife: None,
+        ..dated()
+    };
+    let (v, f, resp) = respond(
+        &c,
+        &req(&["SRVNAME=S1"]),
+        &s[0],
+        HeaderMap::new(),
+        at(AWGG5),
+    );
+    assert_eq!(v, RequestCookie::Valid(0));
+    assert_eq!(f, ResponseCookie::Updated);
+    assert_eq!(set_cookies(&resp), ["SRVNAME=S1|awgg5; path=/"]);
+    let (_, f, resp) = respond(
+        &dated(),
+        &req(&["SRVNAME=S1"]),
+        &s[0],
+        HeaderMap::new(),
+        at(AWGG5),
+    );
+    assert_eq!(f, ResponseCookie::Updated);
+    assert_eq!(set_cookies(&resp), ["SRVNAME=S1|awgg5|awgg5; path=/"]);
+}
+
+#[test]
+fn dates_refresh_only_when_stale_and_first_date_is_kept() {
+    let s = two_servers();
+    // A cookie stamped at AWGGO is fresh (4 s resolution, rounded up) at AWGGO.
+    let h = req(&["SRVNAME=S1|awggo|awggo"]);
+    let (v, f, resp) = respond(&dated(), &h, &s[0], HeaderMap::new(), now());
+    assert_eq!((v, f), (RequestCookie::Valid(0), ResponseCookie::None));
+    assert!(resp.is_empty());
+    // 68 s later: last date refreshed, first date kept.
+    let (v, f, resp) = respond(&dated(), &h, &s[0], HeaderMap::new(), at(AWGG5));
+    assert_eq!((v, f), (RequestCookie::Valid(0), ResponseCookie::Updated));
+    assert_eq!(set_cookies(&resp), ["SRVNAME=S1|awgg5|awggo; path=/"]);
+}
+
+#[test]
+fn too_old_cookie_is_reinserted() {
+    let s = two_servers();
+    let c = CookieConfig {
+        maxidle: None,
+        ..dated()
+    };
+    let (v, f, resp) = respond(
+        &c,
+        &req(&["SRVNAME=S1|AAAAB|AAAAB"]),
+        &s[0],
+        HeaderMap::new(),
+        now(),
+    );
+    assert_eq!((v, f), (RequestCookie::Old, ResponseCookie::Inserted));
+    assert_eq!(set_cookies(&resp), ["SRVNAME=S1|awggo|awggo; path=/"]);
+}
+
+#[test]
+fn idle_cookie_expires_and_future_dates_are_rejected() {
+    let s = two_servers();
+    let c = CookieConfig {
+        maxlife: None,
+        ..dated()
+    };
+    // Last seen 68 s before "now" with maxidle 60 s.
+    let c60 = CookieConfig {
+        maxidle: Some(60),
+        ..c.clone()
+    };
+    assert_eq!(
+        lookup(&c60, &req(&["SRVNAME=S1|awggo"]), &s, at(AWGG5)),
+        RequestCookie::Expired
+    );
+    assert_eq!(
+        lookup(&c, &req(&["SRVNAME=S1|awggo"]), &s, at(AWGG5)),
+        RequestCookie::Valid(0)
+    );
+    // More than a day in the future.
+    assert_eq!(
+        lookup(&c, &req(&["SRVNAME=S1|awgg5"]), &s, at(AWGGO - 2 * 86400)),
+        RequestCookie::Expired
+    );
+    // Garbage dates are ignored.
+    assert_eq!(
+        lookup(&c60, &req(&["SRVNAME=S1|!!!!!"]), &s, now()),
+        RequestCookie::Valid(0)
+    );
+}
+
+#[test]
+fn dates_removed_when_no_longer_configured() {
+    let s = two_servers();
+    let c = cfg(CookieMode::Insert);
+    let (_, f, resp) = respond(
+        &c,
+        &req(&["SRVNAME=S1|awggo|awggo"]),
+        &s[0],
+        HeaderMap::new(),
+        at(AWGG5),
+    );
+    assert_eq!(f, ResponseCookie::Updated);
+    assert_eq!(set_cookies(&resp), ["SRVNAME=S1; path=/"]);
+}
+
+#[test]
+fn server_cookie_removed_in_insert_mode() {
+    let s = two_servers();
+    let mut resp = HeaderMap::new();
+    resp.append(SET_COOKIE, HeaderValue::from_static("other=1"));
+    resp.append(
+        SET_COOKIE,
+        HeaderValue::from_static("SRVNAME=fromserver; path=/"),
+    );
+    resp.append(SET_COOKIE, HeaderValue::from_static("last=2"));
+    let (_, f, resp) = respond(&cfg(CookieMode::Insert), &req(&[]), &s[1], resp, now());
+    assert_eq!(f, ResponseCookie::Inserted);
+    assert_eq!(
+        set_cookies(&resp),
+        ["other=1", "last=2", "SRVNAME=S2; path=/"]
+    );
+}
+
+#[test]
+fn preserve_keeps_server_cookie_and_inserts_nothing() {
+    let s = two_servers();
+    let c = CookieConfig {
+        preserve: true,
+        ..cfg(CookieMode::Insert)
+    };
+    let mut resp = HeaderMap::new();
+    resp.append(
+        SET_COOKIE,
+        HeaderValue::from_static("SRVNAME=fromserver; path=/"),
+    );
+    let (_, f, resp) = respond(&c, &req(&[]), &s[1], resp, now());
+    assert_eq!(f, ResponseCookie::Provided);
+    assert_eq!(set_cookies(&resp), ["SRVNAME=fromserver; path=/"]);
+    // Without a server cookie, preserve still inserts.
+    let (_, f, _) = respond(&c, &req(&[]), &s[1], HeaderMap::new(), now());
+    assert_eq!(f, ResponseCookie::Inserted);
+}
+
+#[test]
+fn postonly() {
+    let s = two_servers();
+    let c = CookieConfig {
+        postonly: true,
+        ..cfg(CookieMode::Insert)
+    };
+    let run = |m: &Method| {
+        respond_with(
+            &c,
+            &req(&[]),
+            &s[1],
+            HeaderMap::new(),
+            now(),
+            m,
+            StatusCode::OK,
+        )
+        .2
+    };
+    assert!(run(&Method::GET).is_empty());
+    assert_eq!(set_cookies(&run(&Method::POST)), ["SRVNAME=S2; path=/"]);
+}
+
+#[test]
+fn rewrite_mode() {
+    let s = two_servers();
+    let c = cfg(CookieMode::Rewrite);
+    let mut resp = HeaderMap::new();
+    resp.append(
+        SET_COOKIE,
+        HeaderValue::from_static("SRVNAME=fromserver; path=/"),
+    );
+    let (_, f, resp) = respond(&c, &req(&[]), &s[0], resp, now());
+    assert_eq!(f, ResponseCookie::Rewritten);
+    assert_eq!(set_cookies(&resp), ["SRVNAME=S1; path=/"]);
+    let (_, f, resp) = respond(&c, &req(&[]), &s[0], HeaderMap::new(), now());
+    assert_eq!(f, ResponseCookie::None);
+    assert!(resp.is_empty());
+}
+
+#[test]
+fn prefix_mode() {
+    let s = two_servers();
+    let c = cfg(CookieMode::Prefix);
+    let mut resp = HeaderMap::new();
+    resp.append(
+        SET_COOKIE,
+        HeaderValue::from_static("SRVNAME=fromserver; path=/"),
+    );
+    let (_, f, resp) = respond(&c, &req(&[]), &s[0], resp, now());
+    assert_eq!(f, ResponseCookie::Rewritten);
+    assert_eq!(set_cookies(&resp), ["SRVNAME=S1~fromserver; path=/"]);
+}
+
+#[test]
+fn passive_mode_only_reads() {
+    let s = two_servers();
+    let c = cfg(CookieMode::Passive);
+    assert_eq!(
+        lookup(&c, &req(&["SRVNAME=S2"]), &s, now()),
+        RequestCookie::Valid(1)
+    );
+    let mut resp = HeaderMap::new();
+    resp.append(SET_COOKIE, HeaderValue::from_static("SRVNAME=x"));
+    let (_, f, resp) = respond(&c, &req(&[]), &s[0], resp, now());
+    assert_eq!(f, ResponseCookie::Provided);
+    assert_eq!(set_cookies(&resp), ["SRVNAME=x"]);
+}
+
+#[test]
+fn indirect_deletes_server_cookie_on_direct_access() {
+    let s = two_servers();
+    let c = CookieConfig {
+        indirect: true,
+        ..cfg(CookieMode::Passive)
+    };
+    let mut resp = HeaderMap::new();
+    resp.append(SET_COOKIE, HeaderValue::from_static("SRVNAME=x"));
+    let (_, f, resp) = respond(&c, &req(&["SRVNAME=S1"]), &s[0], resp, now());
+    assert_eq!(f, ResponseCookie::Deleted);
+    assert!(set_cookies(&resp).is_empty());
+}
+
+#[test]
+fn nocache_only_on_cacheable_responses() {
+    let s = two_servers();
+    let c = CookieConfig {
+        nocache: true,
+        ..cfg(CookieMode::Insert)
+    };
+    let run = |pairs: &[(&'static str, &'static str)], m: &Method, st: u16| {
+        let mut resp = HeaderMap::new();
+        for (k, v) in pairs {
+            resp.append(*k, HeaderValue::from_static(v));
+        }
+        let st = StatusCode::from_u16(st).unwrap();
+        let r = respond_with(&c, &req(&[]), &s[0], resp, now(), m, st).2;
+        assert_eq!(set_cookies(&r), ["SRVNAME=S1; path=/"]);
+        r.get_all(CACHE_CONTROL).iter().any(|v| v == "private")
+    };
+    let get = &Method::GET;
+    assert!(!run(&[], get, 200), "no validator");
+    assert!(run(
+        &[("last-modified", "Wed, 21 Oct 2015 07:28:00 GMT")],
+        get,
+        200
+    ));
+    assert!(run(&[("etag", "\"x\"")], get, 200));
+    assert!(run(
+        &[("expires", "Wed, 21 Oct 2035 07:28:00 GMT")],
+        get,
+        200
+    ));
+    assert!(run(&[("cache-control", "max-age=60")], get, 200));
+    assert!(!run(&[("cache-control", "public")], get, 200));
+    assert!(!run(&[("cache-control", "max-age=0")], get, 200));
+    assert!(run(
+        &[("cache-control", "max-age=0, s-maxage=10")],
+        get,
+        200
+    ));
+    assert!(!run(
+        &[("cache-control", "no-cache"), ("etag", "\"x\"")],
+        get,
+        200
+    ));
+    assert!(!run(&[("cache-control", "private, max-age=5")], get, 200));
+    assert!(run(
+        &[("cache-control", "private, public, max-age=5")],
+        get,
+        200
+    ));
+    assert!(!run(&[("pragma", "no-cache"), ("etag", "\"x\"")], get, 200));
+    assert!(!run(&[("etag", "\"x\"")], &Method::POST, 200));
+    assert!(!run(&[("etag", "\"x\"")], get, 302));
+    assert!(run(&[("etag", "\"x\"")], get, 404));
+}
+
+#[test]
+fn set_cookie_inserted_into_101() {
+    let s = two_servers();
+    let (_, f, resp) = respond_with(
+        &cfg(CookieMode::Insert),
+        &req(&[]),
+        &s[0],
+        HeaderMap::new(),
+        now(),
+        &Method::GET,
+        StatusCode::SWITCHING_PROTOCOLS,
+    );
+    assert_eq!(f, ResponseCookie::Inserted);
+    assert_eq!(set_cookies(&resp), ["SRVNAME=S1; path=/"]);
+}
+
+#[test]
+fn base64_dates_roundtrip() {
+    for v in [1u32, 63, 64, 448_923_688, (1 << 30) - 1] {
+        let mut s = String::new();
+        s30_to_b64(v, &mut s);
+        assert_eq!(s.len(), 5);
+        assert_eq!(b64_to_s30(s.as_bytes()), Some(v), "{s}");
+    }
+    let mut s = String::new();
+    s30_to_b64(448_923_688, &mut s);
+    assert_eq!(s, "awggo");
+    assert_eq!(b64_to_s30(b"AAAAB"), Some(1));
+    assert_eq!(b64_to_s30(b"AA-AB"), None);
+}

@@ -1,0 +1,344 @@
+//! `http-request` / `http-response` rule cases.
+
+use switchyard_config::{
+    Fetch, HttpRequestAction as A, HttpRequestRule, HttpResponseAction as RA, HttpResponseRule,
+    MatchMethod as M,
+};
+
+use super::*;
+use crate::frontend::testutil::*;
+
+fn rq(action: A, cond: Option<Condition>) -> HttpRequestRule {
+    HttpRequestRule {
+        action,
+        cond,
+        loc: Default::default(),
+    }
+}
+
+fn acls() -> CompiledAcls {
+    CompiledAcls::compile(&[
+        acl("admin", vec![crit(Fetch::Path, M::Beg, false, &["/admin"])]),
+        acl(
+            "local",
+            vec![crit(Fetch::Src, M::Ip, false, &["127.0.0.0/8"])],
+        ),
+    ])
+    .unwrap()
+}
+
+fn run(rules: Vec<HttpRequestRule>, req: &mut Req) -> Verdict {
+    let r = RequestRules::build(&rules).unwrap();
+    r.apply(&acls(), &mut req.parts, req.src, req.dst)
+}
+
+fn set(name: &str, value: &str) -> A {
+    A::SetHeader {
+        name: name.into(),
+        value: value.into(),
+    }
+}
+
+#[test]
+fn deny_unless_local_and_allow_stops() {
+    let rules = || {
+        vec![
+            rq(
+                A::Deny { status: 403 },
+                Some(cond(false, &[&[(false, 0), (true, 1)]])),
+            ),
+            rq(A::Allow, Some(when(1))),
+            rq(A::Deny { status: 429 }, None),
+        ]
+    };
+    assert_eq!(
+        run(rules(), &mut Req::get("/admin").from("10.0.0.1")),
+        Verdict::Deny(403)
+    );
+    assert_eq!(run(rules(), &mut Req::get("/admin")), Verdict::Continue);
+    assert_eq!(
+        run(rules(), &mut Req::get("/x").from("10.0.0.1")),
+        Verdict::Deny(429)
+    );
+}
+
+#[test]
+fn header_actions_in_order() {
+    let mut r = Req::new("GET", "/", &[("x-a", "1"), ("x-a", "2"), ("x-del", "z")]);
+    let v = run(
+        vec![
+            rq(set("X-A", "one"), None),
+            rq(
+                A::AddHeader {
+                    name: "x-b".into(),
+                    value: "b1".into(),
+                },
+                None,
+            ),
+            rq(
+                A::AddHeader {
+                    name: "x-b".into(),
+                    value: "b2".into(),
+                },
+                None,
+            ),
+            rq(
+                A::DelHeader {
+                    name: "X-Del".into(),
+                },
+                None,
+            ),
+            rq(set("x-src", "%[src]:%fp %% %ci"), None),
+            rq(set("x-host", "[%[req.hdr(host)]]"), None),
+            rq(set("x-path", "%[path]?%[url_param(q)]"), None),
+        ],
+        &mut r,
+    );
+    assert_eq!(v, Verdict::Continue);
+    let h = &r.parts.headers;
+    let all = |n: &str| {
+        h.get_all(n)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(all("x-a"), ["one"]);
+    assert_eq!(all("x-b"), ["b1", "b2"]);
+    assert!(all("x-del").is_empty());
+    assert_eq!(all("x-src"), ["127.0.0.1:3000 % 127.0.0.1"]);
+    assert_eq!(all("x-host"), ["[]"]);
+    assert_eq!(all("x-path"), ["/?"]);
+}
+
+#[test]
+fn conditions_see_earlier_changes() {
+    let a = CompiledAcls::compile(&[acl(
+        "marked",
+        vec![crit(hdr("x-mark"), M::Found, false, &[])],
+    )])
+    .unwrap();
+    let rules = RequestRules::build(&[
+        rq(set("x-mark", "1"), None),
+        rq(A::Deny { status: 403 }, Some(when(0))),
+    ])
+    .unwrap();
+    let mut r = Req::get("/");
+    assert_eq!(
+        rules.apply(&a, &mut r.parts, r.src, r.dst),
+        Verdict::Deny(403)
+    );
+}
+
+#[test]
+fn last_occurrence_in_sample_context() {
+    let mut r = Req::new(
+        "GET",
+        "/p?q=7",
+        &[("x-f", "a, b"), ("x-f", "c"), ("host", "h.example")],
+    );
+    run(
+        vec![
+            rq(set("x-last", "%[hdr(x-f)]"), None),
+            rq(set("x-first", "%[hdr(x-f,1)]"), None),
+            rq(set("x-full", "%[fhdr(x-f,1)]"), None),
+            rq(
+                set(
+                    "x-q",
+                    "%[url_param(q)] %[query] %[method] %[req.ver] %[hdr_cnt(x-f)]",
+                ),
+                None,
+            ),
+            rq(set("x-host", "%[req.hdr(host)]"), None),
+        ],
+        &mut r,
+    );
+    let g = |n: &str| {
+        r.parts
+            .headers
+            .get(n)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(g("x-last"), "c");
+    assert_eq!(g("x-first"), "a");
+    assert_eq!(g("x-full"), "a, b");
+    assert_eq!(g("x-q"), "7 q=7 GET 1.1 3");
+    assert_eq!(g("x-host"), "h.example");
+}
+
+#[test]
+fn unsupported_log_format_is_refused() {
+    for v in [
+        "%[src,ipmask(24)]",
+        "%[hdr(host),lower]",
+        "%[nope]",
+        "%T",
+        "%[path",
+    ] {
+        let err = RequestRules::build(&[rq(set("x", v), None)]).unwrap_err();
+        assert!(err.contains("http-request"), "{v}: {err}");
+    }
+    assert!(RequestRules::build(&[rq(set("bad name", "v"), None)]).is_err());
+}
+
+#[test]
+fn redirects() {
+    let redir = |kind, target: &str, code| {
+        rq(
+            A::Redirect {
+                kind,
+                target: target.into(),
+                code,
+            },
+            None,
+        )
+    };
+    assert_eq!(
+        run(
+            vec![redir(RedirectKind::Location, "/new", 302)],
+            &mut Req::get("/old")
+        ),
+        Verdict::Redirect {
+            code: 302,
+            location: "/new".into()
+        }
+    );
+    assert_eq!(
+        run(
+            vec![redir(RedirectKind::Prefix, "https://example.com", 301)],
+            &mut Req::get("/pfx/a?b=1")
+        ),
+        Verdict::Redirect {
+            code: 301,
+            location: "https://example.com/pfx/a?b=1".into()
+        }
+    );
+    assert_eq!(
+        run(
+            vec![redir(RedirectKind::Prefix, "/", 302)],
+            &mut Req::get("/a?b")
+        ),
+        Verdict::Redirect {
+            code: 302,
+            location: "/a?b".into()
+        }
+    );
+    assert_eq!(
+        run(
+            vec![redir(RedirectKind::Scheme, "https", 302)],
+            &mut Req::new("GET", "/x?y=1", &[("host", "h.example:8080")])
+        ),
+        Verdict::Redirect {
+            code: 302,
+            location: "https://h.example:8080/x?y=1".into()
+        }
+    );
+    assert_eq!(
+        run(
+            vec![redir(
+                RedirectKind::Location,
+                "https://%[hdr(host)]/login",
+                303
+            )],
+            &mut Req::new("GET", "/", &[("host", "h")])
+        ),
+        Verdict::Redirect {
+            code: 303,
+            location: "https://h/login".into()
+        }
+    );
+}
+
+#[test]
+fn normalize_uri_rules_then_acl() {
+    use switchyard_config::NormalizeUri as N;
+    let mut r = Req::get("/static//..//admin/%61bc/./x?k=%2f");
+    let v = run(
+        vec![
+            rq(A::NormalizeUri(N::PathMergeSlashes), None),
+            rq(A::NormalizeUri(N::PathStripDotdot), None),
+            rq(A::NormalizeUri(N::PathStripDot), None),
+            rq(A::NormalizeUri(N::PercentDecodeUnreserved), None),
+            rq(A::NormalizeUri(N::PercentToUppercase), None),
+            rq(
+                A::Deny { status: 403 },
+                Some(cond(false, &[&[(false, 0), (true, 1)]])),
+            ),
+        ],
+        &mut r,
+    );
+    assert_eq!(r.parts.uri, "/admin/abc/x?k=%2F");
+    // /admin reached only after normalisation, and the client is local.
+    assert_eq!(v, Verdict::Continue);
+    let mut r = Req::get("/static//..//admin/").from("10.1.1.1");
+    let v = run(
+        vec![
+            rq(A::NormalizeUri(N::PathMergeSlashes), None),
+            rq(A::NormalizeUri(N::PathStripDotdot), None),
+            rq(
+                A::Deny { status: 403 },
+                Some(cond(false, &[&[(false, 0), (true, 1)]])),
+            ),
+        ],
+        &mut r,
+    );
+    assert_eq!(v, Verdict::Deny(403));
+}
+
+#[test]
+fn response_rules_read_response_headers() {
+    let a = CompiledAcls::compile(&[
+        acl(
+            "json",
+            vec![crit(
+                hdr("content-type"),
+                M::Beg,
+                false,
+                &["application/json"],
+            )],
+        ),
+        acl("api", vec![crit(Fetch::Path, M::Beg, false, &["/api"])]),
+    ])
+    .unwrap();
+    let rr = |action, cond| HttpResponseRule {
+        action,
+        cond,
+        loc: Default::default(),
+    };
+    let rules = ResponseRules::build(&[
+        rr(
+            RA::SetHeader {
+                name: "x-kind".into(),
+                value: "json %[hdr(content-type)]".into(),
+            },
+            Some(when(0)),
+        ),
+        rr(
+            RA::DelHeader {
+                name: "server".into(),
+            },
+            None,
+        ),
+        rr(
+            RA::AddHeader {
+                name: "x-api".into(),
+                value: "1".into(),
+            },
+            Some(when(1)),
+        ),
+    ])
+    .unwrap();
+    let req = Req::get("/api/v1");
+    let mut resp = http::HeaderMap::new();
+    resp.insert("content-type", HeaderValue::from_static("application/json"));
+    resp.insert("server", HeaderValue::from_static("x"));
+    rules.apply(&a, &req.info(), &mut resp);
+    assert_eq!(resp.get("x-kind").unwrap(), "json application/json");
+    assert!(resp.get("server").is_none());
+    assert_eq!(resp.get("x-api").unwrap(), "1");
+    let mut resp = http::HeaderMap::new();
+    rules.apply(&a, &Req::get("/").info(), &mut resp);
+    assert!(resp.is_empty());
+}
