@@ -111,6 +111,17 @@ impl CondStack {
                 );
             }
             ".endif" => {}
+            ".notice" | ".warning" | ".alert" | ".diag" if self.active() && line.len() > 2 => {
+                diags.alert_shaped(
+                    loc,
+                    kw,
+                    Shape::ParsingTight,
+                    format!(
+                        "Unexpected argument '{}' for '{kw}'. Use quotes if the message should contain spaces.",
+                        line.arg(2)
+                    ),
+                );
+            }
             ".notice" | ".warning" | ".alert" | ".diag" if self.active() => {
                 let level = match kw {
                     ".notice" | ".diag" => Level::Notice,
@@ -348,8 +359,12 @@ mod tests {
             ".alert hidden",
             ".endif",
             ".alert boom",
+            ".notice a b",
         ]);
-        assert_eq!(d.list.len(), 2);
+        assert_eq!(d.list.len(), 3);
+        assert!(d.list[2]
+            .message
+            .starts_with("Unexpected argument 'b' for '.notice'."));
         assert_eq!(d.list[0].level, Level::Notice);
         assert_eq!(d.list[0].message, "'hello'.");
         assert_eq!(d.list[1].level, Level::Alert);

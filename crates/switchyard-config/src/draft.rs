@@ -280,6 +280,9 @@ impl Diags {
     ) {
         self.push(Level::Warning, Some(loc), keyword, message.into(), shape);
     }
+    pub(crate) fn alerts(&self) -> usize {
+        self.list.iter().filter(|d| d.level == Level::Alert).count()
+    }
     pub(crate) fn has_alerts(&self) -> bool {
         self.list.iter().any(|d| d.level == Level::Alert)
     }

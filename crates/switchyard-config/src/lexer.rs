@@ -5,8 +5,9 @@
 //!   produces a byte (`\n`, `\r`, `\t`, `\xNN`); before any other character it stays literal;
 //! * `"..."` keeps blanks, `#` and `'` literal but still honours escapes and `$` expansion;
 //! * `'...'` keeps everything literal;
-//! * `$VAR`, `${VAR}`, `${VAR-default}` and `${VAR[*]}` expand outside single quotes
-//!   (observed on HAProxy 2.6.12: `bind 127.0.0.1:${PORT}` works unquoted too);
+//! * `$VAR`, `${VAR}`, `${VAR-default}` and `${VAR[*]}` expand inside double quotes
+//!   only (observed on 2.6.12 with `.notice`: unquoted `${P}` stays literal; addresses
+//!   get their own expansion, see `keywords::server::env_expand`);
 //! * quoted and unquoted parts concatenate into one word (`"a b"'c'd` is `a bcd`);
 //! * at most [`MAX_LINE_ARGS`] words per line.
 //!
@@ -121,6 +122,8 @@ pub fn split_line(line: &str, lookup: &Lookup<'_>) -> Result<Vec<String>, LexErr
                     word_start = i;
                 }
                 let open = i;
+                let whole = cur.is_empty();
+                let mut split = None;
                 i += 1;
                 loop {
                     match bytes.get(i) {
@@ -130,22 +133,14 @@ pub fn split_line(line: &str, lookup: &Lookup<'_>) -> Result<Vec<String>, LexErr
                             break;
                         }
                         Some(b'\\') => i += escape(bytes, i, &mut cur, true),
-                        Some(b'$') => i += expand(bytes, i, &mut cur, lookup, &mut None),
+                        Some(b'$') => i += expand(bytes, i, &mut cur, lookup, &mut split),
                         Some(&b) => {
                             cur.push(b);
                             i += 1;
                         }
                     }
                 }
-            }
-            b'$' => {
-                if !in_word {
-                    in_word = true;
-                    word_start = i;
-                }
-                let whole = cur.is_empty();
-                let mut split = None;
-                i += expand(bytes, i, &mut cur, lookup, &mut split);
+                // `"${VAR[*]}"` alone in its word becomes one word per value part.
                 let ends_word = matches!(bytes.get(i), None | Some(b' ' | b'\t' | b'#'));
                 if whole && ends_word && split.is_some() {
                     cur.clear();
@@ -202,7 +197,12 @@ fn escape(bytes: &[u8], i: usize, cur: &mut Vec<u8>, in_dquote: bool) -> usize {
         return 1;
     };
     match next {
-        b' ' | b'\t' | b'#' | b'\\' | b'\'' | b'"' | b'$' => {
+        b' ' | b'\t' | b'#' | b'\\' | b'\'' | b'"' => {
+            cur.push(next);
+            2
+        }
+        // `\$` only escapes inside double quotes (outside, `$` is not special).
+        b'$' if in_dquote => {
             cur.push(next);
             2
         }
@@ -235,8 +235,7 @@ fn escape(bytes: &[u8], i: usize, cur: &mut Vec<u8>, in_dquote: bool) -> usize {
             }
         }
         _ => {
-            // Unknown escape: the backslash is kept (inside double quotes too).
-            let _ = in_dquote;
+            // Unknown escape: the backslash is kept.
             cur.push(b'\\');
             1
         }
@@ -359,13 +358,17 @@ mod tests {
     #[test]
     fn variables() {
         assert_eq!(split(r#"x "${HOME}/a""#), ["x", "/root/a"]);
-        assert_eq!(split("x $HOME/a"), ["x", "/root/a"]);
-        assert_eq!(split("x ${HOME}"), ["x", "/root"]);
+        // Outside double quotes `$` is literal, as in HAProxy 2.6.
+        assert_eq!(split("x $HOME/a"), ["x", "$HOME/a"]);
+        assert_eq!(split("x ${HOME}"), ["x", "${HOME}"]);
+        assert_eq!(split(r"x \$HOME"), ["x", r"\$HOME"]);
+        assert_eq!(split(r#"x "\$HOME""#), ["x", "$HOME"]);
+        assert_eq!(split(r#"x "$HOME$HOME""#), ["x", "/root/root"]);
         assert_eq!(split(r#"x "${UNSET-defval}""#), ["x", "defval"]);
         // The default only replaces unset variables, not empty ones.
         assert_eq!(split(r#"x "${EMPTY-d}""#), ["x", ""]);
         assert_eq!(split(r#"x "${UNSET}""#), ["x", ""]);
-        assert_eq!(split("x ${LIST[*]} y"), ["x", "a", "b", "c", "y"]);
+        assert_eq!(split(r#"x "${LIST[*]}" y"#), ["x", "a", "b", "c", "y"]);
         assert_eq!(split("x 5$ $"), ["x", "5$", "$"]);
         assert_eq!(split("x '${HOME}'"), ["x", "${HOME}"]);
     }

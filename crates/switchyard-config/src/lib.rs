@@ -37,6 +37,9 @@ pub struct Outcome {
     /// Present when no `Alert` was raised.
     pub config: Option<Config>,
     pub diagnostics: Vec<Diagnostic>,
+    /// Files in which reading (not the cross-checks) raised an alert, for
+    /// HAProxy's `Error(s) found in configuration file : X` summary lines.
+    pub files_with_errors: Vec<String>,
 }
 
 impl Outcome {
@@ -56,8 +59,13 @@ impl Outcome {
 /// first errors reported are always the ones nearest to the text.
 pub fn parse(sources: &[Source<'_>], env: &dyn Fn(&str) -> Option<String>) -> Outcome {
     let mut p = parser::Parser::new(env);
+    let mut files_with_errors = Vec::new();
     for src in sources {
+        let before = p.diags.alerts();
         p.read(src);
+        if p.diags.alerts() > before {
+            files_with_errors.push(src.name.to_string());
+        }
     }
     let parser::Parser {
         mut diags,
@@ -73,5 +81,6 @@ pub fn parse(sources: &[Source<'_>], env: &dyn Fn(&str) -> Option<String>) -> Ou
     Outcome {
         config,
         diagnostics: diags.list,
+        files_with_errors,
     }
 }

@@ -216,7 +216,8 @@ pub(crate) fn keyword(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
                 d.alert(loc, kw, "'bind' not allowed in 'defaults' section.");
                 return;
             }
-            if let Some(b) = super::server::bind(&mut p.diags, line, px.kind.word()) {
+            let spec = super::server::env_expand(line.arg(1), &|n| p.getenv(n));
+            if let Some(b) = super::server::bind(&mut p.diags, line, &spec, px.kind.word()) {
                 px.binds.push(b);
             }
         }

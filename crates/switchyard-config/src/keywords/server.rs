@@ -237,11 +237,54 @@ pub(crate) fn split_addr(text: &str) -> Result<Addr, String> {
     }
 }
 
-/// `bind <addr>[,<addr>...] [params]`.
-/// `section` is the section keyword, for messages.
-pub(crate) fn bind(d: &mut Diags, line: &Line, section: &str) -> Option<Bind> {
+/// HAProxy's legacy `env_expand()` applied to addresses: `$NAME` and `${NAME}`
+/// expand (to nothing when unset) even outside double quotes; `${NAME-default}`
+/// is not understood there and stays literal.
+pub(crate) fn env_expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
+    let b = text.as_bytes();
+    let mut out = String::new();
+    let mut i = 0;
+    let name_len = |from: usize| {
+        let first_ok = b
+            .get(from)
+            .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_');
+        if !first_ok {
+            return 0;
+        }
+        b[from..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+            .count()
+    };
+    while i < b.len() {
+        if b[i] == b'$' {
+            if b.get(i + 1) == Some(&b'{') {
+                let n = name_len(i + 2);
+                if n > 0 && b.get(i + 2 + n) == Some(&b'}') {
+                    out.push_str(&lookup(&text[i + 2..i + 2 + n]).unwrap_or_default());
+                    i += n + 3;
+                    continue;
+                }
+            } else {
+                let n = name_len(i + 1);
+                if n > 0 {
+                    out.push_str(&lookup(&text[i + 1..i + 1 + n]).unwrap_or_default());
+                    i += n + 1;
+                    continue;
+                }
+            }
+        }
+        let ch = text[i..].chars().next().unwrap_or('$');
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
+}
+
+/// `bind <addr>[,<addr>...] [params]`; `spec` is the address list after
+/// [`env_expand`], `section` the section keyword (for messages).
+pub(crate) fn bind(d: &mut Diags, line: &Line, spec: &str, section: &str) -> Option<Bind> {
     let loc = &line.loc;
-    let spec = line.arg(1);
     if spec.is_empty() {
         d.alert(
             loc,
@@ -251,7 +294,10 @@ pub(crate) fn bind(d: &mut Diags, line: &Line, section: &str) -> Option<Bind> {
         return None;
     }
     let mut addrs = Vec::new();
+    let raw = line.arg(1);
     for part in spec.split(',') {
+        // Messages quote the text as written when there is a single address.
+        let shown = if raw.contains(',') { part } else { raw };
         let a = match split_addr(part) {
             Ok(a) => a,
             Err(prefix) => {
@@ -279,7 +325,7 @@ pub(crate) fn bind(d: &mut Diags, line: &Line, section: &str) -> Option<Bind> {
             d.alert(
                 loc,
                 "bind",
-                format!("'bind' : missing port specification in '{part}'"),
+                format!("'bind' : missing port specification in '{shown}'"),
             );
             return None;
         }
@@ -390,6 +436,7 @@ pub(crate) fn server(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
         super::proxy::be(&mut p.diags, px, line);
         return;
     }
+    let addr_text = env_expand(line.arg(2), &|n| p.getenv(n));
     let d = &mut p.diags;
     let (name, addr, first_opt) = if is_default {
         (String::new(), None, 1)
@@ -403,7 +450,7 @@ pub(crate) fn server(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
             );
             return;
         }
-        (line.arg(1).to_string(), Some(line.arg(2)), 3)
+        (line.arg(1).to_string(), Some(addr_text.as_str()), 3)
     };
     let who = if is_default {
         "'default-server'".to_string()
