@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchyard_config::{Backend, Balance, Config, ConnMode, Frontend, LogFormat, LogTarget, Mode};
-use tokio::sync::Notify;
 
 use crate::backend::balance::{self, Balancer};
 use crate::backend::ServerState;
 use crate::frontend::Router;
 use crate::observability::{Counters, LogSink};
+use crate::proxy::queue::Waitlist;
 
 /// Everything the workers need to serve one configuration.
 #[derive(Debug)]
@@ -44,8 +44,8 @@ pub struct BackendRt {
     /// Resolved address of each server (same order as `servers`).
     pub addrs: Vec<SocketAddr>,
     pub balancer: Box<dyn Balancer>,
-    /// Woken whenever a server slot frees up (`maxconn` queueing).
-    pub slot_freed: Arc<Notify>,
+    /// The `maxconn` queues.
+    pub waitlist: Waitlist,
     pub counters: Counters,
     /// One per server.
     pub server_counters: Vec<Counters>,
@@ -139,7 +139,7 @@ fn build_backend(index: usize, be: &Backend) -> Result<BackendRt, String> {
         servers,
         addrs,
         balancer,
-        slot_freed: Arc::new(Notify::new()),
+        waitlist: Waitlist::new(be.servers.len()),
         counters: Counters::default(),
     })
 }

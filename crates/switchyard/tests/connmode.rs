@@ -141,3 +141,20 @@ fn chunked_request_and_response_bodies_pass_through() {
     assert_eq!(srv.requests()[0].body, b"wxyz");
     assert_eq!(c.get("/again", "").status, 200, "connection still usable");
 }
+
+#[test]
+fn connection_tokens_are_consumed_like_haproxy() {
+    let (srv, _p, port) = start("", "");
+    let mut c = Client::connect(port);
+    c.get("/t", "Connection: keep-alive, foo\r\nFoo: bar\r\n");
+    c.send(b"GET /v10 HTTP/1.0\r\n\r\n");
+    c.read_response(false).unwrap();
+    let seen = srv.requests();
+    // Only the persistence tokens are consumed; others stay in place.
+    assert_eq!(
+        seen[0].normalised_headers(),
+        ["host: test", "connection: foo", "foo: bar"]
+    );
+    // An HTTP/1.0 request in keep-alive mode asks the server to keep alive.
+    assert_eq!(seen[1].normalised_headers(), ["connection: keep-alive"]);
+}

@@ -39,9 +39,11 @@ fn http_traffic_alternates_and_server_sees_haproxy_shaped_request() {
         .headers
         .iter()
         .all(|(n, _)| n.chars().all(|c| !c.is_ascii_uppercase())));
-    // http-server-close: every request gets its own server connection.
+    // http-server-close: every request gets its own server connection
+    // (health checks open connections too, so only distinctness is checked).
     let conns: Vec<usize> = seed.http[0].requests().iter().map(|s| s.conn).collect();
-    assert_eq!(conns, [0, 1]);
+    assert_eq!(conns.len(), 2);
+    assert_ne!(conns[0], conns[1]);
 }
 
 #[test]

@@ -166,7 +166,7 @@ fn set_state(be: &BackendRt, si: usize, up: bool, outcome: &CheckOutcome) {
     let state = &be.servers[si];
     state.up.store(up, Ordering::Release);
     state.touch();
-    be.slot_freed.notify_waiters();
+    be.waitlist.wake();
     let (active, backup) = usable_counts(be);
     let name = format!("{}/{}", be.cfg.name, be.cfg.servers[si].name);
     if up {

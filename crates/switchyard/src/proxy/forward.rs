@@ -184,7 +184,13 @@ pub async fn handle(
     ) {
         extra.push(x);
     }
-    headers::upstream_connection(&mut req.headers, &mut extra, mode, be.cfg.pretend_keepalive);
+    headers::upstream_connection(
+        &mut req.headers,
+        &mut extra,
+        mode,
+        be.cfg.pretend_keepalive,
+        req.version,
+    );
     let mut head_bytes = BytesMut::with_capacity(1024);
     h1::write_request_head(&mut head_bytes, &req, &extra);
 
@@ -311,7 +317,7 @@ pub async fn handle(
         || resp_kind == BodyKind::UntilClose
         || !body_done
         || headers::client_wants_close(resp.version, &resp.headers);
-    close |= resp_kind == BodyKind::UntilClose;
+    close |= resp_kind == BodyKind::UntilClose || cx.stopping();
     headers::downstream_connection(&mut resp.headers, req.version, close);
     rec.status = resp.status.as_u16();
     be.counters.count_response(rec.status);

@@ -61,22 +61,60 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
     headers.contains_key(UPGRADE) && connection_has(headers, "upgrade")
 }
 
-/// Rewrites the request's `Connection` header for the server side. Upgrade
-/// requests keep theirs; otherwise the client's is consumed and, when the
-/// server connection closes after the response (server-close / close modes,
-/// unless `http-pretend-keepalive`), `connection: close` is appended.
+/// Rewrites the request's `Connection` header for the server side, as
+/// HAProxy 2.6 does (observed): upgrade requests keep theirs; otherwise the
+/// `close`/`keep-alive` tokens are consumed (other tokens stay, in place), then
+/// an HTTP/1.1 request whose server connection closes after the response
+/// (server-close / close modes, unless `http-pretend-keepalive`) gets
+/// `connection: close` appended, and an HTTP/1.0 request in keep-alive mode
+/// gets `connection: keep-alive`.
 pub fn upstream_connection(
     headers: &mut HeaderMap,
     extra: &mut Extra,
     mode: ConnMode,
     pretend_keepalive: bool,
+    version: Version,
 ) {
     if is_upgrade(headers) {
         return;
     }
-    headers.remove(CONNECTION);
-    if mode != ConnMode::KeepAlive && !pretend_keepalive {
-        extra.push((CONNECTION, HeaderValue::from_static("close")));
+    strip_persistence_tokens(headers);
+    match (mode, version) {
+        (ConnMode::KeepAlive, Version::HTTP_10) => {
+            extra.push((CONNECTION, HeaderValue::from_static("keep-alive")))
+        }
+        (ConnMode::KeepAlive, _) | (_, Version::HTTP_10) => {}
+        _ if pretend_keepalive => {}
+        _ => extra.push((CONNECTION, HeaderValue::from_static("close"))),
+    }
+}
+
+/// Removes `close` and `keep-alive` from `Connection`, keeping other tokens
+/// where the header was; drops the header when nothing is left.
+fn strip_persistence_tokens(headers: &mut HeaderMap) {
+    if !headers.contains_key(CONNECTION) {
+        return;
+    }
+    let kept: Vec<String> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| {
+            !t.is_empty()
+                && !t.eq_ignore_ascii_case("close")
+                && !t.eq_ignore_ascii_case("keep-alive")
+        })
+        .map(str::to_owned)
+        .collect();
+    match HeaderValue::from_str(&kept.join(", ")) {
+        Ok(v) if !kept.is_empty() => {
+            headers.insert(CONNECTION, v);
+        }
+        _ => {
+            headers.remove(CONNECTION);
+        }
     }
 }
 

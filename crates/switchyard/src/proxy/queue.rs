@@ -1,14 +1,17 @@
 //! Server assignment: persistence or balancing, then a `maxconn` slot, waiting
-//! in the queue up to `timeout queue` (HAProxy: 503 `sQ--` on expiry).
+//! in a FIFO queue up to `timeout queue` (HAProxy: 503 `sQ--` on expiry).
 //!
 //! A slot is taken by incrementing the server's in-flight count first and
 //! checking `maxconn` afterwards, so concurrent threads can never push a server
-//! over its limit. Waiters are woken by [`Lease`] drops through the backend's
-//! `slot_freed` notifier and simply retry the whole assignment (FIFO order among
-//! waiters is not guaranteed).
+//! over its limit. As in HAProxy, there is one queue per server (requests a
+//! cookie pinned to it) and one per backend (requests for any server); once a
+//! queue is non-empty, newcomers line up behind it, and only the head of a queue
+//! may take a free slot. Waiters are woken by [`Lease`] drops, by a head
+//! leaving its queue, and by server state changes.
 
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio::sync::Notify;
@@ -17,6 +20,82 @@ use crate::backend::balance::PickContext;
 use crate::backend::server::InflightGuard;
 use crate::backend::ServerState;
 use crate::snapshot::BackendRt;
+
+/// A backend's queues.
+#[derive(Debug)]
+pub struct Waitlist {
+    notify: Arc<Notify>,
+    /// Requests waiting in any of the queues (fast path: 0 means no lock needed).
+    waiting: AtomicUsize,
+    inner: Mutex<Queues>,
+}
+
+#[derive(Debug, Default)]
+struct Queues {
+    next_ticket: u64,
+    /// Index 0: the backend queue; index i+1: server i's queue.
+    lines: Vec<VecDeque<u64>>,
+}
+
+impl Waitlist {
+    pub fn new(servers: usize) -> Self {
+        Waitlist {
+            notify: Arc::new(Notify::new()),
+            waiting: AtomicUsize::new(0),
+            inner: Mutex::new(Queues {
+                next_ticket: 0,
+                lines: vec![VecDeque::new(); servers + 1],
+            }),
+        }
+    }
+
+    /// Wakes every waiter so that queue heads re-check (a slot or a server freed up).
+    pub fn wake(&self) {
+        self.notify.notify_waiters();
+    }
+
+    /// Requests currently queued in the backend queue (not pinned to a server).
+    pub fn backend_queued(&self) -> usize {
+        self.inner.lock().map_or(0, |q| q.lines[0].len())
+    }
+
+    fn join(&self, line: usize) -> u64 {
+        let mut q = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let t = q.next_ticket;
+        q.next_ticket += 1;
+        q.lines[line].push_back(t);
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        t
+    }
+
+    fn is_head(&self, line: usize, ticket: u64) -> bool {
+        let q = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        q.lines[line].front() == Some(&ticket)
+    }
+
+    fn leave(&self, line: usize, ticket: u64) {
+        let mut q = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pos) = q.lines[line].iter().position(|t| *t == ticket) {
+            q.lines[line].remove(pos);
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+        }
+        drop(q);
+        self.notify.notify_waiters();
+    }
+}
+
+/// A place in a queue; leaving (slot taken, timeout, client gone) wakes the others.
+struct Ticket<'a> {
+    list: &'a Waitlist,
+    line: usize,
+    id: u64,
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        self.list.leave(self.line, self.id);
+    }
+}
 
 /// A held server slot: counts the stream as served until dropped, then wakes
 /// queued requests.
@@ -63,41 +142,78 @@ pub struct Assigned {
     pub waited_ms: i64,
 }
 
+enum Try {
+    Took(Lease),
+    Full,
+    NoServer,
+}
+
+fn attempt(be: &BackendRt, persist: Option<usize>, ctx: &PickContext<'_>) -> Try {
+    let target = match persist {
+        Some(i) => Some(i),
+        None => be.balancer.pick(&be.servers, ctx),
+    };
+    match target {
+        Some(i) => match try_take(be, i) {
+            Some(lease) => Try::Took(lease),
+            None => Try::Full,
+        },
+        None => match be.servers.iter().any(|s| s.balanceable() && !s.has_room()) {
+            true => Try::Full,
+            false => Try::NoServer,
+        },
+    }
+}
+
 /// Assigns a server: `persist` (a cookie-selected server) if given, else the
-/// balancer's pick; waits for a slot when the target is at `maxconn`.
+/// balancer's pick; queues when the target is at `maxconn`.
 pub async fn assign(
     be: &BackendRt,
     persist: Option<usize>,
     ctx: &PickContext<'_>,
 ) -> Result<Assigned, AssignError> {
     let start = Instant::now();
+    let list = &be.waitlist;
+    if list.waiting.load(Ordering::Acquire) == 0 {
+        match attempt(be, persist, ctx) {
+            Try::Took(lease) => {
+                return Ok(Assigned {
+                    lease,
+                    waited_ms: 0,
+                })
+            }
+            Try::NoServer => return Err(AssignError::NoServer),
+            Try::Full => {}
+        }
+    }
+    let line = persist.map_or(0, |i| i + 1);
+    let ticket = Ticket {
+        list,
+        line,
+        id: list.join(line),
+    };
     let deadline = be.queue_timeout().map(|d| tokio::time::Instant::now() + d);
-    loop {
-        let notified = be.slot_freed.notified();
+    let counted = persist.map(|i| &be.servers[i]);
+    if let Some(s) = counted {
+        s.queued.fetch_add(1, Ordering::AcqRel);
+        s.touch();
+    }
+    let result = loop {
+        let notified = list.notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let target = match persist {
-            Some(i) => Some(i),
-            None => be.balancer.pick(&be.servers, ctx),
-        };
-        let waiting_on = match target {
-            Some(i) => match try_take(be, i) {
-                Some(lease) => {
-                    return Ok(Assigned {
+        if list.is_head(line, ticket.id) {
+            match attempt(be, persist, ctx) {
+                Try::Took(lease) => {
+                    break Ok(Assigned {
                         lease,
                         waited_ms: start.elapsed().as_millis() as i64,
                     })
                 }
-                None => i,
-            },
-            None => match be.servers.iter().find(|s| s.balanceable() && !s.has_room()) {
-                Some(full) => full.index,
-                None => return Err(AssignError::NoServer),
-            },
-        };
-        let srv = &be.servers[waiting_on];
-        srv.queued.fetch_add(1, Ordering::AcqRel);
-        srv.touch();
+                Try::NoServer => break Err(AssignError::NoServer),
+                Try::Full => {}
+            }
+        }
         let woke = match deadline {
             Some(d) => tokio::time::timeout_at(d, notified).await.is_ok(),
             None => {
@@ -105,12 +221,16 @@ pub async fn assign(
                 true
             }
         };
-        srv.queued.fetch_sub(1, Ordering::AcqRel);
-        srv.touch();
         if !woke {
-            return Err(AssignError::QueueTimeout);
+            break Err(AssignError::QueueTimeout);
         }
+    };
+    if let Some(s) = counted {
+        s.queued.fetch_sub(1, Ordering::AcqRel);
+        s.touch();
     }
+    drop(ticket);
+    result
 }
 
 /// Takes a slot on server `i` if it has room.
@@ -125,6 +245,6 @@ pub fn try_take(be: &BackendRt, i: usize) -> Option<Lease> {
     }
     Some(Lease {
         guard: Some(guard),
-        notify: be.slot_freed.clone(),
+        notify: be.waitlist.notify.clone(),
     })
 }

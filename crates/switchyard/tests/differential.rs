@@ -1,0 +1,229 @@
+//! Differential test: the same scenarios through HAProxy 2.6 (`haproxy -f cfg
+//! -db`) and switchyard; what clients received and what backends saw must be
+//! equal after normalisation (header-name case, which of two equivalent
+//! servers a tie-breaking leastconn picked).
+//!
+//! Requires `/usr/sbin/haproxy`; fails with a clear message when it is missing
+//! unless `SWITCHYARD_SKIP_HAPROXY=1`.
+
+mod support;
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use support::*;
+
+/// Everything observed in one run, as comparable text lines.
+type Observation = Vec<String>;
+
+fn response_facts(label: &str, r: &Response, out: &mut Observation) {
+    out.push(format!("{label}: {}", r.status_line));
+    for h in [
+        "set-cookie",
+        "content-length",
+        "connection",
+        "cache-control",
+        "content-type",
+    ] {
+        for v in r.all(h) {
+            out.push(format!("{label}: {h}: {v}"));
+        }
+    }
+}
+
+fn request_facts(label: &str, s: &Seen, out: &mut Observation) {
+    out.push(format!("{label} seen: {}", s.request_line));
+    for h in s.normalised_headers() {
+        out.push(format!("{label} seen: {h}"));
+    }
+}
+
+/// Seed topology scenarios (behaviour reference §0.3, §0.4, §0.10).
+fn seed_scenarios(engine: Engine) -> Observation {
+    let ws = |s: &Seen| {
+        if s.header("upgrade").is_some() {
+            Reply::Upgrade {
+                accept: true,
+                extra_headers: String::new(),
+            }
+        } else {
+            Reply::Ok
+        }
+    };
+    let seed = Seed::start_with(engine, ws);
+    let mut out = Observation::new();
+    // 1. Four requests on one keep-alive connection: alternate http-servers.
+    let mut c = Client::connect(seed.port);
+    for i in 0..4 {
+        let r = c.get(
+            "/foo",
+            "User-Agent: diff\r\nAccept: */*\r\nConnection: keep-alive\r\n",
+        );
+        response_facts(&format!("rr{i}"), &r, &mut out);
+        out.push(format!("rr{i} body: {}", r.text()));
+    }
+    request_facts("rr0", &seed.http[0].requests()[0], &mut out);
+    // 2. Client-supplied X-Forwarded-For is kept, ours appended.
+    let r = get(seed.port, "/xff", "X-Forwarded-For: 1.2.3.4\r\n");
+    response_facts("xff", &r, &mut out);
+    let seen = seed
+        .http
+        .iter()
+        .flat_map(|b| b.requests())
+        .find(|s| s.path() == "/xff")
+        .unwrap();
+    request_facts("xff", &seen, &mut out);
+    // 3. Engine.IO without cookie: inserted cookie names the server that answered.
+    let r = get(seed.port, "/engine.io/?EIO=4", "");
+    let node = if r.text() == "socket-1" { "S1" } else { "S2" };
+    out.push(format!(
+        "eio cookie matches server: {}",
+        r.header("set-cookie") == Some(format!("SRVNAME={node}; path=/"))
+    ));
+    // 4. Valid cookie: pinned, no Set-Cookie, forwarded unchanged.
+    let r = get(seed.port, "/engine.io/?EIO=4", "Cookie: SRVNAME=S2\r\n");
+    response_facts("pinned", &r, &mut out);
+    out.push(format!("pinned body: {}", r.text()));
+    let seen = seed.socket[1]
+        .requests()
+        .into_iter()
+        .find(|s| s.header("cookie").is_some())
+        .unwrap();
+    request_facts("pinned", &seen, &mut out);
+    // 5. Bogus cookie among others: re-inserted, header forwarded unchanged.
+    let r = get(
+        seed.port,
+        "/engine.io/bogus",
+        "Cookie: a=1; SRVNAME=BOGUS; b=2\r\n",
+    );
+    let node = if r.text() == "socket-1" { "S1" } else { "S2" };
+    out.push(format!(
+        "bogus reinserted: {}",
+        r.header("set-cookie") == Some(format!("SRVNAME={node}; path=/"))
+    ));
+    // 6. HTTP/1.0 client.
+    let mut c10 = Client::connect(seed.port);
+    c10.send(b"GET /v10 HTTP/1.0\r\n\r\n");
+    let r = c10.read_response(false).unwrap();
+    response_facts("v10", &r, &mut out);
+    let seen = seed
+        .http
+        .iter()
+        .flat_map(|b| b.requests())
+        .find(|s| s.path() == "/v10")
+        .unwrap();
+    request_facts("v10", &seen, &mut out);
+    // 7. WebSocket upgrade on /engine.io: 101 with cookie, headers kept upstream.
+    let mut w = Client::connect(seed.port);
+    w.send(b"GET /engine.io/?transport=websocket HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    let r = w.read_response(false).unwrap();
+    out.push(format!("ws: {}", r.status_line));
+    out.push(format!(
+        "ws cookie: {}",
+        r.header("set-cookie")
+            .is_some_and(|c| c.starts_with("SRVNAME=S"))
+    ));
+    let seen = seed
+        .socket
+        .iter()
+        .flat_map(|b| b.requests())
+        .find(|s| s.header("upgrade").is_some())
+        .unwrap();
+    request_facts("ws", &seen, &mut out);
+    out
+}
+
+/// Error scenarios on a small configuration (behaviour reference §0.6, §0.11).
+fn error_scenarios(engine: Engine) -> Observation {
+    let slow = Backend::with("slow", |_| {
+        Reply::After(Duration::from_millis(1500), Box::new(Reply::Ok))
+    });
+    let port = free_port();
+    let dead = free_port();
+    let cfg = format!(
+        "defaults\n    mode http\n    retries 0\n    timeout connect 1s\n    timeout client 3s\n    timeout server 500ms\n\
+         frontend fe\n    bind 127.0.0.1:{port}\n    timeout http-request 500ms\n\
+             use_backend empty if {{ path_beg /empty }}\n    use_backend dead if {{ path_beg /dead }}\n    default_backend slow\n\
+         backend slow\n    server s {}\nbackend dead\n    server d 127.0.0.1:{dead}\nbackend empty\n",
+        slow.addr()
+    );
+    let _p = Proxy::start_engine(engine, &cfg, port);
+    let mut out = Observation::new();
+    let mut raw = |label: &str, bytes: &[u8]| {
+        let (got, _) = raw_exchange(port, bytes, Duration::from_secs(3));
+        out.push(format!("{label}: {:?}", String::from_utf8_lossy(&got)));
+    };
+    raw("garbage", b"GARBAGE\r\n\r\n");
+    raw("dup host", b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
+    raw(
+        "ws no key",
+        b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+    );
+    raw("partial head", b"GET / HTTP/1.1\r\nHost: x");
+    raw(
+        "empty backend",
+        b"GET /empty HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    raw(
+        "dead server",
+        b"GET /dead HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    raw(
+        "server timeout",
+        b"GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    out
+}
+
+fn compare(name: &str, run: fn(Engine) -> Observation) {
+    if !haproxy_available() {
+        return;
+    }
+    let ours = run(Engine::Switchyard);
+    let theirs = run(Engine::Haproxy);
+    let diff = line_diff(&ours, &theirs);
+    assert!(
+        diff.is_empty(),
+        "{name}: switchyard differs from HAProxy 2.6:\n{diff}"
+    );
+}
+
+#[test]
+fn seed_topology_matches_haproxy() {
+    compare("seed", seed_scenarios);
+}
+
+#[test]
+fn error_answers_match_haproxy() {
+    compare("errors", error_scenarios);
+}
+
+/// Lines only switchyard produced (`+`) or only HAProxy produced (`-`), by
+/// longest common subsequence so one extra line does not shift the rest.
+fn line_diff(ours: &[String], theirs: &[String]) -> String {
+    let (n, m) = (ours.len(), theirs.len());
+    let mut lcs = vec![vec![0usize; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            lcs[i][j] = if ours[i] == theirs[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, String::new());
+    while i < n || j < m {
+        if i < n && j < m && ours[i] == theirs[j] {
+            i += 1;
+            j += 1;
+        } else if j >= m || (i < n && lcs[i + 1][j] >= lcs[i][j + 1]) {
+            let _ = writeln!(out, "  + switchyard only: {}", ours[i]);
+            i += 1;
+        } else {
+            let _ = writeln!(out, "  - haproxy only:    {}", theirs[j]);
+            j += 1;
+        }
+    }
+    out
+}
