@@ -689,4 +689,6 @@ pub fn cacheable(method: &http::Method, status: http::StatusCode, headers: &Head
 }
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod tests;

@@ -213,6 +213,48 @@ mod tests {
     }
 
     #[test]
+    fn random_paths_are_idempotent_and_valid() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        let parts = [
+            "/", "//", ".", "..", "a", "%2f", "%61", "%zz", "b.c", "?", "=", "~",
+        ];
+        for _ in 0..20_000 {
+            let mut path = String::from("/");
+            for _ in 0..rng.usize(0..10) {
+                path.push_str(parts[rng.usize(0..parts.len())]);
+            }
+            let path = path.replace('?', "");
+            for f in [
+                merge_slashes,
+                strip_dot,
+                strip_dotdot,
+                percent_to_uppercase,
+                percent_decode_unreserved,
+            ] {
+                let once = f(&path).into_owned();
+                assert_eq!(f(&once), once.as_str(), "{path}");
+                assert!(once.starts_with('/'), "{path} -> {once}");
+            }
+            let d = strip_dotdot(&path);
+            // Only leading `..` segments (above the root) may remain.
+            let mut segs = d.split('/').skip(1).skip_while(|s| *s == "..");
+            assert!(!segs.any(|s| s == ".."), "{path} -> {d}");
+            let u: http::Uri = format!("{path}?q=%2f").parse().unwrap();
+            for n in [
+                NormalizeUri::PathMergeSlashes,
+                NormalizeUri::PathStripDotdot,
+                NormalizeUri::PathStripDot,
+                NormalizeUri::PercentDecodeUnreserved,
+                NormalizeUri::PercentToUppercase,
+            ] {
+                if let Some(v) = apply(n, &u) {
+                    assert!(v.path().starts_with('/'), "{u} -> {v}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn apply_keeps_query_and_authority() {
         let u: http::Uri = "/a//b/./c/../d?x=//y".parse().unwrap();
         let u = apply(NormalizeUri::PathMergeSlashes, &u).unwrap();

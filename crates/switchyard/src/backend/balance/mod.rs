@@ -368,3 +368,8 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod observed;
+#[cfg(test)]
+mod props;

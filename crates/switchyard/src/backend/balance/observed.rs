@@ -1,0 +1,151 @@
+//! Sequences observed on HAProxy 2.6.12 on this machine (sequential requests,
+//! one `listen` per case, servers answering their name with `http-request
+//! return`), replayed against our algorithms.
+
+use super::testutil::*;
+use super::*;
+
+fn seq_of(b: Balance, weights: &[u32], n: usize) -> String {
+    let s = servers(weights);
+    let bal = build(&b, false, &s);
+    sequence(bal.as_ref(), &s, n)
+}
+
+/// Names picked for each request, given its URI and headers.
+fn picks(
+    b: Balance,
+    weights: &[u32],
+    reqs: &[(&str, Option<(&'static str, &'static str)>)],
+) -> String {
+    let s = servers(weights);
+    let bal = build(&b, false, &s);
+    reqs.iter()
+        .map(|(uri, h)| {
+            let mut hm = http::HeaderMap::new();
+            if let Some((k, v)) = h {
+                hm.insert(*k, http::HeaderValue::from_static(v));
+            }
+            let i = bal.pick(&s, &ctx(uri, &hm)).unwrap();
+            s[i].name.clone()
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn roundrobin_matches_haproxy() {
+    let rr = Balance::RoundRobin;
+    assert_eq!(
+        seq_of(rr.clone(), &[5, 3, 2, 1], 22),
+        "a b a c a b a d b c a a b a c a b a d b c a"
+    );
+    assert_eq!(
+        seq_of(rr.clone(), &[1, 2, 3, 4], 20),
+        "d c d b c d a d c b d c d b c d a d c b"
+    );
+    assert_eq!(seq_of(rr.clone(), &[2, 2, 1], 10), "a b a b c a b a b c");
+    assert_eq!(
+        seq_of(rr.clone(), &[10, 1], 22),
+        "a a a a a a a a a a b a a a a a a a a a a b"
+    );
+    assert_eq!(seq_of(rr.clone(), &[4, 6, 9, 2, 3, 1, 8], 70), "c g b c a g e c b g d c a b g c f g e c b a g c b c g d e a c b g c g b c a g e c b g d c a b g c f g e c b a g c b c g d e a c b g c g b c");
+    assert_eq!(seq_of(rr.clone(), &[7, 3, 1, 256, 13], 280), "d d d d d d d d d d d e d d d d d d d d d d d a d d d d d d d d d e d d d d d d d d d d d d b d d d d d d d d e d d d d d d d d a d d d d d d d d d d d e d d d d d d d d d d d d d d d d c d d d d e d d d d d d a d d d d d d d d d d d d d e d d d d d d d d d d d d d d d d d d d b d e d d d a d d d d d d d d d d d d d d d d d e d d d d d d d d d d d d d d d d d d d d e a d d d d d d d d d d d d d d d d d d d e d d d d d d d d d d d d d d d d d a d d d e d d d d d d b d d d d d d d d d d d d d e d d d d d d d d d d d d d d d a d d d d d e d d d d d d d d d");
+    // Uneven weights: HAProxy drifts by one pick per round here, and so do we.
+    assert_eq!(seq_of(rr.clone(), &[21, 47, 29, 24, 21, 41, 1], 552), "b f c b d f a b c f e b d g f c a b e f b d c b f a b d c e f b f a c d b e f b c f a d b e f c b a f d b c e b f d b a f c b e f d c b a f b e c f d b a f b c e d f b c a b f d e b f c a b f d c e b f b a c d f b e f b c a d f b e c b f d a b f c e b f d a c b f e b d c f b a f b e c d f b a c b f d e b f c a b d f e b c f a b d c f e b f b a d c f b e c b f d a b f e c b d f a b c f e b d g f c a b e f b d c b f a b d c e f b f a c d b e f b c f a d b e f c b a f d b c e b f d b a f c b e f d c b a f b e c f d b a f b c e d f b c a b f d e b f c a b f d c e b f b a c d f b e f b c a d f b e c b f d a b f c e b f d a c b f e b d c f b a f b e c d f b a c b f d e b f c a b d f e b c f a b d c f e b f b a d c f b e c b f d a b f e c b d f a b c f e b d g f c a b e f b d c b f a b d c e f b f a c d b e f b c f a d b e f c b a f d b c e b f d b a f c b e f d c b a f b e c f d b a f b c e d f b c a b f d e b f c a b f d c e b f b a c d f b e f b c a d f b e c b f d a b f c e b f d a c b f e b d c f b a f b e c d f b a c b f d e b f c a b d f e b c f a b d c f e b f b a d c f b e c b f d a b");
+    assert_eq!(seq_of(rr.clone(), &[12, 5, 13, 18, 1], 196), "d c d a c d b a d c d a c d e a b c d d a c d a c d b d c a d c a d c d a b d c a d c d a b d c a d c d a c d b a d c d a c d e a b c d d a c d a c d b d c a d c a d c d a b d c a d c d a b d c a d c d a c d b a d c d a c d e a b c d d a c d a c d b d c a d c a d c d a b d c a d c d a b d c a d c d a c d b a d c d a c d e a b c d d a c d a c d b d c a d c a d c d a b d c a d c d a b d c a");
+}
+
+#[test]
+fn static_rr_matches_haproxy() {
+    assert_eq!(
+        seq_of(Balance::StaticRr, &[5, 3, 2, 1], 22),
+        "a b a b a c a b a c d a b a b a c a b a c d"
+    );
+    assert_eq!(
+        seq_of(Balance::StaticRr, &[2, 4, 6], 12),
+        "a c b c b c a c b c b c"
+    );
+}
+
+#[test]
+fn hashes_match_haproxy() {
+    let uri = Balance::Uri {
+        len: None,
+        depth: None,
+        whole: false,
+        path_only: false,
+    };
+    let u = |p: &'static str| (p, None);
+    assert_eq!(
+        picks(
+            uri.clone(),
+            &[1, 1, 1, 1],
+            &[
+                u("/url1"),
+                u("/url2"),
+                u("/url3"),
+                u("/url4"),
+                u("/x?q"),
+                u("/abc/def")
+            ]
+        ),
+        "b c d a b b"
+    );
+    assert_eq!(
+        picks(
+            uri,
+            &[3, 1, 2],
+            &[
+                u("/url1"),
+                u("/url2"),
+                u("/url3"),
+                u("/url4"),
+                u("/x"),
+                u("/y"),
+                u("/zz"),
+                u("/hello/world")
+            ]
+        ),
+        "a c a b c a a a"
+    );
+    let up = Balance::UrlParam { name: "uid".into() };
+    assert_eq!(
+        picks(
+            up,
+            &[2, 1, 1],
+            &[
+                u("/?uid=1"),
+                u("/?uid=2"),
+                u("/?uid=abc"),
+                u("/?a=1&uid=zz"),
+                u("/"),
+                u("/?uid"),
+                u("/"),
+                u("/?uid=1")
+            ]
+        ),
+        "a b b a a a b a"
+    );
+    let hdr = Balance::Hdr {
+        name: "X-Tenant".into(),
+        use_domain_only: false,
+    };
+    let t = |v: &'static str| ("/", Some(("x-tenant", v)));
+    assert_eq!(
+        picks(
+            hdr,
+            &[1, 1, 1],
+            &[
+                t("t1"),
+                t("t2"),
+                t("acme"),
+                u("/"),
+                t(""),
+                u("/"),
+                t("t1, t2")
+            ]
+        ),
+        "a b b a b c a"
+    );
+    assert_eq!(seq_of(Balance::Source, &[3, 1, 2, 5], 3), "c c c");
+}
