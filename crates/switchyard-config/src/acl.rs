@@ -10,7 +10,6 @@ use std::net::IpAddr;
 
 /// Fetches HAProxy knows that switchyard does not evaluate (for a precise refusal).
 const KNOWN_FETCHES: &[&str] = &[
-    "ssl_fc",
     "ssl_fc_sni",
     "ssl_c_used",
     "ssl_fc_has_sni",
@@ -145,6 +144,11 @@ fn fetch(word: &str) -> Result<(Fetch, MatchMethod), String> {
         }
     };
     let r = match base {
+        // switchyard has no TLS listener: no connection is ever SSL.
+        "ssl_fc" => {
+            plain(MatchMethod::Bool)?;
+            (Fetch::Always(false), MatchMethod::Bool)
+        }
         "query" => {
             plain(MatchMethod::Str)?;
             (Fetch::Query, MatchMethod::Str)
@@ -495,7 +499,8 @@ fn predefined(name: &str) -> Option<&'static [&'static str]> {
 }
 
 /// Parses `if|unless <cond>` starting at word `at` (the `if`/`unless` word).
-/// `context` names the rule in messages ("switching rule", "an 'http-request deny' condition").
+/// `context` starts the error messages, separator included
+/// (`"error detected while parsing switching rule : "`).
 pub(crate) fn condition(
     d: &mut Diags,
     px: &mut Proxy,
@@ -503,7 +508,7 @@ pub(crate) fn condition(
     at: usize,
     context: &str,
 ) -> Option<Condition> {
-    let ctx = format!("error detected while parsing {context}");
+    let ctx = context;
     let unless = line.arg(at) == "unless";
     let words = &line.words[at + 1..];
     let mut any_of: Vec<Vec<Term>> = vec![Vec::new()];
@@ -528,7 +533,7 @@ pub(crate) fn condition(
                     d.alert(
                         &line.loc,
                         line.arg(0),
-                        format!("{ctx} : missing ACL name after '!'."),
+                        format!("{ctx}missing ACL name after '!'."),
                     );
                     return None;
                 }
@@ -541,7 +546,7 @@ pub(crate) fn condition(
                 d.alert(
                     &line.loc,
                     line.arg(0),
-                    format!("{ctx} : missing closing '}}' in condition."),
+                    format!("{ctx}missing closing '}}' in condition."),
                 );
                 return None;
             };
@@ -553,7 +558,7 @@ pub(crate) fn condition(
                     report(
                         d,
                         line,
-                        &format!("{ctx} : error detected while parsing anonymous ACL"),
+                        &format!("{ctx}error detected while parsing anonymous ACL"),
                         e,
                     );
                     return None;
@@ -589,7 +594,7 @@ pub(crate) fn condition(
             d.alert(
                 &line.loc,
                 line.arg(0),
-                format!("{ctx} : no such ACL : '{rest}'."),
+                format!("{ctx}no such ACL : '{rest}'."),
             );
             return None;
         };
@@ -680,13 +685,18 @@ mod tests {
         assert!(crit("hdr(host) -m foo x")
             .unwrap_err()
             .contains("unknown matching method 'foo'"));
-        assert!(crit("ssl_fc").unwrap_err().starts_with("__unsupported__"));
+        assert_eq!(crit("ssl_fc").unwrap().fetch, Fetch::Always(false));
+        assert!(crit("ssl_fc_sni")
+            .unwrap_err()
+            .starts_with("__unsupported__"));
         assert!(crit("path,lower /x")
             .unwrap_err()
             .starts_with("__unsupported__"));
         assert!(crit("hdr() x").is_err());
         assert!(crit("dst_port abc").is_err());
     }
+
+    const SW: &str = "error detected while parsing switching rule : ";
 
     #[test]
     fn conditions() {
@@ -711,7 +721,7 @@ mod tests {
             words: words("use_backend x if a !b || ! b { path /x } or METH_GET"),
             loc: Location::default(),
         };
-        let c = condition(&mut d, &mut px, &line, 2, "switching rule").unwrap();
+        let c = condition(&mut d, &mut px, &line, 2, SW).unwrap();
         assert!(!c.unless);
         assert_eq!(c.any_of.len(), 3);
         assert_eq!(
@@ -742,7 +752,7 @@ mod tests {
             words: words("use_backend x unless zz"),
             loc: Location::default(),
         };
-        assert!(condition(&mut d, &mut px, &line, 2, "switching rule").is_none());
+        assert!(condition(&mut d, &mut px, &line, 2, SW).is_none());
         assert_eq!(
             d.list[0].message,
             "error detected while parsing switching rule : no such ACL : 'zz'."
@@ -751,7 +761,7 @@ mod tests {
             words: words("use_backend x if { path_beg /x"),
             loc: Location::default(),
         };
-        assert!(condition(&mut d, &mut px, &line, 2, "switching rule").is_none());
+        assert!(condition(&mut d, &mut px, &line, 2, SW).is_none());
         assert!(d.list[1]
             .message
             .ends_with("missing closing '}' in condition."));

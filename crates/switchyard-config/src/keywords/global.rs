@@ -10,6 +10,7 @@ use crate::suggest;
 const GLOBAL_KEYWORDS: &[&str] = &[
     "ca-base",
     "chroot",
+    "default-path",
     "crt-base",
     "cpu-map",
     "daemon",
@@ -73,8 +74,6 @@ const GLOBAL_KEYWORDS: &[&str] = &[
     "ssl-skip-self-issued-ca",
     "stats",
     "strict-limits",
-    "thread-group",
-    "thread-groups",
     "tune.bufsize",
     "tune.http.maxhdr",
     "tune.maxrewrite",
@@ -91,7 +90,6 @@ const GLOBAL_KEYWORDS: &[&str] = &[
     "numa-cpu-mapping",
     "issuers-chain-path",
     "zero-warning",
-    "debug",
     "nbthread",
     "ssl-load-extra-files",
     "httpclient.resolvers.prefer",
@@ -249,7 +247,8 @@ pub(crate) fn log_target(d: &mut Diags, line: &Line) -> Option<LogTarget> {
         d.alert(loc, "log", format!("unknown log facility '{facility}'"));
         return None;
     }
-    for lvl in &line.words[i + 1..] {
+    // Empty words (an unset "${LEVEL}") count as absent, as in HAProxy.
+    for lvl in line.words[i + 1..].iter().filter(|w| !w.is_empty()) {
         if !LEVELS.contains(&lvl.as_str()) {
             d.alert(loc, "log", format!("unknown optional log level '{lvl}'"));
             return None;

@@ -82,6 +82,14 @@ pub(crate) fn uint_arg(
     max: u64,
 ) -> Option<u64> {
     let text = line.arg(idx);
+    if text.is_empty() {
+        diags.alert(
+            &line.loc,
+            line.arg(0),
+            format!("'{what}' expects an integer argument."),
+        );
+        return None;
+    }
     match text.parse::<u64>() {
         Ok(v) if v <= max && !text.starts_with('+') => Some(v),
         Ok(_) => {

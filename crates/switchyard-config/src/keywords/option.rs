@@ -340,6 +340,9 @@ pub(crate) fn option(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
                 )
             }
         }
+        // Without `tcp-check` rules (which are refused) this is a plain connect
+        // check, what `check` does by default.
+        "tcp-check" => {}
         _ => {
             if on {
                 unsupported(d, line, &format!("option {name}"), "not implemented")

@@ -262,7 +262,13 @@ pub(crate) fn keyword(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
             }
             let cond = match line.arg(2) {
                 "" => None,
-                "if" | "unless" => match acl::condition(&mut p.diags, px, line, 2, "switching rule") {
+                "if" | "unless" => match acl::condition(
+                    &mut p.diags,
+                    px,
+                    line,
+                    2,
+                    "error detected while parsing switching rule : ",
+                ) {
                     Some(c) => Some(c),
                     None => return,
                 },

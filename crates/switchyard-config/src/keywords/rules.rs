@@ -46,10 +46,22 @@ pub(crate) fn rule(d: &mut Diags, px: &mut Proxy, line: &Line) {
         .iter()
         .map(String::as_str)
         .collect();
-    let rule_ctx = format!(
-        "error detected in proxy '{}' while parsing '{kw} {action}' rule",
-        px.name
-    );
+    let (rule_ctx, cond_ctx) = if kw == "redirect" {
+        let r = format!(
+            "error detected in proxy '{}' while parsing redirect rule",
+            px.name
+        );
+        let c = format!("{r} : error in condition: ");
+        (r, c)
+    } else {
+        (
+            format!(
+                "error detected in proxy '{}' while parsing '{kw} {action}' rule",
+                px.name
+            ),
+            format!("error detected while parsing an '{kw} {action}' condition : "),
+        )
+    };
     let rule_err =
         |d: &mut Diags, msg: String| d.alert(&line.loc, kw, format!("{rule_ctx} : {msg}"));
     let list = if kw == "http-response" {
@@ -67,8 +79,7 @@ pub(crate) fn rule(d: &mut Diags, px: &mut Proxy, line: &Line) {
         return;
     }
     let cond = match cond_at {
-        Some(at) => match acl::condition(d, px, line, at, &format!("an '{kw} {action}' condition"))
-        {
+        Some(at) => match acl::condition(d, px, line, at, &cond_ctx) {
             Some(c) => Some(c),
             None => return,
         },
@@ -113,6 +124,15 @@ pub(crate) fn rule(d: &mut Diags, px: &mut Proxy, line: &Line) {
             "del-header" => {
                 let Some(name) = del_header(d) else { return };
                 HttpResponseAction::DelHeader { name }
+            }
+            "capture" | "set-log-level" => {
+                super::ignored(
+                    d,
+                    line,
+                    &format!("http-response {action}"),
+                    "not part of switchyard's log line",
+                );
+                return;
             }
             other => {
                 super::unsupported(
@@ -197,6 +217,15 @@ pub(crate) fn rule(d: &mut Diags, px: &mut Proxy, line: &Line) {
             };
             HttpRequestAction::NormalizeUri(n)
         }
+        "capture" | "set-log-level" => {
+            super::ignored(
+                d,
+                line,
+                &format!("{kw} {action}"),
+                "not part of switchyard's log line",
+            );
+            return;
+        }
         other => {
             super::unsupported(d, line, &format!("{kw} {other}"), "only allow, deny, set-header, add-header, del-header, redirect and normalize-uri are implemented");
             return;
@@ -219,7 +248,8 @@ fn redirect(args: &[&str]) -> Result<HttpRequestAction, String> {
         Some("location") => RedirectKind::Location,
         Some("prefix") => RedirectKind::Prefix,
         Some("scheme") => RedirectKind::Scheme,
-        _ => return Err("expects 'redirect location|prefix|scheme <target>'.".into()),
+        Some(other) => return Err(format!("expects 'code', 'prefix', 'location', 'scheme', 'set-cookie', 'clear-cookie', 'drop-query', 'ignore-empty' or 'append-slash' (was '{other}').")),
+        None => return Err("expects 'location', 'prefix' or 'scheme' followed by a target.".into()),
     };
     let Some(target) = args.get(1) else {
         return Err(format!("missing argument for '{}'.", args[0]));

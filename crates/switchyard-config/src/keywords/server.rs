@@ -462,6 +462,16 @@ pub(crate) fn server(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
     };
     let (host, port) = match addr {
         None => (String::new(), None),
+        Some("") => {
+            err(
+                d,
+                format!(
+                    "'{}' resolves to an empty address (environment variable missing?)",
+                    line.arg(2)
+                ),
+            );
+            return;
+        }
         Some(text) => {
             let a = match split_addr(text) {
                 Ok(a) => a,
@@ -474,7 +484,7 @@ pub(crate) fn server(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
                 }
             };
             if a.host.is_empty() || a.host == "*" {
-                err(d, format!("invalid address '{text}'."));
+                err(d, format!("address '{text}' has no host: transparent servers are not supported by switchyard (environment variable missing?)."));
                 return;
             }
             let port = if a.port.is_empty() {
