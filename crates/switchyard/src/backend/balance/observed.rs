@@ -149,3 +149,115 @@ fn hashes_match_haproxy() {
     );
     assert_eq!(seq_of(Balance::Source, &[3, 1, 2, 5], 3), "c c c");
 }
+
+#[derive(Clone, Copy)]
+enum Step {
+    Picks(usize),
+    Maint(usize, bool),
+    Drain(usize, bool),
+    Weight(usize, u32),
+}
+
+/// Runs a script against one balancer; returns the pick groups.
+fn replay(s: &[Arc<ServerState>], bal: &dyn Balancer, steps: &[Step]) -> Vec<String> {
+    use std::sync::atomic::Ordering;
+    let mut out = Vec::new();
+    for step in steps {
+        match *step {
+            Step::Picks(n) => out.push(sequence(bal, s, n)),
+            Step::Maint(i, on) => s[i].maint.store(on, Ordering::Release),
+            Step::Drain(i, on) => s[i].drain.store(on, Ordering::Release),
+            Step::Weight(i, w) => s[i].weight.store(w, Ordering::Relaxed),
+        }
+    }
+    out
+}
+
+fn run_script(weights: &[u32], steps: &[Step]) -> Vec<String> {
+    let s = servers(weights);
+    let bal = build(&Balance::RoundRobin, false, &s);
+    replay(&s, bal.as_ref(), steps)
+}
+
+/// `set server be/x state maint|ready|drain` and `set server be/x weight N`
+/// issued between sequential requests on HAProxy 2.6.12.
+#[test]
+fn roundrobin_runtime_changes_match_haproxy() {
+    use Step::*;
+    assert_eq!(
+        run_script(
+            &[1, 1, 1],
+            &[
+                Picks(2),
+                Maint(1, true),
+                Picks(4),
+                Maint(1, false),
+                Picks(9)
+            ]
+        ),
+        ["a b", "c a c a", "c a b c a b c a b"]
+    );
+    assert_eq!(
+        run_script(
+            &[3, 2, 1],
+            &[
+                Picks(3),
+                Maint(0, true),
+                Picks(5),
+                Maint(0, false),
+                Picks(12)
+            ]
+        ),
+        ["a b a", "c b b c b", "b a c a b a b a c a b a"]
+    );
+    assert_eq!(
+        run_script(&[1, 1], &[Picks(2), Weight(1, 3), Picks(12)]),
+        ["a b", "a b b b a b b b a b b b"]
+    );
+    assert_eq!(
+        run_script(
+            &[5, 3, 2, 1],
+            &[Picks(5), Weight(0, 1), Picks(10), Weight(3, 4), Picks(14)]
+        ),
+        [
+            "a b a c a",
+            "b d b c b b c a d b",
+            "c b d d a b c d b d c b d d"
+        ]
+    );
+    // One backend, two scripts in a row (drain, then maint of two servers).
+    let s = servers(&[2, 3, 4]);
+    let bal = build(&Balance::RoundRobin, false, &s);
+    assert_eq!(
+        replay(
+            &s,
+            bal.as_ref(),
+            &[
+                Picks(4),
+                Drain(2, true),
+                Picks(5),
+                Drain(2, false),
+                Picks(12)
+            ]
+        ),
+        ["c b c a", "b b b a b", "a b c b c a c b c a b c"]
+    );
+    assert_eq!(
+        replay(
+            &s,
+            bal.as_ref(),
+            &[
+                Picks(3),
+                Maint(0, true),
+                Picks(2),
+                Maint(1, true),
+                Picks(2),
+                Maint(0, false),
+                Picks(3),
+                Maint(1, false),
+                Picks(12),
+            ]
+        ),
+        ["b c a", "c b", "c c", "c c a", "c b a c b c a c b c b a"]
+    );
+}

@@ -11,11 +11,12 @@
 //! rotation in declaration order.
 //!
 //! Dynamic changes: every pick compares the group's current effective weights
-//! with the snapshot the schedule was built from (one pass over the servers'
-//! atomics, no allocation); when a server went up/down/drain/maint or changed
-//! weight, the group's schedule is rebuilt from scratch, as HAProxy does at
-//! startup. This restarts the rotation (heaviest server first) instead of
-//! splicing the server in mid-round like HAProxy; both are fair over a round.
+//! with the ones in the schedule (one pass over the servers' atomics, no
+//! allocation); a server that went down/drain/maint, came back, or changed
+//! weight is then taken out, put back or moved with HAProxy's own procedures
+//! (`fwrr_set_server_status_down/up`, `fwrr_update_server_weight`), so the
+//! sequence after a change is the one HAProxy 2.6 produces (verified with its
+//! runtime API, see `observed`).
 //!
 //! Concurrency: the schedule lives behind a `Mutex`. A pick holds it for a few
 //! hundred nanoseconds; per-thread schedules would be faster but would break
@@ -27,9 +28,9 @@ use super::{eweight, Balancer, Group, PickContext};
 use crate::backend::ServerState;
 
 /// Maximum effective weight (HAProxy `SRV_EWGHT_MAX`: 256 * 16).
-const EWGHT_MAX: u64 = 4096;
+const EWGHT_MAX: i64 = 4096;
 /// Keys in `curr` are `npos * UWGHT_RANGE + tie`.
-const UWGHT_RANGE: u64 = 256;
+const UWGHT_RANGE: i64 = 256;
 
 #[derive(Debug)]
 pub struct RoundRobin {
@@ -62,7 +63,7 @@ impl Balancer for RoundRobin {
 /// One entry of an ordered queue: FIFO among equal keys, like HAProxy's ebtrees.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
-    key: u64,
+    key: i64,
     seq: u64,
     idx: usize,
 }
@@ -71,7 +72,7 @@ struct Entry {
 struct Queue(Vec<Entry>);
 
 impl Queue {
-    fn insert(&mut self, key: u64, seq: u64, idx: usize) {
+    fn insert(&mut self, key: i64, seq: u64, idx: usize) {
         let at = self.0.partition_point(|e| (e.key, e.seq) <= (key, seq));
         self.0.insert(at, Entry { key, seq, idx });
     }
@@ -81,14 +82,32 @@ impl Queue {
     fn pop_first(&mut self) -> Option<usize> {
         (!self.0.is_empty()).then(|| self.0.remove(0).idx)
     }
+    fn remove(&mut self, idx: usize) {
+        if let Some(p) = self.0.iter().position(|e| e.idx == idx) {
+            self.0.remove(p);
+        }
+    }
+}
+
+/// Which queue holds a server (HAProxy's `lb_tree`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Loc {
+    /// Out of the schedule (down, or extracted during a pick).
+    #[default]
+    Nowhere,
+    Curr,
+    A,
+    B,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Pos {
-    npos: u64,
-    rweight: u64,
-    /// Effective weight the schedule was built with; 0 = not in the group.
-    w: u64,
+    npos: i64,
+    lpos: i64,
+    rweight: i64,
+    /// Current effective weight in the schedule; 0 = not in the group.
+    w: i64,
+    loc: Loc,
 }
 
 #[derive(Debug)]
@@ -98,9 +117,9 @@ struct FwrrGroup {
     a: Queue,
     b: Queue,
     init_is_a: bool,
-    curr_weight: u64,
-    next_weight: u64,
-    curr_pos: u64,
+    curr_weight: i64,
+    next_weight: i64,
+    curr_pos: i64,
     pos: Vec<Pos>,
     seq: u64,
     /// Servers extracted during one pick (saturated or avoided), reused buffer.
@@ -125,33 +144,55 @@ impl FwrrGroup {
         }
     }
 
-    fn init_q(&mut self) -> &mut Queue {
+    fn init_loc(&self) -> Loc {
         if self.init_is_a {
-            &mut self.a
+            Loc::A
         } else {
-            &mut self.b
+            Loc::B
         }
     }
 
-    fn next_q(&mut self) -> &mut Queue {
+    fn next_loc(&self) -> Loc {
         if self.init_is_a {
-            &mut self.b
+            Loc::B
         } else {
-            &mut self.a
+            Loc::A
         }
     }
 
-    /// Rebuilds the schedule when membership or weights changed.
+    fn queue(&mut self, loc: Loc) -> &mut Queue {
+        match loc {
+            Loc::Curr | Loc::Nowhere => &mut self.curr,
+            Loc::A => &mut self.a,
+            Loc::B => &mut self.b,
+        }
+    }
+
+    /// Brings the schedule in line with the servers' current weights and
+    /// states: built from scratch the first time, then updated server by
+    /// server with HAProxy's own procedures (status down, status up, weight
+    /// change), so that the rotation continues as HAProxy's does.
     fn sync(&mut self, servers: &[Arc<ServerState>], group: Group) {
-        let changed = !self.built
-            || self.pos.len() != servers.len()
-            || servers.iter().enumerate().any(|(i, s)| {
-                let w = if group.contains(i, s) { eweight(s) } else { 0 };
-                u64::from(w) != self.pos[i].w
-            });
-        if !changed {
+        let weight = |i: usize, s: &ServerState| {
+            i64::from(if group.contains(i, s) { eweight(s) } else { 0 })
+        };
+        if !self.built || self.pos.len() != servers.len() {
+            self.build(servers, weight);
             return;
         }
+        for (i, s) in servers.iter().enumerate() {
+            let (old, new) = (self.pos[i].w, weight(i, s));
+            match (old, new) {
+                _ if old == new => {}
+                (_, 0) => self.set_down(i),
+                (0, _) => self.set_up(i, new),
+                _ => self.update_weight(i, new),
+            }
+        }
+    }
+
+    /// `fwrr_init_server_groups`: every usable server in `init`, heaviest first.
+    fn build(&mut self, servers: &[Arc<ServerState>], weight: impl Fn(usize, &ServerState) -> i64) {
         self.pos.clear();
         self.pos.resize(servers.len(), Pos::default());
         self.curr.0.clear();
@@ -160,11 +201,11 @@ impl FwrrGroup {
         self.init_is_a = true;
         let mut total = 0;
         for (i, s) in servers.iter().enumerate() {
-            if group.contains(i, s) {
-                let w = u64::from(eweight(s));
+            let w = weight(i, s);
+            if w > 0 {
                 self.pos[i].w = w;
                 total += w;
-                self.queue_by_weight_init(i);
+                self.queue_by_weight(self.init_loc(), i);
             }
         }
         self.curr_weight = total;
@@ -173,19 +214,84 @@ impl FwrrGroup {
         self.built = true;
     }
 
+    fn dequeue(&mut self, i: usize) {
+        let loc = self.pos[i].loc;
+        if loc != Loc::Nowhere {
+            self.queue(loc).remove(i);
+            self.pos[i].loc = Loc::Nowhere;
+        }
+    }
+
+    /// `fwrr_set_server_status_down`.
+    fn set_down(&mut self, i: usize) {
+        self.next_weight -= self.pos[i].w;
+        self.dequeue(i);
+        self.pos[i].w = 0;
+    }
+
+    /// `fwrr_get_srv`: prepares a server taken out of its queue.
+    fn get_srv(&mut self, i: usize) {
+        let (loc, init, next) = (self.pos[i].loc, self.init_loc(), self.next_loc());
+        let p = &mut self.pos[i];
+        if loc == init {
+            p.npos = 0;
+            p.rweight = 0;
+        } else if loc == next {
+            p.npos += self.curr_weight;
+        } else if loc == Loc::Nowhere {
+            p.npos = self.curr_pos;
+        }
+    }
+
+    /// `fwrr_set_server_status_up`.
+    fn set_up(&mut self, i: usize, w: i64) {
+        self.next_weight += w;
+        self.pos[i].w = w;
+        self.get_srv(i);
+        self.pos[i].npos =
+            self.curr_pos + (self.next_weight + self.curr_weight - self.curr_pos) / w;
+        self.queue_srv(i);
+    }
+
+    /// `fwrr_update_server_weight` for a server usable before and after.
+    fn update_weight(&mut self, i: usize, w: i64) {
+        self.next_weight += w - self.pos[i].w;
+        self.pos[i].w = w;
+        let loc = self.pos[i].loc;
+        if loc == self.init_loc() {
+            self.dequeue(i);
+            self.queue_by_weight(self.init_loc(), i);
+            return;
+        }
+        if loc == Loc::Nowhere {
+            self.get_srv(i);
+            self.pos[i].npos =
+                self.curr_pos + (self.next_weight + self.curr_weight - self.curr_pos) / w;
+            self.queue_srv(i);
+            return;
+        }
+        self.get_srv(i);
+        let step = self.next_weight / w;
+        let p = &mut self.pos[i];
+        let prev_next = p.npos;
+        p.npos = (p.lpos + step).min(prev_next);
+        p.rweight = 0;
+        if p.npos < self.curr_pos + 2 {
+            p.npos = self.curr_pos + step;
+        }
+        self.dequeue(i);
+        self.queue_srv(i);
+    }
+
     fn bump_seq(&mut self) -> u64 {
         self.seq += 1;
         self.seq
     }
 
-    fn queue_by_weight_init(&mut self, i: usize) {
+    fn queue_by_weight(&mut self, loc: Loc, i: usize) {
         let (key, seq) = (EWGHT_MAX - self.pos[i].w, self.bump_seq());
-        self.init_q().insert(key, seq, i);
-    }
-
-    fn queue_by_weight_next(&mut self, i: usize) {
-        let (key, seq) = (EWGHT_MAX - self.pos[i].w, self.bump_seq());
-        self.next_q().insert(key, seq, i);
+        self.queue(loc).insert(key, seq, i);
+        self.pos[i].loc = loc;
     }
 
     fn switch_trees(&mut self) {
@@ -194,20 +300,26 @@ impl FwrrGroup {
         self.curr_pos = self.curr_weight;
     }
 
+    fn pop(&mut self, loc: Loc) -> Option<usize> {
+        let i = self.queue(loc).pop_first()?;
+        self.pos[i].loc = Loc::Nowhere;
+        Some(i)
+    }
+
     /// Head of `curr` if its turn has come, else the head of `init`, else
     /// the head of `curr` anyway; removed from its queue.
     fn take_from_group(&mut self) -> Option<usize> {
         if let Some(e) = self.curr.first() {
             if self.pos[e.idx].npos <= self.curr_pos {
-                return self.curr.pop_first();
+                return self.pop(Loc::Curr);
             }
         }
-        if let Some(i) = self.init_q().pop_first() {
+        if let Some(i) = self.pop(self.init_loc()) {
             self.pos[i].npos = 0;
             self.pos[i].rweight = 0;
             return Some(i);
         }
-        self.curr.pop_first()
+        self.pop(Loc::Curr)
     }
 
     fn update_position(&mut self, i: usize) {
@@ -220,6 +332,7 @@ impl FwrrGroup {
         if p.npos == 0 {
             p.npos = curr_pos;
         }
+        p.lpos = p.npos;
         p.npos += next_weight / p.w;
         p.rweight += next_weight % p.w;
         if p.rweight >= p.w {
@@ -234,11 +347,12 @@ impl FwrrGroup {
         let p = self.pos[i];
         if p.npos >= 2 * self.curr_weight || p.npos >= self.curr_weight + self.next_weight {
             self.pos[i].npos -= self.curr_weight;
-            self.queue_by_weight_next(i);
+            self.queue_by_weight(self.next_loc(), i);
         } else {
             let key = UWGHT_RANGE * p.npos + (EWGHT_MAX + p.rweight - p.w) / 16;
             let seq = self.bump_seq();
             self.curr.insert(key, seq, i);
+            self.pos[i].loc = Loc::Curr;
         }
     }
 
@@ -285,7 +399,7 @@ impl FwrrGroup {
                 continue;
             }
             if switched {
-                self.queue_by_weight_init(s);
+                self.queue_by_weight(self.init_loc(), s);
             } else {
                 self.queue_srv(s);
             }
@@ -352,11 +466,11 @@ mod tests {
         let b = rr(&s);
         assert_eq!(sequence(&b, &s, 2), "a b");
         set_up(&s[1], false);
-        assert_eq!(sequence(&b, &s, 4), "a c a c");
+        // HAProxy continues where the rotation was (see `observed`).
+        assert_eq!(sequence(&b, &s, 4), "c a c a");
         set_up(&s[1], true);
-        let seq = sequence(&b, &s, 6);
-        assert_eq!(seq.matches('b').count(), 2, "{seq}");
-        assert_eq!(seq, "a b c a b c");
+        let seq = sequence(&b, &s, 9);
+        assert_eq!(seq.matches('b').count(), 3, "{seq}");
     }
 
     #[test]
