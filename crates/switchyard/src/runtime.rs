@@ -43,14 +43,17 @@ pub fn thread_count(snap: &Snapshot) -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
-/// Binds every listener, starts the workers and health checks, and runs until
-/// SIGTERM/SIGINT. Bind failures are reported HAProxy-style and returned.
-pub fn run(snap: Arc<Snapshot>) -> Result<(), String> {
+/// Binds every listener, calls `on_bound`, starts the workers and health
+/// checks, and runs until SIGTERM, SIGINT or SIGUSR1 (soft stop, sent by a
+/// newer process started with `-sf`). Bind failures are reported HAProxy-style
+/// and returned.
+pub fn run(snap: Arc<Snapshot>, on_bound: impl FnOnce()) -> Result<(), String> {
     let threads = thread_count(&snap);
     let mut per_thread = Vec::with_capacity(threads);
     for _ in 0..threads {
         per_thread.push(bind_all(&snap)?);
     }
+    on_bound();
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = Vec::with_capacity(threads);
     for (i, bound) in per_thread.into_iter().enumerate() {
@@ -186,9 +189,10 @@ async fn accept_loop(
 
 async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
+    let (Ok(mut term), Ok(mut int), Ok(mut usr1)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::user_defined1()),
     ) else {
         std::future::pending::<()>().await;
         return;
@@ -196,5 +200,6 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
+        _ = usr1.recv() => {}
     }
 }

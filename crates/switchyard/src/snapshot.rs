@@ -86,6 +86,12 @@ impl Snapshot {
     /// Compiles `config`. Fails on anything that cannot run: an unresolvable
     /// server address, a router that does not compile, a TCP-mode frontend.
     pub fn build(config: Config) -> Result<Arc<Snapshot>, String> {
+        Self::build_with(config, false)
+    }
+
+    /// Like [`Snapshot::build`]; `debug_log` (`-d`) sends an httplog line for
+    /// every request on stderr for frontends that log nowhere else.
+    pub fn build_with(config: Config, debug_log: bool) -> Result<Arc<Snapshot>, String> {
         let mut backends = Vec::with_capacity(config.backends.len());
         for (index, be) in config.backends.iter().enumerate() {
             backends.push(build_backend(index, be)?);
@@ -99,7 +105,7 @@ impl Snapshot {
                 ));
             }
             let router = Router::build(fe).map_err(|e| format!("frontend '{}': {e}", fe.name))?;
-            let log = log_sink(fe, &config.global.logs);
+            let log = log_sink(fe, &config.global.logs).or(debug_log.then_some(LogSink::Stderr));
             frontends.push(FrontendRt {
                 cfg: fe.clone(),
                 router,

@@ -70,6 +70,9 @@ pub struct LogRecord {
     pub be_queue: usize,
     /// The request line, or `<BADREQ>`.
     pub request_line: String,
+    /// Where the request went (not printed; used to read connection counts at log time).
+    pub backend_index: Option<usize>,
+    pub server_index: Option<usize>,
 }
 
 impl LogRecord {
@@ -97,6 +100,8 @@ impl LogRecord {
             srv_queue: 0,
             be_queue: 0,
             request_line: "<BADREQ>".to_owned(),
+            backend_index: None,
+            server_index: None,
         }
     }
 

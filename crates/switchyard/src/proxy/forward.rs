@@ -115,6 +115,7 @@ pub async fn handle(
     };
     let be = &snap.backends[bi];
     rec.backend.clone_from(&be.cfg.name);
+    rec.backend_index = Some(bi);
     be.counters.requests.fetch_add(1, Ordering::Relaxed);
     let mode = be.conn_mode(&fe.cfg);
 
@@ -147,7 +148,10 @@ pub async fn handle(
             a.lease
         }
         Err(e) => {
-            rec.t_queue = queued_at.elapsed().as_millis() as i64;
+            rec.t_queue = match e {
+                AssignError::QueueTimeout => queued_at.elapsed().as_millis() as i64,
+                AssignError::NoServer => -1,
+            };
             rec.term[0] = if e == AssignError::QueueTimeout {
                 b's'
             } else {
@@ -231,12 +235,7 @@ pub async fn handle(
     rec.t_connect = connect_start.elapsed().as_millis() as i64;
     let srv_counters = &be.server_counters[si];
     srv_counters.requests.fetch_add(1, Ordering::Relaxed);
-    rec.srvconn = lease.server().inflight.load(Ordering::Relaxed) as usize;
-    rec.beconn = be
-        .servers
-        .iter()
-        .map(|s| s.inflight.load(Ordering::Relaxed) as usize)
-        .sum();
+    rec.server_index = Some(si);
 
     let (fto, bto) = (&fe.cfg.timeouts, &be.cfg.timeouts);
     let sent_at = Instant::now();
@@ -653,7 +652,7 @@ async fn generated(
 async fn raw_400(client: &mut Client, rec: &mut LogRecord) -> bool {
     let _ = body::write_all(&mut client.stream, error::RAW_400, None).await;
     rec.status = 400;
-    rec.bytes = error::RAW_400.len() as u64;
+    rec.bytes = 0;
     if rec.term[0] == b'-' {
         rec.term[..2].copy_from_slice(b"PR");
     }

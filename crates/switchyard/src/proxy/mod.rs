@@ -65,8 +65,12 @@ pub struct Client {
 
 enum HeadRead {
     Head(Box<RequestHead>),
-    /// Closed by the client, idle keep-alive expiry, or shutdown: end silently.
+    /// Idle keep-alive expiry or close, or shutdown: end silently.
     Closed,
+    /// The client closed before sending a complete head (on its first request,
+    /// even before sending anything): logged as HAProxy does without
+    /// `option dontlognull` (400 `CR--`, nothing sent).
+    Aborted,
     /// `timeout http-request` / `timeout client` while waiting for a head: 408.
     Timeout,
     Invalid,
@@ -91,14 +95,18 @@ pub async fn serve_connection(stream: TcpStream, mut cx: ConnCtx) {
         let mut rec = LogRecord::new(cx.peer, started_at, &fe.cfg.name);
         let keep = match read {
             HeadRead::Closed => false,
+            HeadRead::Aborted => {
+                finish_raw(&mut rec, 400, *b"CR--", started);
+                false
+            }
             HeadRead::Timeout => {
                 let _ = client.stream.write_all(error::RAW_408).await;
-                finish_raw(&mut rec, 408, error::RAW_408.len(), *b"cR--", started);
+                finish_raw(&mut rec, 408, *b"cR--", started);
                 false
             }
             HeadRead::Invalid => {
                 let _ = client.stream.write_all(error::RAW_400).await;
-                finish_raw(&mut rec, 400, error::RAW_400.len(), *b"PR--", started);
+                finish_raw(&mut rec, 400, *b"PR--", started);
                 false
             }
             HeadRead::Head(head) => {
@@ -113,6 +121,13 @@ pub async fn serve_connection(stream: TcpStream, mut cx: ConnCtx) {
             if let Some(sink) = fe.log {
                 rec.actconn = ACTIVE_CONNS.load(Ordering::Relaxed);
                 rec.feconn = fe.counters.current.load(Ordering::Relaxed);
+                if let Some(be) = rec.backend_index.map(|i| &cx.snap.backends[i]) {
+                    let load = |s: &crate::backend::ServerState| {
+                        s.inflight.load(Ordering::Relaxed) as usize
+                    };
+                    rec.beconn = be.servers.iter().map(|s| load(s)).sum();
+                    rec.srvconn = rec.server_index.map_or(0, |i| load(&be.servers[i]));
+                }
                 sink.write(&rec.format());
             }
         }
@@ -126,9 +141,10 @@ pub async fn serve_connection(stream: TcpStream, mut cx: ConnCtx) {
     ACTIVE_CONNS.fetch_sub(1, Ordering::Relaxed);
 }
 
-fn finish_raw(rec: &mut LogRecord, status: u16, bytes: usize, term: [u8; 4], started: Instant) {
+/// HAProxy logs 0 bytes for the raw answers of its H1 layer.
+fn finish_raw(rec: &mut LogRecord, status: u16, term: [u8; 4], started: Instant) {
     rec.status = status;
-    rec.bytes = bytes as u64;
+    rec.bytes = 0;
     rec.term = term;
     rec.t_total = started.elapsed().as_millis() as i64;
 }
@@ -159,9 +175,11 @@ async fn read_head(
             _ = cx.shutdown.changed() => None,
         };
         match wait {
-            None | Some(Ok(0)) | Some(Err(IoError::Io(_))) => {
-                return (HeadRead::Closed, start, start_at)
+            None => return (HeadRead::Closed, start, start_at),
+            Some(Ok(0)) | Some(Err(IoError::Io(_))) if first => {
+                return (HeadRead::Aborted, start, start_at)
             }
+            Some(Ok(0)) | Some(Err(IoError::Io(_))) => return (HeadRead::Closed, start, start_at),
             Some(Err(IoError::Timeout)) if first => return (HeadRead::Timeout, start, start_at),
             Some(Err(IoError::Timeout)) => return (HeadRead::Closed, start, start_at),
             Some(Ok(_)) => {}
@@ -193,7 +211,7 @@ async fn read_head(
             return (HeadRead::Timeout, start, start_at);
         }
         match body::read_some(&mut client.stream, &mut client.buf, limit).await {
-            Ok(0) | Err(IoError::Io(_)) => return (HeadRead::Closed, start, start_at),
+            Ok(0) | Err(IoError::Io(_)) => return (HeadRead::Aborted, start, start_at),
             Err(IoError::Timeout) => return (HeadRead::Timeout, start, start_at),
             Ok(_) => {}
         }
