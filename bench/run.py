@@ -40,8 +40,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="smoke run: 1 round, short runs, 1,000 idle WebSockets")
     p.add_argument("--rounds", type=int, help="rounds (default 3, quick 1)")
-    p.add_argument("--duration", type=float, help="measured seconds per run (default 5, quick 2)")
-    p.add_argument("--warmup", type=float, help="warm-up seconds per run (default 1, quick 0.5)")
+    p.add_argument("--duration", type=float, help="measured seconds per run, whole seconds for wrk (default 5, quick 2)")
+    p.add_argument("--warmup", type=float, help="warm-up seconds per run, 0 for none (default 1)")
     p.add_argument("--idle-conns", type=int, help="idle WebSockets (default 5000, quick 1000)")
     p.add_argument("--scenarios", help="comma-separated subset of: " + ",".join(s.name for s in SCENARIOS))
     p.add_argument("--proxies", default=",".join(PROXIES), help="comma-separated subset of haproxy,nginx,switchyard")
@@ -61,7 +61,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     a = p.parse_args(argv)
     a.rounds = a.rounds or (1 if a.quick else 3)
     a.duration = a.duration or (2.0 if a.quick else 5.0)
-    a.warmup = a.warmup if a.warmup is not None else (0.5 if a.quick else 1.0)
+    a.warmup = a.warmup if a.warmup is not None else 1.0
     a.idle_conns = a.idle_conns or (1000 if a.quick else 5000)
     if a.output is None:
         a.output = TARGET / "bench-quick" if a.quick else HERE / "results"

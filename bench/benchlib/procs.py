@@ -71,6 +71,18 @@ def rss_kib(pids: list[int]) -> int:
     return _sum_over(pids, lambda p: parse_status_rss_kib(Path(f"/proc/{p}/status").read_text()))
 
 
+def parse_status_threads(status_text: str) -> int:
+    for line in status_text.splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    return 0
+
+
+def thread_count(pids: list[int]) -> int:
+    """Sum of the thread counts of the given live processes."""
+    return _sum_over(pids, lambda p: parse_status_threads(Path(f"/proc/{p}/status").read_text()))
+
+
 def parse_proc_stat_cpu(text: str) -> tuple[int, int]:
     """(busy, total) clock ticks of all CPUs from the text of /proc/stat."""
     for line in text.splitlines():

@@ -14,7 +14,7 @@ END = "<!-- bench:end -->"
 
 METRICS = (
     "ops_per_s", "ops_per_cpu_s", "proxy_cores", "p50_us", "p90_us", "p99_us", "p999_us",
-    "mib_per_s", "errors", "foreign_cores", "machine_busy_cores", "loadgen_cpu_s", "wall_s",
+    "mib_per_s", "errors", "foreign_cores", "load_side_cores", "proxy_threads", "machine_busy_cores", "loadgen_cpu_s", "wall_s",
     "bytes_per_conn", "retained_kib", "rss_base_kib", "rss_open_kib", "rss_closed_kib", "ops",
 )
 DISPLAY = {"haproxy": "HAProxy", "nginx": "nginx", "switchyard": "switchyard", "direct": "backend direct (no proxy)"}
@@ -83,7 +83,8 @@ def progress_line(r: dict, done: int, total: int, elapsed: float) -> str:
         return (f"{head} {r['ops']} open, {fmt_int(r['bytes_per_conn'])} B/conn, "
                 f"retained {fmt_int(r['retained_kib'])} KiB, errors {r['errors']}")
     return (f"{head} {fmt_int(r['ops_per_s'])}/s, {fmt_int(r.get('ops_per_cpu_s'))} per CPU-s, "
-            f"p99 {fmt_us(r.get('p99_us'))}, proxy {fmt_f(r.get('proxy_cores'))} cores, errors {r['errors']}")
+            f"p99 {fmt_us(r.get('p99_us'))}, proxy {fmt_f(r.get('proxy_cores'))} cores/{r.get('proxy_threads')} threads, "
+            f"load side {fmt_f(r.get('load_side_cores'))} cores, errors {r['errors']}")
 
 
 def _proxies_in_order(data: dict, scenario: str, agg: dict) -> list[str]:
@@ -126,21 +127,21 @@ def scenario_table(data: dict, agg: dict, name: str) -> list[str]:
         return lines + [""]
     mib = sc.path in ("/16k", "/1m")
     lines += [
-        f"| proxy | {sc.unit} | × HAProxy | per proxy CPU-s | × HAProxy | proxy CPU (cores) |"
+        f"| proxy | {sc.unit} | × HAProxy | per proxy CPU-s | × HAProxy | proxy CPU (cores) | threads | load side CPU (cores) |"
         + (" MiB/s |" if mib else "")
         + " p50 | p99 | p99.9 | p99 × HAProxy | errors | runs | spread |",
-        "|---|---:|---:|---:|---:|---:|" + ("---:|" if mib else "") + "---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if mib else "") + "---:|---:|---:|---:|---:|---:|---:|",
     ]
     for p in _proxies_in_order(data, name, agg):
         a = agg.get((name, p))
         miss = _row_missing(data, p, a)
         if miss:
-            lines.append(f"| {DISPLAY[p]} | {miss} |" + "|" * (12 if mib else 11))
+            lines.append(f"| {DISPLAY[p]} | {miss} |" + "|" * (14 if mib else 13))
             continue
         lines.append(
             f"| {DISPLAY[p]} | {fmt_int(a['ops_per_s'])} | {fmt_ratio(ratio(a['ops_per_s'], hp.get('ops_per_s')))} "
             f"| {fmt_int(a['ops_per_cpu_s'])} | {fmt_ratio(ratio(a['ops_per_cpu_s'], hp.get('ops_per_cpu_s')))} "
-            f"| {fmt_f(a['proxy_cores'])} |"
+            f"| {fmt_f(a['proxy_cores'])} | {fmt_int(a['proxy_threads']) if p != 'direct' else '–'} | {fmt_f(a['load_side_cores'])} |"
             + (f" {fmt_f(a['mib_per_s'], 0)} |" if mib else "")
             + f" {fmt_us(a['p50_us'])} | {fmt_us(a['p99_us'])} | {fmt_us(a['p999_us'])} "
             f"| {fmt_ratio(ratio(a['p99_us'], hp.get('p99_us')))} | {fmt_int(a['errors'])} | {a['runs']} "

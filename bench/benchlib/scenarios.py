@@ -141,6 +141,7 @@ class Snapshot:
     proxy_cpu: float
     backend_cpu: float
     machine_busy: int
+    proxy_threads: int
 
     @staticmethod
     def take(env: Env, proxy_pids: list[int]) -> "Snapshot":
@@ -149,6 +150,7 @@ class Snapshot:
             procs.cpu_seconds(proxy_pids),
             procs.cpu_seconds(env.backend.pids()) if env.backend else 0.0,
             procs.machine_ticks()[0],
+            procs.thread_count(proxy_pids),
         )
 
 
@@ -161,12 +163,18 @@ def window_fields(a: Snapshot, b: Snapshot, ops: int, loadgen_cpu: float | None)
     ours = proxy_cpu + backend_cpu + (loadgen_cpu or 0.0)
     return {
         "wall_s": wall,
+        # Threads of the proxy's processes (all of them, pools and helpers included), sampled at
+        # the end of the window: the fairness check for `nbthread` / `worker_processes`.
+        "proxy_threads": b.proxy_threads,
         "proxy_cpu_s": proxy_cpu,
         "proxy_cores": proxy_cpu / wall if wall else 0.0,
         "ops_per_cpu_s": ops / proxy_cpu if proxy_cpu > 0 else None,
         "backend_cpu_s": backend_cpu,
         "loadgen_cpu_s": loadgen_cpu,
         "machine_busy_cores": busy / wall if wall else 0.0,
+        # CPU of the load generator and the backends together: near a full core (with --pin)
+        # means the load side, not the proxy, limited the request rate.
+        "load_side_cores": (backend_cpu + loadgen_cpu) / wall if wall and loadgen_cpu is not None else None,
         # CPU that none of the measured processes used: kernel softirq work for loopback
         # traffic plus whatever else runs on the machine (other builds = noise).
         "foreign_cores": (busy - ours) / wall if wall and loadgen_cpu is not None else None,
@@ -181,7 +189,9 @@ def parse_wrk(out: str) -> dict:
 
 
 def wrk_command(env: Env, sc: Scenario, port: int, seconds: float) -> list[str]:
-    cmd = ["wrk", "-t1", f"-c{sc.conns}", f"-d{seconds:g}s", "--timeout", "10s", "-s", str(env.lua)]
+    # wrk takes whole seconds only.
+    whole = max(1, round(seconds))
+    cmd = ["wrk", "-t1", f"-c{sc.conns}", f"-d{whole}s", "--timeout", "10s", "-s", str(env.lua)]
     for h in sc.headers:
         cmd += ["-H", h]
     return cmd + [f"http://127.0.0.1:{port}{sc.path}"]
@@ -216,6 +226,7 @@ class _Client:
     """bench-client as a child whose JSON lines are read as they come."""
 
     def __init__(self, env: Env, args: list[str], timeout: float, stdin=subprocess.DEVNULL):
+        self.started = time.monotonic()
         self.before = procs.resource.getrusage(procs.resource.RUSAGE_CHILDREN)
         self.proc = subprocess.Popen(
             [str(env.tools_bin / "bench-client"), *args],
@@ -243,6 +254,7 @@ class _Client:
         self.proc.wait()
         self.timer.cancel()
         after = procs.resource.getrusage(procs.resource.RUSAGE_CHILDREN)
+        self.lifetime = time.monotonic() - self.started
         if self.proc.returncode != 0:
             err = self.proc.stderr.read() if self.proc.stderr else ""
             raise RuntimeError(f"bench-client exited {self.proc.returncode}: {err[-300:]}")
@@ -280,6 +292,10 @@ def run_client_timed(env: Env, sc: Scenario, port: int, proxy_pids: list[int]) -
     # from the machine's busy time: foreign_cores stays unknown for these scenarios.
     r.update(window_fields(a, b, result["ops"], None))
     r["loadgen_cpu_s"] = client_cpu
+    # The client's average over its life (connects and warm-up included) stands in for its
+    # share of the window.
+    client_cores = client_cpu / client.lifetime if client.lifetime else 0.0
+    r["load_side_cores"] = r["backend_cpu_s"] / r["wall_s"] + client_cores if r["wall_s"] else None
     return r
 
 

@@ -173,5 +173,30 @@ class ReportTests(unittest.TestCase):
                 self.assertIn("](out/throughput.png)", text)
 
 
+class ProfileParsingTests(unittest.TestCase):
+    def test_strace_and_perf_tables(self):
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("bench_profile", Path(__file__).parent.parent / "profile.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        strace = """% time     seconds  usecs/call     calls    errors syscall
+------ ----------- ----------- --------- --------- ----------------
+ 60.00    0.600000           5    120000           sendto
+ 40.00    0.400000           4     80000      1000 recvfrom
+------ ----------- ----------- --------- --------- ----------------
+100.00    1.000000           5    200000      1000 total
+"""
+        self.assertEqual(mod.parse_strace_summary(strace), {"sendto": 120000, "recvfrom": 80000})
+        perf = """# Overhead  Shared Object      Symbol
+     8.60%  [kernel.kallsyms]  [k] _raw_spin_unlock_irqrestore      -      -
+     1.50%  switchyard         [.] switchyard::proxy::forward::handle::{{closure}}
+"""
+        self.assertEqual(mod.parse_perf_report(perf, 5), [
+            (8.6, "[kernel.kallsyms]", "_raw_spin_unlock_irqrestore"),
+            (1.5, "switchyard", "switchyard::proxy::forward::handle::{{closure}}"),
+        ])
+
+
 if __name__ == "__main__":
     unittest.main()
