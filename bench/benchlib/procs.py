@@ -59,11 +59,16 @@ def cpu_seconds(pids: list[int]) -> float:
     return _sum_over(pids, lambda p: parse_stat_cpu_ticks(Path(f"/proc/{p}/stat").read_text())) / CLK_TCK
 
 
-def parse_status_rss_kib(status_text: str) -> int:
+def parse_status_field(status_text: str, name: str) -> int:
+    """The first number of field `name` (e.g. "VmRSS", "Threads") of a /proc/<pid>/status text."""
     for line in status_text.splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(name + ":"):
             return int(line.split()[1])
     return 0
+
+
+def parse_status_rss_kib(status_text: str) -> int:
+    return parse_status_field(status_text, "VmRSS")
 
 
 def rss_kib(pids: list[int]) -> int:
@@ -71,16 +76,9 @@ def rss_kib(pids: list[int]) -> int:
     return _sum_over(pids, lambda p: parse_status_rss_kib(Path(f"/proc/{p}/status").read_text()))
 
 
-def parse_status_threads(status_text: str) -> int:
-    for line in status_text.splitlines():
-        if line.startswith("Threads:"):
-            return int(line.split()[1])
-    return 0
-
-
 def thread_count(pids: list[int]) -> int:
     """Sum of the thread counts of the given live processes."""
-    return _sum_over(pids, lambda p: parse_status_threads(Path(f"/proc/{p}/status").read_text()))
+    return _sum_over(pids, lambda p: parse_status_field(Path(f"/proc/{p}/status").read_text(), "Threads"))
 
 
 def parse_proc_stat_cpu(text: str) -> tuple[int, int]:
