@@ -100,6 +100,8 @@ pub struct CookiePair<'a> {
     pub end: usize,
     /// Offset of the value's first byte.
     pub value_start: usize,
+    /// Offset of the `=` (or of the pair's end when there is none).
+    pub equal: usize,
 }
 
 /// Iterator over the pairs of one `Cookie` header value.
@@ -198,6 +200,7 @@ impl<'a> Iterator for CookieIter<'a> {
             start: att_beg,
             end: next,
             value_start: val_beg,
+            equal,
         })
     }
 }
@@ -345,28 +348,33 @@ pub fn lookup(
 /// Rewrites the forwarded request: removes the persistence cookie with `indirect`,
 /// strips `<srvcookie>~` in `prefix` mode.
 ///
-/// With `insert indirect`, every pair named `NAME` is removed together with
-/// the `$`-attributes that follow it; a header left empty is dropped. Other
-/// bytes of the header are kept as sent. In prefix mode the value's
+/// The rewrite is HAProxy's, byte for byte (checked against HAProxy 2.6.12):
+/// blanks around `=` are removed from every pair whenever a persistence
+/// cookie is configured; with `insert indirect` every pair named `NAME` is
+/// removed together with the `$`-attributes that follow it, and the
+/// delimiter after the removed block replaces the one before it, followed by
+/// one space (`a=1,SRVNAME=S1,b=2` -> `a=1, b=2`); a header left empty (or
+/// holding only `$`-attributes) is dropped. In prefix mode the value's
 /// `<srvcookie>~` part is removed whether or not it named a server.
 pub fn prepare_request(cfg: &CookieConfig, headers: &mut http::HeaderMap) {
     let strip = cfg.mode == CookieMode::Insert && cfg.indirect;
     let prefix = cfg.mode == CookieMode::Prefix;
-    if !(strip || prefix) {
-        return;
-    }
-    let needs_change = occurrences(cfg, headers).any(|p| strip || p.value.contains(&b'~'));
+    let name = cfg.name.as_bytes();
+    let needs_change = headers.get_all(COOKIE).iter().any(|v| {
+        parse_cookie_header(v.as_bytes()).any(|p| {
+            let ours = p.has_equal && p.name == name;
+            (p.has_equal && (p.start + p.name.len() != p.equal || p.value_start != p.equal + 1))
+                || (ours && (strip || (prefix && p.value.contains(&b'~'))))
+        })
+    });
     if !needs_change {
         return;
     }
     let old: Vec<HeaderValue> = headers.get_all(COOKIE).iter().cloned().collect();
     headers.remove(COOKIE);
     for v in old {
-        let rewritten = rewrite_cookie_header(cfg, v.as_bytes(), strip);
-        if rewritten
-            .iter()
-            .all(|&c| is_sp(c) || c == b';' || c == b',')
-        {
+        let rewritten = rewrite_cookie_header(name, v.as_bytes(), strip, prefix);
+        if rewritten.is_empty() {
             continue;
         }
         if let Ok(nv) = HeaderValue::from_bytes(&rewritten) {
@@ -375,34 +383,102 @@ pub fn prepare_request(cfg: &CookieConfig, headers: &mut http::HeaderMap) {
     }
 }
 
-/// One `Cookie` header with our cookie removed (`strip`) or un-prefixed.
-fn rewrite_cookie_header(cfg: &CookieConfig, v: &[u8], strip: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(v.len());
-    let mut prev_end: Option<usize> = None; // end of the last pair examined
-    let mut deleting = false;
-    let mut wrote_any = false;
-    for p in parse_cookie_header(v) {
-        let sep_start = prev_end.unwrap_or(p.start);
-        prev_end = Some(p.end);
-        let ours = p.has_equal && p.name == cfg.name.as_bytes();
-        if strip && (ours || (deleting && p.name.first() == Some(&b'$'))) {
-            deleting = true;
+/// HAProxy's in-place walk over one `Cookie` header (`http_manage_client_side_cookies`).
+fn rewrite_cookie_header(name: &[u8], src: &[u8], strip: bool, prefix: bool) -> Vec<u8> {
+    let mut v = src.to_vec();
+    let (mut prev, mut first) = (0usize, true);
+    let mut del_from: Option<usize> = None;
+    let mut preserve = false;
+    loop {
+        let Some(p) = (CookieIter { v: &v, prev, first }).next() else {
+            break;
+        };
+        first = false;
+        let att_end = p.start + p.name.len();
+        let (equal, mut val_beg, mut next) = (p.equal, p.value_start, p.end);
+        let dollar = p.name.first() == Some(&b'$');
+        let ours = p.has_equal && p.name == name;
+        let tilde = if ours && prefix {
+            memchr::memchr(b'~', p.value)
+        } else {
+            None
+        };
+        let has_equal = p.has_equal;
+        if dollar {
+            prev = next;
             continue;
         }
-        deleting = false;
-        if wrote_any {
-            out.extend_from_slice(&v[sep_start..p.start]);
+        if has_equal {
+            // Blanks around '=' go away.
+            let before = equal - att_end;
+            v.drain(att_end..equal);
+            val_beg -= before;
+            let after = val_beg - (att_end + 1);
+            v.drain(att_end + 1..val_beg);
+            val_beg -= after;
+            next -= before + after;
         }
-        wrote_any = true;
-        match (ours, memchr::memchr(b'~', p.value)) {
-            (true, Some(tilde)) if !strip => {
-                out.extend_from_slice(&v[p.start..p.value_start]);
-                out.extend_from_slice(&v[p.value_start + tilde + 1..p.end]);
+        if ours {
+            if strip {
+                del_from.get_or_insert(prev);
+            } else if let Some(t) = tilde {
+                v.drain(val_beg..val_beg + t + 1);
+                next -= t + 1;
             }
-            _ => out.extend_from_slice(&v[p.start..p.end]),
+        } else {
+            preserve = true;
+            if let Some(from) = del_from.take() {
+                let removed = del_hdr_value(&mut v, from, prev);
+                next -= removed;
+            }
+        }
+        prev = next;
+    }
+    if let Some(from) = del_from {
+        if preserve {
+            v.truncate(from);
+            while v.last().is_some_and(|&c| is_sp(c)) {
+                v.pop();
+            }
+        } else {
+            v.clear();
         }
     }
-    out
+    v
+}
+
+/// HAProxy's `http_del_hdr_value`: removes `from..next` (`next` is the
+/// delimiter before the value that stays), keeping that delimiter and one
+/// space. Returns how many bytes were removed.
+fn del_hdr_value(v: &mut Vec<u8>, from: usize, mut next: usize) -> usize {
+    let end = v.len();
+    let mut prev = from;
+    if prev == 0 {
+        if next < end {
+            next += 1;
+        }
+        while next < end && is_sp(v[next]) {
+            next += 1;
+        }
+    } else {
+        while prev > 0 && is_sp(v[prev - 1]) {
+            prev -= 1;
+        }
+        if next < end {
+            v[prev] = v[next];
+            prev += 1;
+            next += 1;
+            if prev + 1 < next {
+                v[prev] = b' ';
+                prev += 1;
+            }
+            while next < end && is_sp(v[next]) {
+                next += 1;
+            }
+        }
+    }
+    v.drain(prev..next);
+    next - prev
 }
 
 // === Response side ===

@@ -234,7 +234,7 @@ fn prepare_request_indirect_strips_our_cookie() {
     assert!(run(&["SRVNAME=S1"]).is_empty());
     assert_eq!(run(&["SRVNAME=S1; b=2"]), ["b=2"]);
     assert_eq!(run(&["a=1; SRVNAME=S1"]), ["a=1"]);
-    assert_eq!(run(&["a=1,SRVNAME=S1,b=2"]), ["a=1,b=2"]);
+    assert_eq!(run(&["a=1,SRVNAME=S1,b=2"]), ["a=1, b=2"]);
     assert_eq!(run(&["SRVNAME=S1; $Path=/; a=1"]), ["a=1"]);
     assert_eq!(run(&["x=1", "SRVNAME=S1", "y=2"]), ["x=1", "y=2"]);
     assert_eq!(run(&["SRVNAME=S1; SRVNAME=S2; k=v"]), ["k=v"]);
@@ -708,4 +708,132 @@ fn base64_dates_roundtrip() {
     assert_eq!(s, "awggo");
     assert_eq!(b64_to_s30(b"AAAAB"), Some(1));
     assert_eq!(b64_to_s30(b"AA-AB"), None);
+}
+
+/// `cookie SRVNAME insert indirect`, servers S1 (a) and S2 (b), balance
+/// roundrobin: request `Cookie` headers, the server HAProxy 2.6.12 chose
+/// when the cookie named one (else `-`), and the `Cookie` headers it forwarded.
+#[test]
+fn indirect_matches_haproxy() {
+    let c = CookieConfig {
+        indirect: true,
+        ..cfg(CookieMode::Insert)
+    };
+    let s = two_servers();
+    let cases: &[(&[&str], &str, &[&str])] = &[
+        (&["a=1; SRVNAME=S1; b=2"], "a", &["a=1; b=2"]),
+        (&["SRVNAME=S1"], "a", &[]),
+        (&["SRVNAME=S2; b=2"], "b", &["b=2"]),
+        (&["a=1; SRVNAME=S2"], "b", &["a=1"]),
+        (&["a=1,SRVNAME=S1,b=2"], "a", &["a=1, b=2"]),
+        (&["SRVNAME=S1; $Path=/; a=1"], "a", &["a=1"]),
+        (&["x=1", "SRVNAME=S2", "y=2"], "b", &["x=1", "y=2"]),
+        (&["SRVNAME=S1; SRVNAME=S2; k=v"], "a", &["k=v"]),
+        (&["SRVNAME=BAD; SRVNAME=S2"], "b", &[]),
+        (&["SRVNAME=S2; SRVNAME=S1"], "b", &[]),
+        (&["a,b; b"], "-", &["a,b; b"]),
+        (&["a,SRVNAME=S2; b"], "b", &["a; b"]),
+        (
+            &["q=\"a;SRVNAME=S1\"; SRVNAME=S2"],
+            "b",
+            &["q=\"a;SRVNAME=S1\""],
+        ),
+        (&["  SRVNAME = S2 ;x=1"], "b", &["x=1"]),
+        (&["$Version=1; SRVNAME=S2; $Path=/"], "b", &[]),
+        (&["SRVNAME="], "-", &[]),
+        (&["SRVNAME=S1|abcde"], "a", &[]),
+        (&["srvname=S2"], "-", &["srvname=S2"]),
+        (&["a=1;SRVNAME=S2;b=2"], "b", &["a=1; b=2"]),
+        (&["a=1 ; SRVNAME=S2 ; b=2"], "b", &["a=1; b=2"]),
+        (&["SRVNAME=S2;"], "b", &[]),
+        (&["SRVNAME=S2, x=1"], "b", &["x=1"]),
+        (&["x; SRVNAME=S2"], "b", &["x"]),
+        (&["a=1 ; SRVNAME=S2"], "b", &["a=1"]),
+        (&["a=1 ;SRVNAME=S1; $Path=/"], "a", &["a=1"]),
+        (&["a=1;SRVNAME=S1 ;$Path=/ ; b=1"], "a", &["a=1; b=1"]),
+        (&["a=1\t;\tSRVNAME=S2\t,\tb=2"], "b", &["a=1, b=2"]),
+    ];
+    for (cookies, chosen, forwarded) in cases {
+        let mut h = HeaderMap::new();
+        for v in *cookies {
+            h.append(COOKIE, HeaderValue::from_str(v).unwrap());
+        }
+        let want = match *chosen {
+            "a" => RequestCookie::Valid(0),
+            "b" => RequestCookie::Valid(1),
+            _ => RequestCookie::Invalid,
+        };
+        let got = lookup(&c, &h, &s, now());
+        if *chosen == "-" {
+            assert!(
+                !matches!(got, RequestCookie::Valid(_)),
+                "{cookies:?}: {got:?}"
+            );
+        } else {
+            assert_eq!(got, want, "{cookies:?}");
+        }
+        prepare_request(&c, &mut h);
+        assert_eq!(cookie_headers(&h), *forwarded, "{cookies:?}");
+    }
+}
+
+/// Blanks around `=` are removed whenever a cookie is configured (HAProxy 2.6.12).
+#[test]
+fn blanks_around_equal_are_removed() {
+    let run = |c: &CookieConfig, v: &'static str| {
+        let mut h = req(&[v]);
+        prepare_request(c, &mut h);
+        cookie_headers(&h)
+    };
+    let ins = cfg(CookieMode::Insert);
+    assert_eq!(run(&ins, "a = 1; SRVNAME=S1"), ["a=1; SRVNAME=S1"]);
+    assert_eq!(run(&ins, "a =1 ;  b= 2"), ["a=1 ;  b=2"]);
+    assert_eq!(
+        run(&ins, r#"a="x ; y" ; SRVNAME=S1"#),
+        [r#"a="x ; y" ; SRVNAME=S1"#]
+    );
+    assert_eq!(
+        run(&cfg(CookieMode::Prefix), "x = 1; SRVNAME = S1~v"),
+        ["x=1; SRVNAME=v"]
+    );
+}
+
+/// `cookie SRVNAME prefix`: what the server receives (HAProxy 2.6.12).
+#[test]
+fn prefix_matches_haproxy() {
+    let c = cfg(CookieMode::Prefix);
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["SRVNAME=S2~fromserver"], &["SRVNAME=fromserver"]),
+        (
+            &["a=1; SRVNAME=ZZ~v; b=2", "SRVNAME=plain"],
+            &["a=1; SRVNAME=v; b=2", "SRVNAME=plain"],
+        ),
+        (&["SRVNAME=S1~x~y"], &["SRVNAME=x~y"]),
+        (&["SRVNAME=~v"], &["SRVNAME=v"]),
+        (&["SRVNAME=S2~"], &["SRVNAME="]),
+    ];
+    for (cookies, forwarded) in cases {
+        let mut h = HeaderMap::new();
+        for v in *cookies {
+            h.append(COOKIE, HeaderValue::from_str(v).unwrap());
+        }
+        prepare_request(&c, &mut h);
+        assert_eq!(cookie_headers(&h), *forwarded, "{cookies:?}");
+    }
+}
+
+#[test]
+fn stale_dates_without_maxidle_are_removed() {
+    // HAProxy 2.6.12: "SRVNAME=S1|abcde" (a past date, no maxidle) is
+    // re-emitted without dates.
+    let s = two_servers();
+    let (v, f, resp) = respond(
+        &cfg(CookieMode::Insert),
+        &req(&["SRVNAME=S1|abcde"]),
+        &s[0],
+        HeaderMap::new(),
+        now(),
+    );
+    assert_eq!((v, f), (RequestCookie::Valid(0), ResponseCookie::Updated));
+    assert_eq!(set_cookies(&resp), ["SRVNAME=S1; path=/"]);
 }
