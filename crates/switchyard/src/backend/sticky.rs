@@ -389,10 +389,7 @@ fn rewrite_cookie_header(name: &[u8], src: &[u8], strip: bool, prefix: bool) -> 
     let (mut prev, mut first) = (0usize, true);
     let mut del_from: Option<usize> = None;
     let mut preserve = false;
-    loop {
-        let Some(p) = (CookieIter { v: &v, prev, first }).next() else {
-            break;
-        };
+    while let Some(p) = (CookieIter { v: &v, prev, first }).next() {
         first = false;
         let att_end = p.start + p.name.len();
         let (equal, mut val_beg, mut next) = (p.equal, p.value_start, p.end);
