@@ -139,6 +139,8 @@ def parse_request(buf: bytes) -> tuple[dict, int] | None:
                 return None
             line, pos = r
             size_s = line.split(b";", 1)[0]
+            if b";" in line:  # BWS is allowed before a chunk extension
+                size_s = size_s.rstrip(b" \t")
             if not re.fullmatch(rb"[0-9A-Fa-f]{1,16}", size_s):
                 raise ParseError("invalid chunk size %r" % size_s[:20])
             size = int(size_s, 16)

@@ -19,19 +19,15 @@
 //! and `%3F` are never decoded (that would change the path's structure). The query
 //! string is left untouched. A configuration that needs raw paths can still match them
 //! with `req.uri`-style fetches; the explicit `http-request normalize-uri <op>` actions
-//! map to [`apply`] and stay available for HAProxy compatibility.
+//! ([`crate::frontend::normalize::apply`]) stay available for HAProxy compatibility.
+//!
+//! The steps reuse the frontend's `normalize-uri` normalisers; dot-segment removal is
+//! RFC 3986 §5.2.4 (`..` above the root is dropped, like HAProxy's `path-strip-dotdot
+//! full`), since `/../internal` must not escape a `path_beg /internal` rule either.
 
 use std::borrow::Cow;
 
-use switchyard_config::NormalizeUri;
-
-fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
-}
-
-fn hex(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
-}
+use crate::frontend::normalize::{merge_slashes, percent_decode_unreserved, percent_to_uppercase};
 
 /// The default normalisation applied before routing and forwarding (see the module docs).
 /// Idempotent: `default_path(default_path(p)) == default_path(p)`.
@@ -60,127 +56,6 @@ pub fn default_path_and_query(pq: &str) -> Cow<'_, str> {
             Cow::Owned(p)
         }
     }
-}
-
-/// One `http-request normalize-uri` action on a path.
-/// `path-strip-dotdot` follows RFC 3986 §5.2.4 (HAProxy's `path-strip-dotdot full`:
-/// `..` segments above the root are dropped too).
-pub fn apply(op: NormalizeUri, path: &str) -> Cow<'_, str> {
-    match op {
-        NormalizeUri::PathMergeSlashes => merge_slashes(path),
-        NormalizeUri::PathStripDotdot => remove_dot_segments(path),
-        NormalizeUri::PathStripDot => strip_dot(path),
-        NormalizeUri::PercentDecodeUnreserved => percent_decode_unreserved(path),
-        NormalizeUri::PercentToUppercase => percent_to_uppercase(path),
-    }
-}
-
-/// `%XX` escapes of unreserved characters (`A-Z a-z 0-9 - . _ ~`) are decoded; others
-/// (including malformed `%` sequences) are kept.
-pub fn percent_decode_unreserved(path: &str) -> Cow<'_, str> {
-    let b = path.as_bytes();
-    if !b.contains(&b'%') {
-        return Cow::Borrowed(path);
-    }
-    let mut out = String::with_capacity(path.len());
-    let mut i = 0;
-    let mut changed = false;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                let c = h * 16 + l;
-                if is_unreserved(c) {
-                    out.push(c as char);
-                    i += 3;
-                    changed = true;
-                    continue;
-                }
-            }
-        }
-        let ch_len = utf8_len(b[i]);
-        out.push_str(&path[i..i + ch_len]);
-        i += ch_len;
-    }
-    if changed {
-        Cow::Owned(out)
-    } else {
-        Cow::Borrowed(path)
-    }
-}
-
-fn utf8_len(first: u8) -> usize {
-    match first {
-        0xf0..=0xff => 4,
-        0xe0..=0xef => 3,
-        0xc0..=0xdf => 2,
-        _ => 1,
-    }
-}
-
-/// Hex digits of `%xx` escapes in upper case (RFC 3986 §6.2.2.1).
-pub fn percent_to_uppercase(path: &str) -> Cow<'_, str> {
-    let b = path.as_bytes();
-    let needs = b.windows(3).any(|w| {
-        w[0] == b'%'
-            && w[1].is_ascii_hexdigit()
-            && w[2].is_ascii_hexdigit()
-            && (w[1].is_ascii_lowercase() || w[2].is_ascii_lowercase())
-    });
-    if !needs {
-        return Cow::Borrowed(path);
-    }
-    let mut out = b.to_vec();
-    let mut i = 0;
-    while i + 2 < out.len() {
-        if out[i] == b'%' && out[i + 1].is_ascii_hexdigit() && out[i + 2].is_ascii_hexdigit() {
-            out[i + 1].make_ascii_uppercase();
-            out[i + 2].make_ascii_uppercase();
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    // Only ASCII hex digits changed case, so the bytes are still the same valid UTF-8.
-    Cow::Owned(
-        String::from_utf8(out)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-    )
-}
-
-/// Runs of `/` become one `/`.
-pub fn merge_slashes(path: &str) -> Cow<'_, str> {
-    if !path.contains("//") {
-        return Cow::Borrowed(path);
-    }
-    let mut out = String::with_capacity(path.len());
-    let mut prev_slash = false;
-    for c in path.chars() {
-        if c == '/' && prev_slash {
-            continue;
-        }
-        prev_slash = c == '/';
-        out.push(c);
-    }
-    Cow::Owned(out)
-}
-
-/// Removes `.` segments only (HAProxy `path-strip-dot`).
-pub fn strip_dot(path: &str) -> Cow<'_, str> {
-    if !path.split('/').any(|s| s == ".") {
-        return Cow::Borrowed(path);
-    }
-    let abs = path.starts_with('/');
-    let segs: Vec<&str> = path.split('/').collect();
-    let last_dot = segs.last() == Some(&".");
-    let kept: Vec<&str> = segs.into_iter().filter(|s| *s != ".").collect();
-    let mut out = kept.join("/");
-    if abs && !out.starts_with('/') {
-        out.insert(0, '/');
-    }
-    if last_dot && !out.ends_with('/') {
-        out.push('/');
-    }
-    Cow::Owned(out)
 }
 
 /// RFC 3986 §5.2.4 `remove_dot_segments`.
@@ -270,21 +145,6 @@ mod tests {
         assert_eq!(remove_dot_segments("mid/content=5/../6"), "mid/6");
         assert_eq!(remove_dot_segments("/.."), "/");
         assert_eq!(remove_dot_segments("/a/.."), "/");
-    }
-
-    #[test]
-    fn haproxy_actions() {
-        assert_eq!(apply(NormalizeUri::PathMergeSlashes, "//a///b"), "/a/b");
-        assert_eq!(apply(NormalizeUri::PathStripDot, "/a/./b/."), "/a/b/");
-        assert_eq!(apply(NormalizeUri::PathStripDotdot, "/a/../b"), "/b");
-        assert_eq!(
-            apply(NormalizeUri::PercentDecodeUnreserved, "/%41%2F%7e"),
-            "/A%2F~"
-        );
-        assert_eq!(
-            apply(NormalizeUri::PercentToUppercase, "/%2f%aa"),
-            "/%2F%AA"
-        );
     }
 
     fn random_path(rng: &mut fastrand::Rng) -> String {
