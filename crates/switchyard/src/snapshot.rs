@@ -13,7 +13,7 @@ use switchyard_config::{Backend, Balance, Config, ConnMode, Frontend, LogFormat,
 
 use crate::backend::balance::{self, Balancer};
 use crate::backend::ServerState;
-use crate::frontend::Router;
+use crate::frontend::{CompiledAcls, RequestRules, ResponseRules, Router};
 use crate::observability::{Counters, LogSink};
 use crate::proxy::queue::Waitlist;
 
@@ -29,7 +29,10 @@ pub struct Snapshot {
 #[derive(Debug)]
 pub struct FrontendRt {
     pub cfg: Frontend,
+    /// `use_backend` rules and the frontend's compiled ACLs.
     pub router: Router,
+    pub request_rules: RequestRules,
+    pub response_rules: ResponseRules,
     /// Where `option httplog` lines go; None = no per-request log.
     pub log: Option<LogSink>,
     pub counters: Counters,
@@ -44,6 +47,9 @@ pub struct BackendRt {
     /// Resolved address of each server (same order as `servers`).
     pub addrs: Vec<SocketAddr>,
     pub balancer: Box<dyn Balancer>,
+    pub acls: CompiledAcls,
+    pub request_rules: RequestRules,
+    pub response_rules: ResponseRules,
     /// The `maxconn` queues.
     pub waitlist: Waitlist,
     pub counters: Counters,
@@ -106,9 +112,12 @@ impl Snapshot {
             }
             let router = Router::build(fe).map_err(|e| format!("frontend '{}': {e}", fe.name))?;
             let log = log_sink(fe, &config.global.logs).or(debug_log.then_some(LogSink::Stderr));
+            let err = |e: String| format!("frontend '{}': {e}", fe.name);
             frontends.push(FrontendRt {
                 cfg: fe.clone(),
                 router,
+                request_rules: RequestRules::build(&fe.http_request_rules).map_err(err)?,
+                response_rules: ResponseRules::build(&fe.http_response_rules).map_err(err)?,
                 log,
                 counters: Counters::default(),
             });
@@ -138,6 +147,10 @@ fn build_backend(index: usize, be: &Backend) -> Result<BackendRt, String> {
         })?);
     }
     let balancer = balance::build(&be.balance, be.allbackups, &servers);
+    let err = |e: String| format!("backend '{}': {e}", be.name);
+    let acls = CompiledAcls::compile(&be.acls).map_err(err)?;
+    let request_rules = RequestRules::build(&be.http_request_rules).map_err(err)?;
+    let response_rules = ResponseRules::build(&be.http_response_rules).map_err(err)?;
     Ok(BackendRt {
         index,
         cfg: be.clone(),
@@ -145,6 +158,9 @@ fn build_backend(index: usize, be: &Backend) -> Result<BackendRt, String> {
         servers,
         addrs,
         balancer,
+        acls,
+        request_rules,
+        response_rules,
         waitlist: Waitlist::new(be.servers.len()),
         counters: Counters::default(),
     })

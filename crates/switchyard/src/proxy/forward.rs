@@ -29,7 +29,7 @@ use super::upstream::{self, ConnectError, Upstream};
 use super::{Client, ConnCtx};
 use crate::backend::balance::PickContext;
 use crate::backend::sticky::{self, RequestCookie};
-use crate::frontend::RequestInfo;
+use crate::frontend::{CompiledAcls, RequestInfo, RequestRules, Verdict};
 use crate::observability::LogRecord;
 use crate::snapshot::BackendRt;
 
@@ -62,8 +62,13 @@ pub async fn handle(
     let snap = cx.snap.clone();
     let fe = &snap.frontends[cx.fe];
     fe.counters.requests.fetch_add(1, Ordering::Relaxed);
-    let target = target_string(&req);
-    rec.request_line = format!("{} {} {}", req.method, target, version_str(req.version));
+    // The log shows the request line as received, before any rewriting.
+    rec.request_line = format!(
+        "{} {} {}",
+        req.method,
+        target_string(&req),
+        version_str(req.version)
+    );
 
     let had_te_and_cl = req.headers.contains_key(http::header::TRANSFER_ENCODING)
         && req.headers.contains_key(http::header::CONTENT_LENGTH);
@@ -93,14 +98,20 @@ pub async fn handle(
         || had_te_and_cl
         || cx.stopping();
 
-    let info = RequestInfo {
-        method: &req.method,
-        uri: &req.uri,
-        version: req.version,
-        headers: &req.headers,
-        src: cx.peer.ip(),
-        dst: cx.local,
-    };
+    let pending_body = body_kind != BodyKind::None;
+    let verdict = run_request_rules(&fe.request_rules, fe.router.acls(), &mut req, cx);
+    if verdict != Verdict::Continue {
+        return answer_verdict(
+            client,
+            rec,
+            verdict,
+            req.version,
+            close || pending_body,
+            started,
+        )
+        .await;
+    }
+    let info = request_info(&req, cx);
     let Some(bi) = fe.router.route(&info) else {
         rec.term = *b"PR--";
         return generated(
@@ -117,7 +128,20 @@ pub async fn handle(
     rec.backend.clone_from(&be.cfg.name);
     rec.backend_index = Some(bi);
     be.counters.requests.fetch_add(1, Ordering::Relaxed);
+    let verdict = run_request_rules(&be.request_rules, &be.acls, &mut req, cx);
+    if verdict != Verdict::Continue {
+        return answer_verdict(
+            client,
+            rec,
+            verdict,
+            req.version,
+            close || pending_body,
+            started,
+        )
+        .await;
+    }
     let mode = be.conn_mode(&fe.cfg);
+    let target = target_string(&req);
 
     // Persistence, then server assignment.
     let now = SystemTime::now();
@@ -277,7 +301,12 @@ pub async fn handle(
         close = true;
     }
 
-    // Cookie insertion also applies to a 101 (HAProxy inserts into the WebSocket handshake).
+    // http-response rules (backend's, then frontend's), then cookie insertion;
+    // both also apply to a 101 (HAProxy inserts the cookie into the WebSocket handshake).
+    let info = request_info(&req, cx);
+    be.response_rules.apply(&be.acls, &info, &mut resp.headers);
+    fe.response_rules
+        .apply(fe.router.acls(), &info, &mut resp.headers);
     if let (Some(c), Some(orig)) = (&be.cfg.cookie, &original_headers) {
         let v = verdict.unwrap_or(RequestCookie::None);
         sticky::apply_response(
@@ -626,6 +655,78 @@ async fn run_tunnel(
     false
 }
 
+fn request_info<'a>(req: &'a RequestHead, cx: &ConnCtx) -> RequestInfo<'a> {
+    RequestInfo {
+        method: &req.method,
+        uri: &req.uri,
+        version: req.version,
+        headers: &req.headers,
+        src: cx.peer.ip(),
+        dst: cx.local,
+    }
+}
+
+/// Runs a proxy's `http-request` rules over the request (they may rewrite
+/// its headers and URI).
+fn run_request_rules(
+    rules: &RequestRules,
+    acls: &CompiledAcls,
+    req: &mut RequestHead,
+    cx: &ConnCtx,
+) -> Verdict {
+    if rules.is_empty() {
+        return Verdict::Continue;
+    }
+    let (mut parts, ()) = http::Request::new(()).into_parts();
+    parts.method = std::mem::take(&mut req.method);
+    parts.uri = std::mem::take(&mut req.uri);
+    parts.version = req.version;
+    parts.headers = std::mem::take(&mut req.headers);
+    let verdict = rules.apply(acls, &mut parts, cx.peer.ip(), cx.local);
+    req.method = parts.method;
+    req.uri = parts.uri;
+    req.headers = parts.headers;
+    verdict
+}
+
+/// Answers a `deny` (HAProxy's page for the status, `PR--`) or a `redirect`
+/// (`LR--`: empty body, `location`, `cache-control: no-cache`).
+async fn answer_verdict(
+    client: &mut Client,
+    rec: &mut LogRecord,
+    verdict: Verdict,
+    version: Version,
+    close: bool,
+    started: Instant,
+) -> bool {
+    match verdict {
+        Verdict::Redirect { code, location } => {
+            rec.term = *b"LR--";
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::FOUND);
+            let mut h = HeaderMap::with_capacity(4);
+            h.insert(http::header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+            match HeaderValue::from_str(&location) {
+                Ok(v) => h.insert(http::header::LOCATION, v),
+                Err(_) => return generated(client, rec, 500, version, close, started).await,
+            };
+            // HAProxy marks temporary redirects uncacheable, not permanent ones (observed).
+            if !matches!(code, 301 | 308) {
+                h.insert(
+                    http::header::CACHE_CONTROL,
+                    HeaderValue::from_static("no-cache"),
+                );
+            }
+            let reason = status.canonical_reason().unwrap_or("");
+            send_local(client, rec, status, reason, h, b"", version, close, started).await
+        }
+        Verdict::Deny(status) => {
+            rec.term = *b"PR--";
+            generated(client, rec, status, version, close, started).await
+        }
+        Verdict::Continue => true,
+    }
+}
+
 /// Sends a generated error page; returns whether the client connection stays open.
 async fn generated(
     client: &mut Client,
@@ -635,12 +736,39 @@ async fn generated(
     close: bool,
     started: Instant,
 ) -> bool {
-    let mut page = error::page(status);
-    headers::downstream_connection(&mut page.headers, version, close);
+    let page = error::page(status);
+    send_local(
+        client,
+        rec,
+        page.status,
+        page.reason,
+        page.headers,
+        page.body,
+        version,
+        close,
+        started,
+    )
+    .await
+}
+
+/// Sends a response the proxy produced itself.
+#[allow(clippy::too_many_arguments)]
+async fn send_local(
+    client: &mut Client,
+    rec: &mut LogRecord,
+    status: StatusCode,
+    reason: &str,
+    mut headers: HeaderMap,
+    body: &[u8],
+    version: Version,
+    close: bool,
+    started: Instant,
+) -> bool {
+    headers::downstream_connection(&mut headers, version, close);
     let mut out = BytesMut::with_capacity(256);
-    h1::write_response_head(&mut out, page.status, page.reason, &page.headers);
-    out.extend_from_slice(page.body);
-    rec.status = status;
+    h1::write_response_head(&mut out, status, reason, &headers);
+    out.extend_from_slice(body);
+    rec.status = status.as_u16();
     rec.bytes = out.len() as u64;
     rec.t_total = started.elapsed().as_millis() as i64;
     let ok = body::write_all(&mut client.stream, &out, None)

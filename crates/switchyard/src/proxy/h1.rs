@@ -150,7 +150,7 @@ pub fn request_body_kind(head: &mut RequestHead) -> Result<BodyKind, ParseError>
         if head.version == Version::HTTP_10 || !ends_with_chunked(&head.headers) {
             return Err(ParseError::Framing);
         }
-        head.headers.remove(CONTENT_LENGTH);
+        super::headers::remove_ordered(&mut head.headers, &CONTENT_LENGTH);
         return Ok(BodyKind::Chunked);
     }
     match content_length(&head.headers)? {

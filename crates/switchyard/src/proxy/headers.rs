@@ -113,7 +113,7 @@ fn strip_persistence_tokens(headers: &mut HeaderMap) {
             headers.insert(CONNECTION, v);
         }
         _ => {
-            headers.remove(CONNECTION);
+            remove_ordered(headers, &CONNECTION);
         }
     }
 }
@@ -131,11 +131,30 @@ pub fn client_wants_close(version: Version, headers: &HeaderMap) -> bool {
 /// client connection ends after this response, `keep-alive` for an HTTP/1.0
 /// client that stays connected, nothing for a persistent HTTP/1.1 client.
 pub fn downstream_connection(headers: &mut HeaderMap, client_version: Version, closing: bool) {
-    headers.remove(CONNECTION);
+    remove_ordered(headers, &CONNECTION);
     if closing {
         headers.insert(CONNECTION, HeaderValue::from_static("close"));
     } else if client_version == Version::HTTP_10 {
         headers.insert(CONNECTION, HeaderValue::from_static("keep-alive"));
+    }
+}
+
+/// Removes every `name` header while keeping the others in order.
+/// (`HeaderMap::remove` swap-removes: the last header would take the removed
+/// one's place, and HAProxy keeps the original order.)
+pub fn remove_ordered(headers: &mut HeaderMap, name: &HeaderName) {
+    if !headers.contains_key(name) {
+        return;
+    }
+    let old = std::mem::replace(headers, HeaderMap::with_capacity(headers.len()));
+    let mut current: Option<HeaderName> = None;
+    for (n, v) in old {
+        if let Some(n) = n {
+            current = Some(n);
+        }
+        if let Some(n) = current.as_ref().filter(|n| *n != name) {
+            headers.append(n.clone(), v);
+        }
     }
 }
 
@@ -156,6 +175,26 @@ mod tests {
             }),
             if_none,
         }
+    }
+
+    #[test]
+    fn removal_keeps_the_order_of_the_others() {
+        let mut h = HeaderMap::new();
+        for (n, v) in [
+            ("host", "x"),
+            ("connection", "keep-alive"),
+            ("a", "1"),
+            ("b", "2"),
+            ("a", "3"),
+        ] {
+            h.append(HeaderName::from_static(n), HeaderValue::from_static(v));
+        }
+        remove_ordered(&mut h, &CONNECTION);
+        let order: Vec<String> = h
+            .iter()
+            .map(|(n, v)| format!("{n}={}", v.to_str().unwrap()))
+            .collect();
+        assert_eq!(order, ["host=x", "a=1", "a=3", "b=2"]);
     }
 
     #[test]
