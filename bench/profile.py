@@ -67,6 +67,64 @@ def wrk(env: scenarios.Env, sc: scenarios.Scenario, seconds: float) -> dict:
     return scenarios.parse_wrk(out)
 
 
+def parse_callgrind_total(text: str) -> int:
+    """Instructions (Ir) recorded in a callgrind output file."""
+    for line in text.splitlines():
+        if line.startswith(("summary:", "totals:")):
+            return int(line.split()[1])
+    return 0
+
+
+def callgrind_one(env: scenarios.Env, proxy: str, sc: scenarios.Scenario, seconds: float) -> str:
+    """User-space instructions per request under callgrind (deterministic, unlike timings)."""
+    cfg = ProxyConfig(sc.mode, sc.threads, fds=configs.fd_limit(), nginx_master=False)
+    out = env.tmp / f"callgrind-{proxy}"
+    out.mkdir(exist_ok=True)
+    # nginx workers drop privileges and must still write their profile and control files.
+    env.tmp.chmod(0o755)
+    out.chmod(0o777)
+    wrap = ("valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}/cg.%p.out")
+    # Fewer connections: under valgrind the proxy runs ~50x slower, and wrk's 10 s timeout must hold.
+    light = scenarios.Scenario(sc.name, sc.title, sc.mode, sc.kind, min(sc.conns, 8), sc.threads, sc.path, sc.headers)
+    svc = scenarios.start_proxy(env, proxy, cfg, f"callgrind-{proxy}", wrap=wrap)
+    try:
+        time.sleep(2.0)
+        wrk(env, light, 1.0)
+        pids = svc.pids()
+        for pid in pids:
+            subprocess.run(["callgrind_control", "-i", "on", str(pid)], capture_output=True)
+        w = wrk(env, light, seconds)
+        for pid in pids:
+            subprocess.run(["callgrind_control", "-d", str(pid)], capture_output=True)
+    finally:
+        svc.stop()
+    dumps = sorted(out.glob("cg.*.out.*"))
+    total = sum(parse_callgrind_total(d.read_text(errors="replace")) for d in dumps)
+    biggest = max(dumps, key=lambda d: d.stat().st_size) if dumps else None
+    top = ""
+    if biggest is not None:
+        top = subprocess.run(["callgrind_annotate", "--threshold=80", str(biggest)],
+                             capture_output=True, text=True).stdout
+    rows = []
+    for line in top.splitlines():
+        m = re.match(r"\s*([\d,]+)\s+\(\s*([\d.]+)%\)\s+(.*?)(?:\s+\[(.*)\])?$", line)
+        if m and "PROGRAM TOTALS" not in line:
+            where = m.group(3).split(":", 1)[-1]
+            obj = Path(m.group(4)).name if m.group(4) else ""
+            rows.append(f"| {float(m.group(2)):.1f} | {obj} | `{where[:90]}` |")
+    per_req = total / max(1, w["requests"])
+    return "\n".join([
+        f"#### {proxy} under callgrind (`{light.name}`, {light.conns} connections, {w['requests']:,} requests)",
+        "",
+        f"User-space instructions per request: **{per_req:,.0f}** (kernel work is not counted: see the system calls).",
+        "",
+        "| % of instructions | object | function |",
+        "|---:|---|---|",
+        *rows[:15],
+        "",
+    ])
+
+
 def profile_one(env: scenarios.Env, proxy: str, sc: scenarios.Scenario, seconds: float, out_dir: Path) -> str:
     cfg = ProxyConfig(sc.mode, sc.threads, fds=configs.fd_limit())
     svc = scenarios.start_proxy(env, proxy, cfg, f"profile-{proxy}")
@@ -140,6 +198,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--switchyard-bin", type=Path, default=TARGET / "release" / "switchyard")
     p.add_argument("--output", type=Path, default=HERE / "results")
+    p.add_argument("--callgrind", action="store_true",
+                   help="also count user-space instructions per request under valgrind --tool=callgrind")
     a = p.parse_args(argv)
     sc = scenarios.BY_NAME[a.scenario]
     if sc.kind != "wrk":
@@ -157,6 +217,8 @@ def main(argv: list[str]) -> int:
         env.backend = scenarios.start_backend(env)
         for proxy in a.proxies.split(","):
             out.append(profile_one(env, proxy, sc, a.seconds, a.output))
+            if a.callgrind:
+                out.append(callgrind_one(env, proxy, sc, a.seconds))
     finally:
         if env.backend:
             env.backend.stop()

@@ -57,6 +57,9 @@ class ProxyConfig:
     threads: int
     port: int = FRONTEND_PORT
     fds: int = 20000
+    # nginx only: a master and its workers (the measured setup) or one single process (used
+    # under valgrind, which cannot follow nginx's workers once they drop privileges).
+    nginx_master: bool = True
 
     @property
     def name(self) -> str:
@@ -131,7 +134,7 @@ def nginx_conf(c: ProxyConfig, prefix: str) -> str:
 worker_processes {c.threads};
 worker_rlimit_nofile {c.fds};
 daemon off;
-master_process on;
+master_process {'on' if c.nginx_master else 'off'};
 pid {prefix}/nginx.pid;
 error_log {prefix}/nginx-error.log warn;
 

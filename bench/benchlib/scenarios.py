@@ -111,17 +111,19 @@ def proxy_command(env: Env, proxy: str, cfg: ProxyConfig) -> list[str]:
     raise ValueError(proxy)
 
 
-def start_proxy(env: Env, proxy: str, cfg: ProxyConfig, tag: str) -> procs.Service:
+def start_proxy(env: Env, proxy: str, cfg: ProxyConfig, tag: str, wrap: tuple[str, ...] = ()) -> procs.Service:
+    """Starts `proxy` on `cfg` (prefixed by `wrap`, e.g. valgrind) and waits until it serves."""
     deadline = time.monotonic() + 10
     while not procs.port_is_free(cfg.port):
         if time.monotonic() > deadline:
             raise RuntimeError(f"port {cfg.port} still busy")
         time.sleep(0.05)
     svc = procs.Service(
-        proxy, proxy_command(env, proxy, cfg), env.tmp / "logs" / f"{tag}.log", cpus=env.proxy_cpus(cfg.threads)
+        proxy, [*wrap, *proxy_command(env, proxy, cfg)], env.tmp / "logs" / f"{tag}.log",
+        cpus=env.proxy_cpus(cfg.threads),
     ).start()
     try:
-        procs.wait_port(cfg.port, proc=svc.proc)
+        procs.wait_port(cfg.port, timeout=30 if wrap else 10, proc=svc.proc)
         if proxy == "nginx":
             # Wait for the workers: the master listens before it forks them.
             deadline = time.monotonic() + 5
