@@ -63,11 +63,27 @@ pub(crate) enum CompiledFetch {
 #[derive(Debug)]
 enum Patterns {
     None,
+    /// `method` with its default matching (HAProxy's `pat_match_meth`).
+    Methods(Vec<MethodPattern>),
     Strings(Vec<Vec<u8>>),
     Regexes(Vec<Regex>),
     Ranges(Vec<(i64, i64)>),
     Nets(Vec<IpNet>),
 }
+
+/// A `method` pattern: a well-known method (compared exactly, `-i` ignored)
+/// or another token (compared as a string, `-i` honoured). HAProxy
+/// recognises well-known names case-sensitively, so `method -i get` never
+/// matches a `GET` request, as on HAProxy 2.6.
+#[derive(Debug)]
+enum MethodPattern {
+    Known(&'static str),
+    Other(Vec<u8>),
+}
+
+const KNOWN_METHODS: [&str; 8] = [
+    "OPTIONS", "GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "CONNECT",
+];
 
 /// One value produced by a fetch.
 #[derive(Debug, Clone, Copy)]
@@ -124,6 +140,15 @@ fn compile_criterion(c: &AclCriterion) -> Result<Criterion, String> {
     let fetch = compile_fetch(&c.fetch)?;
     let icase = c.ignore_case;
     let patterns = match c.method {
+        MatchMethod::Str if c.fetch == Fetch::Method => Patterns::Methods(
+            c.patterns
+                .iter()
+                .map(|p| match KNOWN_METHODS.iter().find(|k| **k == p.as_str()) {
+                    Some(k) => MethodPattern::Known(k),
+                    None => MethodPattern::Other(p.clone().into_bytes()),
+                })
+                .collect(),
+        ),
         MatchMethod::Found | MatchMethod::Bool => Patterns::None,
         MatchMethod::Reg => Patterns::Regexes(
             c.patterns
@@ -312,6 +337,13 @@ impl Criterion {
             }),
             m => with_str(s, |v| match &self.patterns {
                 Patterns::Strings(pats) => pats.iter().any(|p| str_match(m, self.icase, v, p)),
+                Patterns::Methods(pats) => {
+                    let known = KNOWN_METHODS.iter().any(|k| k.as_bytes() == v);
+                    pats.iter().any(|p| match p {
+                        MethodPattern::Known(k) => k.as_bytes() == v,
+                        MethodPattern::Other(o) => !known && eq(self.icase, v, o),
+                    })
+                }
                 _ => false,
             }),
         }
@@ -570,5 +602,7 @@ fn header_values(
     });
 }
 
+#[cfg(test)]
+mod haproxy_observed;
 #[cfg(test)]
 mod tests;

@@ -43,14 +43,14 @@ fn ignore_case_and_or_of_patterns() {
         crit(Fetch::Path, M::Sub, true, &["ADMIN"]),
         &Req::get("/x/admin/y")
     ));
-    assert!(m(
-        crit(Fetch::Method, M::Str, true, &["get"]),
-        &Req::get("/")
-    ));
-    assert!(!m(
-        crit(Fetch::Method, M::Str, false, &["get"]),
-        &Req::get("/")
-    ));
+    // HAProxy quirk: well-known method names are matched exactly, `-i` or not.
+    let meth = |icase, p: &str| crit(Fetch::Method, M::Str, icase, &[p]);
+    assert!(!m(meth(true, "get"), &Req::get("/")));
+    assert!(m(meth(true, "GET"), &Req::get("/")));
+    assert!(!m(meth(false, "get"), &Req::get("/")));
+    assert!(m(meth(true, "purge"), &Req::new("PURGE", "/", &[])));
+    assert!(!m(meth(false, "purge"), &Req::new("PURGE", "/", &[])));
+    assert!(m(crit(Fetch::Method, M::Beg, true, &["g"]), &Req::get("/")));
 }
 
 #[test]
