@@ -84,8 +84,17 @@ backend no
 "#;
 
 /// (case, method, target, HTTP version, headers, routed to "yes")
+type Case = (
+    u32,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    bool,
+);
+
 #[rustfmt::skip]
-const CASES: &[(u32, &str, &str, &str, &[(&str, &str)], bool)] = &[
+const CASES: &[Case] = &[
     (1, "GET", "/engine.io/?EIO=4", "1.1", &[("host", "h")], true), // is_engineio
     (1, "GET", "/engine.iox", "1.1", &[("host", "h")], true), // is_engineio
     (1, "GET", "/x/engine.io", "1.1", &[("host", "h")], false), // is_engineio
