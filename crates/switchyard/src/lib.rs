@@ -12,6 +12,7 @@
 //! - [`observability`]: counters, access log, HAProxy-style messages.
 
 pub mod backend;
+pub mod cli;
 pub mod frontend;
 pub mod hardening;
 pub mod health;

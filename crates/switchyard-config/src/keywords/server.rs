@@ -11,39 +11,50 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// HAProxy 2.6 server keywords (for "did you mean").
 const SERVER_KEYWORDS: &[&str] = &[
+    // TLS keywords (registered first in HAProxy), then the others, then the "no-" forms:
+    // on equal distance HAProxy suggests the earlier one.
+    "allow-0rtt",
+    "alpn",
+    "ca-file",
+    "check-alpn",
+    "check-sni",
+    "check-ssl",
+    "ciphers",
+    "ciphersuites",
+    "crl-file",
+    "crt",
+    "force-sslv3",
+    "force-tlsv10",
+    "force-tlsv11",
+    "force-tlsv12",
+    "force-tlsv13",
+    "npn",
+    "sni",
+    "ssl",
+    "ssl-max-ver",
+    "ssl-min-ver",
+    "ssl-reuse",
+    "tls-tickets",
+    "verify",
+    "verifyhost",
     "addr",
     "agent-check",
     "agent-addr",
     "agent-inter",
     "agent-port",
     "agent-send",
-    "allow-0rtt",
-    "alpn",
     "backup",
-    "ca-file",
     "check",
-    "check-alpn",
     "check-proto",
     "check-send-proxy",
-    "check-sni",
-    "check-ssl",
     "check-via-socks4",
-    "ciphers",
-    "ciphersuites",
     "cookie",
-    "crl-file",
-    "crt",
     "disabled",
     "downinter",
     "enabled",
     "error-limit",
     "fall",
     "fastinter",
-    "force-sslv3",
-    "force-tlsv10",
-    "force-tlsv11",
-    "force-tlsv12",
-    "force-tlsv13",
     "id",
     "init-addr",
     "inter",
@@ -53,23 +64,6 @@ const SERVER_KEYWORDS: &[&str] = &[
     "max-reuse",
     "minconn",
     "namespace",
-    "no-agent-check",
-    "no-backup",
-    "no-check",
-    "no-check-ssl",
-    "no-send-proxy",
-    "no-send-proxy-v2",
-    "no-ssl",
-    "no-ssl-reuse",
-    "no-sslv3",
-    "no-tls-tickets",
-    "no-tlsv10",
-    "no-tlsv11",
-    "no-tlsv12",
-    "no-tlsv13",
-    "no-verifyhost",
-    "no-tfo",
-    "npn",
     "observe",
     "on-error",
     "on-marked-down",
@@ -89,25 +83,31 @@ const SERVER_KEYWORDS: &[&str] = &[
     "send-proxy-v2",
     "send-proxy-v2-ssl",
     "send-proxy-v2-ssl-cn",
-    "set-proxy-v2-tlv-fmt",
-    "shard",
     "slowstart",
-    "sni",
     "source",
-    "ssl",
-    "ssl-max-ver",
-    "ssl-min-ver",
-    "ssl-reuse",
     "stick",
     "socks4",
     "tcp-ut",
     "tfo",
-    "tls-tickets",
     "track",
-    "verify",
-    "verifyhost",
     "weight",
     "ws",
+    "no-agent-check",
+    "no-backup",
+    "no-check",
+    "no-check-ssl",
+    "no-send-proxy",
+    "no-send-proxy-v2",
+    "no-ssl",
+    "no-ssl-reuse",
+    "no-sslv3",
+    "no-tls-tickets",
+    "no-tlsv10",
+    "no-tlsv11",
+    "no-tlsv12",
+    "no-tlsv13",
+    "no-verifyhost",
+    "no-tfo",
 ];
 
 /// HAProxy 2.6 bind keywords (for "did you mean").
@@ -631,7 +631,7 @@ pub(crate) fn server(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
             }
             "init-addr" | "resolvers" | "resolve-prefer" | "resolve-net" | "resolve-opts"
             | "pool-low-conn" | "pool-max-conn" | "pool-purge-delay" | "max-reuse" | "tcp-ut"
-            | "log-proto" | "error-limit" | "on-marked-up" | "shard" => {
+            | "log-proto" | "error-limit" | "on-marked-up" => {
                 d.warn(loc, kw, format!("{who} : '{kw}' is ignored by switchyard (server names are resolved once at startup, connections are not pooled)."));
                 takes = 2;
             }
@@ -646,7 +646,9 @@ pub(crate) fn server(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
             }
             k => {
                 let hint = suggest::hint(k, SERVER_KEYWORDS.iter().copied());
-                err(d, format!("unknown keyword '{k}'{hint}"));
+                // HAProxy ends the message with a dot only when there is no hint.
+                let end = if hint.is_empty() { "." } else { "" };
+                err(d, format!("unknown keyword '{k}'{hint}{end}"));
                 return;
             }
         }
