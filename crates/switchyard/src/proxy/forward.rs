@@ -51,7 +51,49 @@ enum Fail {
     BadRequestBody,
 }
 
+/// What validation learned about a request.
+struct Checked {
+    body_kind: BodyKind,
+    upgrade: bool,
+    websocket: bool,
+    /// Both `Transfer-Encoding` and `Content-Length` were sent: chunked wins,
+    /// and the client connection closes after the response.
+    had_te_and_cl: bool,
+}
+
+/// HAProxy's H1-layer checks: framing, a single `Host`, a 24-character
+/// `Sec-WebSocket-Key` on WebSocket upgrades. None means 400.
+fn validate(req: &mut RequestHead) -> Option<Checked> {
+    let had_te_and_cl = req.headers.contains_key(http::header::TRANSFER_ENCODING)
+        && req.headers.contains_key(http::header::CONTENT_LENGTH);
+    let body_kind = h1::request_body_kind(req).ok()?;
+    if h1::host_count(&req.headers) > 1 {
+        return None;
+    }
+    let upgrade = headers::is_upgrade(&req.headers);
+    let websocket = upgrade
+        && req
+            .headers
+            .get(UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let key_ok = req
+        .headers
+        .get("sec-websocket-key")
+        .is_some_and(|k| k.len() == 24);
+    if websocket && !key_ok {
+        return None;
+    }
+    Some(Checked {
+        body_kind,
+        upgrade,
+        websocket,
+        had_te_and_cl,
+    })
+}
+
 /// Handles one request; returns whether the client connection stays open.
+/// Steps 3 to 10 of ARCHITECTURE.md's "path of one request".
 pub async fn handle(
     cx: &ConnCtx,
     client: &mut Client,
@@ -70,34 +112,22 @@ pub async fn handle(
         version_str(req.version)
     );
 
-    let had_te_and_cl = req.headers.contains_key(http::header::TRANSFER_ENCODING)
-        && req.headers.contains_key(http::header::CONTENT_LENGTH);
-    let Ok(body_kind) = h1::request_body_kind(&mut req) else {
+    // 3. Validate: nothing that fails here reaches a server.
+    let Some(checked) = validate(&mut req) else {
         return raw_400(client, rec).await;
     };
-    if h1::host_count(&req.headers) > 1 {
-        return raw_400(client, rec).await;
-    }
-    let upgrade = headers::is_upgrade(&req.headers);
-    let websocket = upgrade
-        && req
-            .headers
-            .get(UPGRADE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    if websocket
-        && req
-            .headers
-            .get("sec-websocket-key")
-            .is_none_or(|k| k.len() != 24)
-    {
-        return raw_400(client, rec).await;
-    }
+    let Checked {
+        body_kind,
+        upgrade,
+        websocket,
+        had_te_and_cl,
+    } = checked;
     let mut close = fe.cfg.conn_mode == Some(ConnMode::Close)
         || headers::client_wants_close(req.version, &req.headers)
         || had_te_and_cl
         || cx.stopping();
 
+    // 4. Frontend rules, then route.
     let pending_body = body_kind != BodyKind::None;
     let verdict = run_request_rules(&fe.request_rules, fe.router.acls(), &mut req, cx);
     if verdict != Verdict::Continue {
@@ -143,7 +173,7 @@ pub async fn handle(
     let mode = be.conn_mode(&fe.cfg);
     let target = target_string(&req);
 
-    // Persistence, then server assignment.
+    // 5. Backend rules (above), persistence cookie, server assignment (queue).
     let now = SystemTime::now();
     let verdict = be
         .cfg
@@ -198,7 +228,7 @@ pub async fn handle(
         }
     };
 
-    // The request as the server will see it.
+    // 6. The request as the server will see it.
     let original_headers = be.cfg.cookie.as_ref().map(|_| req.headers.clone());
     if let Some(c) = &be.cfg.cookie {
         sticky::prepare_request(c, &mut req.headers);
@@ -222,6 +252,7 @@ pub async fn handle(
     let mut head_bytes = BytesMut::with_capacity(1024);
     h1::write_request_head(&mut head_bytes, &req, &extra);
 
+    // 7. Connect (pooled in keep-alive mode), with retries and redispatch.
     let reuse = mode == ConnMode::KeepAlive && req.version == Version::HTTP_11 && !upgrade;
     let connect_start = Instant::now();
     let persistent = persist.is_some();
@@ -262,6 +293,7 @@ pub async fn handle(
     rec.server_index = Some(si);
 
     let (fto, bto) = (&fe.cfg.timeouts, &be.cfg.timeouts);
+    // 8. Exchange: head and body out, response head back.
     let sent_at = Instant::now();
     let mut result = exchange(
         client,
@@ -301,7 +333,7 @@ pub async fn handle(
         close = true;
     }
 
-    // http-response rules (backend's, then frontend's), then cookie insertion;
+    // 9. http-response rules (backend's, then frontend's), then cookie insertion;
     // both also apply to a 101 (HAProxy inserts the cookie into the WebSocket handshake).
     let info = request_info(&req, cx);
     be.response_rules.apply(&be.acls, &info, &mut resp.headers);
@@ -340,56 +372,93 @@ pub async fn handle(
             .fetch_add(1, Ordering::Relaxed);
         return generated(client, rec, 502, req.version, close, started).await;
     };
-    let server_close = mode != ConnMode::KeepAlive
-        || !reuse
-        || resp_kind == BodyKind::UntilClose
-        || !body_done
-        || headers::client_wants_close(resp.version, &resp.headers);
-    close |= resp_kind == BodyKind::UntilClose || cx.stopping();
-    headers::downstream_connection(&mut resp.headers, req.version, close);
-    rec.status = resp.status.as_u16();
+    let server_reusable = mode == ConnMode::KeepAlive && reuse && body_done;
+    close |= cx.stopping();
+    let timeouts = (fe.cfg.timeouts.client, be.cfg.timeouts.server);
+    let keep = respond(
+        client,
+        &mut up,
+        resp,
+        resp_kind,
+        req.version,
+        close,
+        timeouts,
+        rec,
+    )
+    .await;
     be.counters.count_response(rec.status);
     srv_counters.count_response(rec.status);
+    if keep.server && server_reusable {
+        upstream::checkin(up);
+    }
+    // 10. The lease drops here (queues wake up); the caller writes the log line.
+    drop(lease);
+    keep.client
+}
 
+/// Which connections may carry another request after a response.
+struct Keep {
+    client: bool,
+    server: bool,
+}
+
+/// Step 9 for a final response: connection header, head, body.
+#[allow(clippy::too_many_arguments)]
+async fn respond(
+    client: &mut Client,
+    up: &mut Upstream,
+    mut resp: ResponseHead,
+    kind: BodyKind,
+    client_version: Version,
+    mut close: bool,
+    (client_timeout, server_timeout): (Option<Duration>, Option<Duration>),
+    rec: &mut LogRecord,
+) -> Keep {
+    let failed = Keep {
+        client: false,
+        server: false,
+    };
+    let server_keeps =
+        kind != BodyKind::UntilClose && !headers::client_wants_close(resp.version, &resp.headers);
+    close |= kind == BodyKind::UntilClose;
+    headers::downstream_connection(&mut resp.headers, client_version, close);
+    rec.status = resp.status.as_u16();
     let mut out = BytesMut::with_capacity(512);
     h1::write_response_head(&mut out, resp.status, &resp.reason, &resp.headers);
     rec.bytes = out.len() as u64;
-    if body::write_all(&mut client.stream, &out, fto.client)
+    if body::write_all(&mut client.stream, &out, client_timeout)
         .await
         .is_err()
     {
-        rec.term[0] = b'C';
-        rec.term[1] = b'D';
-        return false;
+        rec.term[..2].copy_from_slice(b"CD");
+        return failed;
     }
     let moved = body::transfer(
         &mut up.stream,
         &mut up.buf,
         &mut client.stream,
-        resp_kind,
-        bto.server,
-        fto.client,
+        kind,
+        server_timeout,
+        client_timeout,
     )
     .await;
     match moved {
         Ok(n) => rec.bytes += n,
         Err(e) => {
-            let (c, p) = match e {
-                XferError::SrcClosed | XferError::Framing => (b'S', b'D'),
-                XferError::SrcTimeout => (b's', b'D'),
-                XferError::DstClosed => (b'C', b'D'),
-                XferError::DstTimeout => (b'c', b'D'),
+            let term = match e {
+                XferError::SrcClosed | XferError::Framing => b"SD",
+                XferError::SrcTimeout => b"sD",
+                XferError::DstClosed => b"CD",
+                XferError::DstTimeout => b"cD",
             };
-            rec.term[0] = c;
-            rec.term[1] = p;
-            return false;
+            rec.term[..2].copy_from_slice(term);
+            return failed;
         }
     }
-    if !server_close {
-        upstream::checkin(up);
+    Keep {
+        client: !close,
+        server: server_keeps,
     }
-    drop(lease);
-    !close
 }
 
 /// Connects to the leased server, retrying failed attempts (`retries`) and
