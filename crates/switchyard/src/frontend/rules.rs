@@ -243,7 +243,8 @@ fn redirect_location(kind: RedirectKind, target: &str, req: &RequestInfo<'_>) ->
         RedirectKind::Location => target.to_string(),
         // A prefix of "/" adds nothing, so that self-redirects can be written.
         RedirectKind::Prefix if target == "/" => pq.to_string(),
-        RedirectKind::Prefix => format!("{}{pq}", target.trim_end_matches('/')),
+        // No slash trimming: `prefix https://x/` gives `https://x//path`, as HAProxy does.
+        RedirectKind::Prefix => format!("{target}{pq}"),
         RedirectKind::Scheme => {
             let host = req
                 .headers

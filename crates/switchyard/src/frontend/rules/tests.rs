@@ -251,6 +251,87 @@ fn redirects() {
     );
 }
 
+/// Location headers produced by HAProxy 2.6.12 for the same rules.
+#[test]
+fn redirects_match_haproxy() {
+    let redir = |kind, target: &str, code| {
+        vec![rq(
+            A::Redirect {
+                kind,
+                target: target.into(),
+                code,
+            },
+            None,
+        )]
+    };
+    let loc = |rules, r: &mut Req| match run(rules, r) {
+        Verdict::Redirect { location, .. } => location,
+        v => panic!("{v:?}"),
+    };
+    let prefix = RedirectKind::Prefix;
+    assert_eq!(
+        loc(
+            redir(prefix, "https://example.com/", 301),
+            &mut Req::get("/a?b=1")
+        ),
+        "https://example.com//a?b=1"
+    );
+    assert_eq!(
+        loc(
+            redir(prefix, "https://example.com", 302),
+            &mut Req::new("GET", "http://abs.example/x?y", &[("host", "abs.example")])
+        ),
+        "https://example.com/x?y"
+    );
+    let mut no_host = Req::get("/x");
+    no_host.parts.version = http::Version::HTTP_10;
+    assert_eq!(
+        loc(redir(RedirectKind::Scheme, "https", 302), &mut no_host),
+        "https:///x"
+    );
+    assert_eq!(
+        loc(
+            redir(RedirectKind::Scheme, "https", 302),
+            &mut Req::new("GET", "http://abs.example/x?y", &[("host", "abs.example")])
+        ),
+        "https://abs.example/x?y"
+    );
+    assert_eq!(
+        loc(
+            redir(
+                RedirectKind::Location,
+                "https://%[hdr(host)]%[path]?src=%[src]",
+                308
+            ),
+            &mut Req::new("GET", "/p/q?z=1", &[("host", "h.ex")])
+        ),
+        "https://h.ex/p/q?src=127.0.0.1"
+    );
+    let mut r = Req::new("GET", "/", &[("x-in", "a, b"), ("x-in", "c")]);
+    r.dst = "127.0.0.1:27005".parse().unwrap();
+    run(
+        vec![
+            rq(
+                set("x-a", "%[hdr(x-in)]|%[src]|%[dst_port]|%ci|%fp|%%"),
+                None,
+            ),
+            rq(
+                A::AddHeader {
+                    name: "x-b".into(),
+                    value: "%[req.hdr(x-in,1)]".into(),
+                },
+                None,
+            ),
+        ],
+        &mut r,
+    );
+    assert_eq!(
+        r.parts.headers["x-a"],
+        "c|127.0.0.1|27005|127.0.0.1|27005|%"
+    );
+    assert_eq!(r.parts.headers["x-b"], "a");
+}
+
 #[test]
 fn normalize_uri_rules_then_acl() {
     use switchyard_config::NormalizeUri as N;
