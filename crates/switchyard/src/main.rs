@@ -1,66 +1,54 @@
-//! The `switchyard` binary: read the configuration, then run it.
-//!
-//! Temporary argument handling (`-f FILE`..., `-c`, `-db`) until the CLI module
-//! lands; it will replace `args()` and `load()` below.
+//! The `switchyard` binary: parse the command line, read the configuration,
+//! then run it until SIGTERM/SIGINT (or SIGUSR1 from a newer process's `-sf`).
 
 use std::process::ExitCode;
 
+use switchyard::cli::{self, Cli};
 use switchyard::{observability, runtime, snapshot::Snapshot};
-use switchyard_config::{Level, Source};
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let files: Vec<String> = args
-        .windows(2)
-        .filter(|w| w[0] == "-f")
-        .map(|w| w[1].clone())
-        .collect();
-    if files.is_empty() {
-        eprintln!("usage: switchyard -f <config> [-f <config>...] [-c] [-db]");
-        return ExitCode::from(1);
-    }
-    let Some(config) = load(&files) else {
-        return ExitCode::from(1);
-    };
-    if args.iter().any(|a| a == "-c") {
-        println!("Configuration file is valid");
+    let cli = cli::parse_args(std::env::args());
+    if cli.version > 0 {
+        print!("{}", cli::version_text());
+        if cli.version > 1 {
+            print!("{}", cli::build_text());
+        }
         return ExitCode::SUCCESS;
     }
-    let snap = match Snapshot::build(config) {
+    if cli.check {
+        return cli::check(&cli);
+    }
+    let loaded = match cli::load(&cli) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let snap = match Snapshot::build_with(loaded.config, cli.debug) {
         Ok(s) => s,
         Err(e) => {
             observability::alert(&e);
             return ExitCode::from(1);
         }
     };
-    match runtime::run(snap, || {}) {
+    match runtime::run(snap, || after_bind(&cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(_) => ExitCode::from(1),
     }
 }
 
-fn load(files: &[String]) -> Option<switchyard_config::Config> {
-    let mut texts = Vec::new();
-    for f in files {
-        match std::fs::read_to_string(f) {
-            Ok(t) => texts.push((f.clone(), t)),
-            Err(e) => {
-                observability::alert(&format!(
-                    "config : Cannot open configuration file/directory {f} : {e}"
-                ));
-                return None;
-            }
+/// Once listening: write the pid file, then hand over from older processes
+/// (`-sf`: SIGUSR1, finish and exit; `-st`: SIGTERM).
+fn after_bind(cli: &Cli) {
+    if let Some(path) = &cli.pidfile {
+        if let Err(e) = std::fs::write(path, format!("{}\n", std::process::id())) {
+            observability::alert(&format!("cannot create pidfile {}: {e}", path.display()));
         }
     }
-    let sources: Vec<Source<'_>> = texts
-        .iter()
-        .map(|(n, t)| Source { name: n, text: t })
-        .collect();
-    let outcome = switchyard_config::parse(&sources, &|k| std::env::var(k).ok());
-    for d in &outcome.diagnostics {
-        if d.level >= Level::Warning {
-            eprintln!("{}", d.render(std::process::id()));
+    for (pids, sig) in [(&cli.finish_pids, "-USR1"), (&cli.terminate_pids, "-TERM")] {
+        for pid in pids {
+            let _ = std::process::Command::new("kill")
+                .arg(sig)
+                .arg(pid.to_string())
+                .status();
         }
     }
-    outcome.config
 }

@@ -86,12 +86,15 @@ fn bind_all(snap: &Snapshot) -> Result<Vec<Bound>, String> {
         for bind in &fe.cfg.binds {
             for addr in &bind.addrs {
                 let listener = bind_one(*addr).map_err(|e| {
-                    let msg = format!(
-                        "Starting frontend {}: cannot bind socket ({e}) [{addr}]",
-                        fe.cfg.name
-                    );
-                    observability::alert(&msg);
-                    msg
+                    let text = e.to_string();
+                    let reason = text.split(" (os error").next().unwrap_or(&text);
+                    observability::alert(&format!(
+                        "Binding [{}] for frontend {}: cannot bind socket ({reason}) for [{addr}]",
+                        bind.loc, fe.cfg.name
+                    ));
+                    let exit = "[switchyard.main()] Some protocols failed to start their listeners! Exiting.";
+                    observability::alert(exit);
+                    exit.to_string()
                 })?;
                 out.push(Bound {
                     fe: fe_index,

@@ -90,3 +90,45 @@ fn bind_failure_is_fatal() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot bind socket"), "{err}");
 }
+
+#[test]
+fn pidfile_and_soft_stop_handover_with_sf() {
+    let srv = Backend::with("s", |_| {
+        Reply::After(Duration::from_millis(600), Box::new(Reply::Ok))
+    });
+    let port = free_port();
+    let config = cfg(port, "", &srv);
+    let pidfile = std::env::temp_dir().join(format!("switchyard-test-{}.pid", std::process::id()));
+    let mut old = Proxy::start_args(
+        Engine::Switchyard,
+        &config,
+        port,
+        &["-p".into(), pidfile.display().to_string()],
+    );
+    let written = std::fs::read_to_string(&pidfile).unwrap();
+    assert_eq!(written.trim(), old.child.id().to_string());
+    let inflight = std::thread::spawn(move || get(port, "/slow", ""));
+    std::thread::sleep(Duration::from_millis(150));
+    // The new process binds the same port (SO_REUSEPORT) and tells the old one to finish.
+    let _new = Proxy::start_args(
+        Engine::Switchyard,
+        &config,
+        port,
+        &["-sf".into(), old.child.id().to_string()],
+    );
+    assert_eq!(
+        inflight.join().unwrap().status,
+        200,
+        "the old process finished its request"
+    );
+    let status = old
+        .wait_exit(Duration::from_secs(5))
+        .expect("old process exited");
+    assert!(status.success());
+    assert_eq!(
+        get(port, "/after", "").status,
+        200,
+        "the new process serves"
+    );
+    let _ = std::fs::remove_file(&pidfile);
+}

@@ -357,6 +357,11 @@ impl Proxy {
     }
 
     pub fn start_engine(engine: Engine, config: &str, port: u16) -> Proxy {
+        Self::start_args(engine, config, port, &[])
+    }
+
+    /// Starts with extra command-line arguments; waits for `port` to accept.
+    pub fn start_args(engine: Engine, config: &str, port: u16, args: &[String]) -> Proxy {
         let n = CONFIGS.fetch_add(1, Ordering::SeqCst);
         let path =
             std::env::temp_dir().join(format!("switchyard-test-{}-{n}.cfg", std::process::id()));
@@ -369,6 +374,7 @@ impl Proxy {
             .arg("-f")
             .arg(&path)
             .arg("-db")
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
