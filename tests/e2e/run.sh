@@ -51,7 +51,16 @@ done
 mkdir -p "$E2E_ARTIFACTS"
 rm -rf "$E2E_ARTIFACTS/e2e-logs"
 REDIS_PID=""
+export E2E_PIDFILE="$E2E_ARTIFACTS/e2e-pids"
+: > "$E2E_PIDFILE"
 cleanup() {
+  # Processes a test file started and could not stop (it was killed itself): only those pids,
+  # and only if they still run one of the topology's programs.
+  while read -r pid; do
+    if [ -n "$pid" ] && ps -o args= -p "$pid" 2>/dev/null | grep -qE 'switchyard|haproxy'; then
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+  done < "$E2E_PIDFILE"
   if [ -n "$REDIS_PID" ]; then kill "$REDIS_PID" 2>/dev/null || true; wait "$REDIS_PID" 2>/dev/null || true; fi
 }
 trap cleanup EXIT INT TERM

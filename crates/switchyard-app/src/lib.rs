@@ -35,6 +35,9 @@ pub async fn run_http(args: ServerArgs) -> anyhow::Result<()> {
     node::serve(listener, router, node::shutdown_signal()).await
 }
 
+/// How long a socket node spends closing its clients on shutdown.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Runs one socket-tier node until Ctrl-C or SIGTERM, disconnecting its clients on the way out.
 pub async fn run_socket(args: ServerArgs) -> anyhow::Result<()> {
     let node = args
@@ -42,17 +45,27 @@ pub async fn run_socket(args: ServerArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| format!("socket-{}", args.port));
     let backend = Backend::from_url(args.redis.as_deref()).await?;
-    let listener = node::bind(&args.host, args.port).await?;
     let opts = socket_tier::SocketOptions {
         ping_interval: Duration::from_millis(args.ping_interval_ms),
         ping_timeout: Duration::from_millis(args.ping_timeout_ms),
     };
+    // Listen only once the tier (and its Redis adapter) is ready: a node that accepts
+    // connections is a node that can serve them.
     let tier = socket_tier::build(&node, &backend, opts).await?;
+    let listener = node::bind(&args.host, args.port).await?;
     let router = tier.router.clone();
     announce("socket", &node, &listener, &backend);
+    let node = node.clone();
     let shutdown = async move {
         node::shutdown_signal().await;
-        tier.close().await;
+        // Closing tells every client goodbye (and, with Redis, the other nodes); bounded, since
+        // an unreachable Redis would otherwise hold the process forever.
+        if tokio::time::timeout(CLOSE_TIMEOUT, tier.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("{node}: clients not closed within {CLOSE_TIMEOUT:?}, exiting anyway");
+        }
     };
     node::serve(listener, router, shutdown).await
 }

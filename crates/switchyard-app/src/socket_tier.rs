@@ -31,7 +31,11 @@ use socketioxide::{SocketIo, TransportType};
 use socketioxide_redis::{FredAdapter, RedisAdapterCtr};
 
 use crate::node::with_node_header;
-use crate::store::{redis_builder, Backend, REDIS_CONNECT_TIMEOUT};
+use crate::store::{redis_builder, Backend};
+
+/// How long the broadcast adapter may take to subscribe at start-up. Longer than the PING
+/// check (Redis is known to answer by then): a loaded machine can be slow to subscribe.
+const ADAPTER_INIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The Engine.IO path the balancer routes on.
 pub const ENGINE_IO_PATH: &str = "/engine.io";
@@ -115,12 +119,13 @@ pub async fn build(
             finish(node, layer, io)
         }
         Some(url) => {
+            let started = std::time::Instant::now();
             let subscriber = redis_builder(url)?.build_subscriber_client()?;
             let connect = async {
                 subscriber.init().await?;
                 RedisAdapterCtr::new_with_fred(subscriber.clone()).await
             };
-            let adapter = tokio::time::timeout(REDIS_CONNECT_TIMEOUT, connect)
+            let adapter = tokio::time::timeout(ADAPTER_INIT_TIMEOUT, connect)
                 .await
                 .context("Redis did not answer in time (broadcast adapter)")?
                 .with_context(|| format!("cannot subscribe to Redis at {url}"))?;
@@ -131,10 +136,14 @@ pub async fn build(
                 io.ns("/", on_root_connect.with(load_user)).await?;
                 io.ns("/chat", on_chat_connect.with(require_user)).await
             };
-            tokio::time::timeout(REDIS_CONNECT_TIMEOUT, init)
+            tokio::time::timeout(ADAPTER_INIT_TIMEOUT, init)
                 .await
                 .context("Redis did not answer in time (namespace init)")?
                 .context("cannot start the Redis broadcast adapter")?;
+            tracing::info!(
+                "{node}: Redis broadcast adapter ready in {} ms",
+                started.elapsed().as_millis()
+            );
             finish(node, layer, io)
         }
     }

@@ -93,12 +93,16 @@ impl AppStore {
 }
 
 /// Finds the session id in the request's `Cookie` headers.
+///
+/// Pairs are split on `;` and also on `,`: a cookie value cannot contain a comma (RFC 6265
+/// `cookie-octet`), and socket.io-client's Node WebSocket transport is known to join cookies
+/// with one (`session=…,SRVNAME=S1; SRVNAME=S1`).
 pub fn session_id_from_headers(headers: &HeaderMap) -> Option<Id> {
     headers
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
+        .flat_map(|value| value.split([';', ',']))
         .filter_map(|pair| pair.trim().split_once('='))
         .filter(|(name, _)| *name == SESSION_COOKIE)
         .find_map(|(_, value)| Id::from_str(value.trim()).ok())
@@ -216,5 +220,58 @@ async fn redis_pool(url: &str) -> anyhow::Result<Pool> {
             "Redis at {url} did not answer PING within {:?}",
             REDIS_CONNECT_TIMEOUT
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for v in values {
+            map.append(http::header::COOKIE, v.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn finds_the_session_cookie_in_every_shape_clients_send() {
+        let id = Id::default();
+        let want = Some(id);
+        let s = format!("{SESSION_COOKIE}={id}");
+        assert_eq!(session_id_from_headers(&headers(&[&s])), want);
+        assert_eq!(
+            session_id_from_headers(&headers(&[&format!("a=b; {s}; SRVNAME=S1")])),
+            want
+        );
+        assert_eq!(
+            session_id_from_headers(&headers(&[&format!("  {s}  ;x")])),
+            want
+        );
+        assert_eq!(session_id_from_headers(&headers(&["SRVNAME=S1", &s])), want);
+        assert_eq!(
+            session_id_from_headers(&headers(&[&format!("{s},SRVNAME=S1; SRVNAME=S1")])),
+            want
+        );
+        // A junk value before the real one does not hide it.
+        assert_eq!(
+            session_id_from_headers(&headers(&[&format!("{SESSION_COOKIE}=junk; {s}")])),
+            want
+        );
+    }
+
+    #[test]
+    fn no_or_malformed_session_cookie_is_none() {
+        assert_eq!(session_id_from_headers(&headers(&[])), None);
+        assert_eq!(session_id_from_headers(&headers(&["SRVNAME=S1"])), None);
+        assert_eq!(
+            session_id_from_headers(&headers(&[&format!("{SESSION_COOKIE}=x")])),
+            None
+        );
+        assert_eq!(
+            session_id_from_headers(&headers(&[&format!("other{SESSION_COOKIE}=x")])),
+            None
+        );
     }
 }

@@ -1,5 +1,6 @@
 // Real-client helpers: socket.io-client sockets through the balancer, raw Engine.IO requests
 // and the HTTP tier's login.
+import { createConnection } from "node:net";
 import { io } from "socket.io-client";
 import { BASE, until } from "./harness.mjs";
 
@@ -115,4 +116,36 @@ export async function placement(socks) {
   const counts = {};
   for (const n of nodes) counts[n] = (counts[n] || 0) + 1;
   return { nodes, counts };
+}
+
+/**
+ * A request written byte for byte to the balancer (for header shapes fetch cannot send, such
+ * as two Cookie headers). `headers` is a list of [name, value] pairs. Reads until the server
+ * closes (the request says `connection: close`).
+ */
+export function rawTcp(method, path, headers = [], body = "") {
+  const url = new URL(BASE);
+  return new Promise((resolve, reject) => {
+    const sock = createConnection({ host: url.hostname, port: Number(url.port) });
+    const chunks = [];
+    sock.setTimeout(10000, () => { sock.destroy(); reject(new Error("raw request timed out")); });
+    sock.on("data", (c) => chunks.push(c));
+    sock.on("error", reject);
+    sock.on("end", () => {
+      const text = Buffer.concat(chunks).toString("utf8");
+      const [head, ...rest] = text.split("\r\n\r\n");
+      const [statusLine, ...lines] = head.split("\r\n");
+      const hdrs = lines.map((l) => [l.slice(0, l.indexOf(":")).toLowerCase(), l.slice(l.indexOf(":") + 1).trim()]);
+      resolve({
+        status: Number(statusLine.split(" ")[1]),
+        header: (n) => hdrs.find(([k]) => k === n)?.[1],
+        headers: hdrs,
+        body: rest.join("\r\n\r\n"),
+      });
+    });
+    const lines = [`${method} ${path} HTTP/1.1`, `host: ${url.host}`, "connection: close",
+      ...headers.map(([k, v]) => `${k}: ${v}`)];
+    if (body) lines.push(`content-length: ${Buffer.byteLength(body)}`);
+    sock.write(lines.join("\r\n") + "\r\n\r\n" + body);
+  });
 }

@@ -10,7 +10,7 @@
 //   E2E_ARTIFACTS       where logs and screenshots go (default <repo>/artifacts)
 import { spawn } from "node:child_process";
 import { createConnection } from "node:net";
-import { mkdirSync, openSync, readFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -59,8 +59,17 @@ export async function until(what, check, ms = 15000) {
   throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${last.message}` : ""}`);
 }
 
+// Children are killed when this test file's process ends, however it ends; their pids are
+// also listed in E2E_PIDFILE so that run.sh can reap them if this process is itself killed.
 const live = new Set();
-process.on("exit", () => { for (const p of live) { try { p.kill("SIGKILL"); } catch {} } });
+const killAll = () => { for (const p of live) { try { p.kill("SIGKILL"); } catch {} } };
+process.on("exit", killAll);
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+  process.on(sig, () => { killAll(); process.exit(1); });
+}
+const recordPid = (pid) => {
+  if (process.env.E2E_PIDFILE) appendFileSync(process.env.E2E_PIDFILE, `${pid}\n`);
+};
 
 class Proc {
   constructor(name, cmd, args, port, logDir) {
@@ -70,9 +79,11 @@ class Proc {
   async start() {
     const log = join(this.logDir, `${this.name}.log`);
     this.logFile = log;
+    this.exitStatus = undefined;
     const fd = openSync(log, "a");
     this.child = spawn(this.cmd, this.args, { stdio: ["ignore", fd, fd] });
     live.add(this.child);
+    recordPid(this.child.pid);
     this.exited = new Promise((res) => this.child.once("exit", (code, sig) => {
       live.delete(this.child);
       this.exitStatus = sig || code;
@@ -103,7 +114,7 @@ class Proc {
  * Starts the topology. `redis: true` runs every node against E2E_REDIS_URL (shared sessions,
  * cross-node broadcast); otherwise the nodes keep sessions in memory.
  */
-export async function startTopology({ redis = true, label = "topology" } = {}) {
+export async function startTopology({ redis = true, label = "topology", pingIntervalMs, pingTimeoutMs } = {}) {
   const logDir = join(ARTIFACTS, "e2e-logs", label);
   mkdirSync(logDir, { recursive: true });
   const app = join(BIN_DIR, "switchyard-app");
@@ -116,8 +127,11 @@ export async function startTopology({ redis = true, label = "topology" } = {}) {
   for (const n of HTTP_NODES) {
     procs.set(n.name, new Proc(n.name, app, ["http", "--port", String(n.port), "--node-name", n.name, ...redisArgs], n.port, logDir));
   }
+  const pingArgs = [];
+  if (pingIntervalMs) pingArgs.push("--ping-interval-ms", String(pingIntervalMs));
+  if (pingTimeoutMs) pingArgs.push("--ping-timeout-ms", String(pingTimeoutMs));
   for (const n of SOCKET_NODES) {
-    procs.set(n.name, new Proc(n.name, app, ["socket", "--port", String(n.port), "--node-name", n.name, ...redisArgs], n.port, logDir));
+    procs.set(n.name, new Proc(n.name, app, ["socket", "--port", String(n.port), "--node-name", n.name, ...redisArgs, ...pingArgs], n.port, logDir));
   }
   const lb = LB === "haproxy"
     ? new Proc("balancer", "/usr/sbin/haproxy", ["-f", CONFIG, "-db"], 3000, logDir)

@@ -3,7 +3,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { HTTP_NODES, SOCKET_NODES, sleep, startTopology } from "../lib/harness.mjs";
-import { closeAll, connectMany, placement, raw } from "../lib/clients.mjs";
+import { closeAll, connect, connectMany, placement, raw } from "../lib/clients.mjs";
 
 let topo;
 before(async () => { topo = await startTopology({ label: "balance" }); });
@@ -60,4 +60,31 @@ test("only the /engine.io prefix reaches the socket tier", async () => {
   const x = await raw("/engine.iox");
   assert.ok(isSocket(x), `/engine.iox went to ${x.headers.get("x-node")}`);
   assert.equal(x.status, 404);
+});
+
+test("300 concurrent clients split evenly, mixed transports all stay sticky", async () => {
+  const [n1, n2] = SOCKET_NODES.map((n) => n.name);
+  const socks = [];
+  try {
+    // Batches of 50 concurrent connects; half polling-only, half upgrading to WebSocket.
+    for (let b = 0; b < 6; b++) {
+      const batch = Array.from({ length: 50 }, (_, i) =>
+        connect(i % 2 ? { upgraded: true } : { transports: ["polling"] }));
+      socks.push(...(await Promise.all(batch)));
+    }
+    const { nodes, counts } = await placement(socks);
+    // leastconn counts open connections: WebSocket clients hold one, polling clients only
+    // while a request is in flight, so the split is even within a tolerance, not exact.
+    for (const n of [n1, n2]) {
+      assert.ok(counts[n] >= 120 && counts[n] <= 180, `300 clients placed ${JSON.stringify(counts)}`);
+    }
+    const again = await placement(socks);
+    assert.deepEqual(again.nodes, nodes, "every client answered by the same node twice");
+    for (const s of socks) {
+      assert.deepEqual(s.events.connectError, []);
+      assert.deepEqual(s.events.disconnect, []);
+    }
+  } finally {
+    closeAll(socks);
+  }
 });

@@ -43,3 +43,25 @@ test("killing a socket node moves its clients to the other, re-cookied; others u
     closeAll(socks);
   }
 });
+
+test("a restarted node is found by the health check and leastconn refills it", async () => {
+  const [back, busy] = SOCKET_NODES;
+  const load = await connectMany(12, { upgraded: true });
+  const fresh = [];
+  try {
+    // After the previous test node 1 may be down; make sure the load sits on node 2.
+    const { counts } = await placement(load);
+    assert.equal(counts[busy.name], load.length, JSON.stringify(counts));
+    if (topo.procs.get(back.name).exitStatus !== undefined) await topo.restart(back.name);
+    await until(`the balancer to send ${back.name}'s cookie to it again`, async () => {
+      const r = await raw("/engine.io/?EIO=4&transport=polling", { cookie: `SRVNAME=${back.cookie}` });
+      return r.status === 200 && r.headers.get("x-node") === back.name;
+    }, 30000);
+    fresh.push(...(await connectMany(10, { upgraded: true })));
+    const after = await placement(fresh);
+    assert.ok((after.counts[back.name] || 0) >= 8, `new clients went ${JSON.stringify(after.counts)}`);
+  } finally {
+    closeAll(load);
+    closeAll(fresh);
+  }
+});

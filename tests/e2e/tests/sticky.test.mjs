@@ -3,7 +3,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { SOCKET_NODES, cookieOf, startTopology } from "../lib/harness.mjs";
-import { closeAll, connect, connectMany, raw, srvCookie, whoami } from "../lib/clients.mjs";
+import { closeAll, connect, connectMany, login, raw, rawTcp, srvCookie, whoami } from "../lib/clients.mjs";
 
 let topo;
 before(async () => { topo = await startTopology({ label: "sticky" }); });
@@ -126,4 +126,35 @@ test("batched polling packets pass through untouched", async () => {
   // socketioxide runs each event's handler as its own task, so the acks' order is the server's.
   const packets = got.split("\x1e").filter((p) => p && p !== "2").sort();
   assert.deepEqual(packets, ["431[\"aé\"]", "432[{\"n\":[1,2]}]"]);
+});
+
+test("cookie header shapes real clients send all route by SRVNAME, and the app still sees its cookie", async () => {
+  const session = await login("erin");
+  const poll = "/engine.io/?EIO=4&transport=polling";
+  for (const target of SOCKET_NODES) {
+    const shapes = [
+      [["cookie", `${session}; SRVNAME=${target.cookie}`]],
+      [["cookie", `SRVNAME=${target.cookie};${session}`]],
+      [["cookie", `  ${session} ;   SRVNAME=${target.cookie}  `]],
+      [["cookie", session], ["cookie", `SRVNAME=${target.cookie}`]],
+      // socket.io-client's NodeWebSocket quirk: an array-mangled header (section 4.3 of the notes).
+      [["cookie", `${session},SRVNAME=${target.cookie}; SRVNAME=${target.cookie}`]],
+    ];
+    for (const headers of shapes) {
+      const open = await rawTcp("GET", poll, headers);
+      assert.equal(open.status, 200, JSON.stringify(headers));
+      assert.equal(open.header("x-node"), target.name, JSON.stringify(headers));
+      const sid = JSON.parse(open.body.slice(open.body.indexOf("{"), open.body.lastIndexOf("}") + 1)).sid;
+      // The node saw the session cookie in the handshake: whoami names the user.
+      const path = `${poll}&sid=${sid}`;
+      const cookie = `SRVNAME=${target.cookie}`;
+      assert.equal((await raw(path, { method: "POST", cookie, body: "40" })).body, "ok");
+      await raw(path, { cookie });
+      assert.equal((await raw(path, { method: "POST", cookie, body: "421[\"whoami\"]" })).body, "ok");
+      let got = "";
+      for (let i = 0; i < 5 && !got.includes("431"); i++) got += (await raw(path, { cookie })).body;
+      const user = JSON.parse(got.slice(got.indexOf("431") + 3).split("\x1e")[0])[0].user;
+      assert.equal(user, "erin", JSON.stringify(headers));
+    }
+  }
 });
