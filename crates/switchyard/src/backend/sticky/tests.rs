@@ -657,7 +657,8 @@ fn nocache_only_on_cacheable_responses() {
     assert!(run(&[("cache-control", "max-age=60")], get, 200));
     assert!(!run(&[("cache-control", "public")], get, 200));
     assert!(!run(&[("cache-control", "max-age=0")], get, 200));
-    assert!(run(
+    // 2.6.12: s-maxage does not override max-age=0 (later versions differ).
+    assert!(!run(
         &[("cache-control", "max-age=0, s-maxage=10")],
         get,
         200
@@ -675,6 +676,12 @@ fn nocache_only_on_cacheable_responses() {
     ));
     assert!(!run(&[("pragma", "no-cache"), ("etag", "\"x\"")], get, 200));
     assert!(!run(&[("etag", "\"x\"")], &Method::POST, 200));
+    // `public` re-enables caching whatever the method or status.
+    assert!(run(
+        &[("cache-control", "public, max-age=5")],
+        &Method::POST,
+        500
+    ));
     assert!(!run(&[("etag", "\"x\"")], get, 302));
     assert!(run(&[("etag", "\"x\"")], get, 404));
 }
@@ -836,4 +843,122 @@ fn stale_dates_without_maxidle_are_removed() {
     );
     assert_eq!((v, f), (RequestCookie::Valid(0), ResponseCookie::Updated));
     assert_eq!(set_cookies(&resp), ["SRVNAME=S1; path=/"]);
+}
+
+/// `cookie SRVNAME insert nocache` on HAProxy 2.6.12: for each set of
+/// response headers, status and method, whether `cache-control: private`
+/// was added after the inserted cookie (one string per header set; statuses
+/// in order, five methods each).
+#[test]
+fn nocache_matrix_matches_haproxy() {
+    #[rustfmt::skip]
+    let variants: &[&[(&str, &str)]] = &[
+        &[],
+        &[("last-modified", "Wed, 21 Oct 2015 07:28:00 GMT")],
+        &[("etag", "\"x\"")],
+        &[("expires", "Wed, 21 Oct 2035 07:28:00 GMT")],
+        &[("cache-control", "max-age=60")],
+        &[("cache-control", "public")],
+        &[("cache-control", "max-age=0")],
+        &[("cache-control", "max-age=0, s-maxage=10")],
+        &[("cache-control", "no-cache"), ("etag", "\"x\"")],
+        &[("cache-control", "private, max-age=5")],
+        &[("cache-control", "private, public, max-age=5")],
+        &[("pragma", "no-cache"), ("etag", "\"x\"")],
+        &[("cache-control", "s-maxage=0"), ("etag", "\"x\"")],
+        &[("cache-control", "no-store"), ("etag", "\"x\"")],
+        &[("cache-control", "no-cache=\"set-cookie\""), ("etag", "\"x\"")],
+        &[("cache-control", "Max-Age=30")],
+        &[("cache-control", "max-age=30"), ("cache-control", "private")],
+        &[("cache-control", "public, no-cache"), ("etag", "\"x\"")],
+        &[("cache-control", "private=\"x\""), ("etag", "\"x\"")],
+        &[("pragma", "No-Cache"), ("etag", "\"x\"")],
+        &[("cache-control", "must-revalidate"), ("etag", "\"x\"")],
+        &[("cache-control", "s-maxage=5")],
+    ];
+    let statuses = [
+        200, 203, 204, 206, 300, 301, 302, 304, 404, 405, 410, 414, 500, 501, 503,
+    ];
+    let methods = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::OPTIONS,
+        Method::PUT,
+    ];
+    #[rustfmt::skip]
+    let expected: &[&str] = &[
+        "000000000000000000000000000000000000000000000000000000000000000000000000000",
+        "110101101011010110101101011010000000000011010110101101011010000001101000000",
+        "110101101011010110101101011010000000000011010110101101011010000001101000000",
+        "110101101011010110101101011010000000000011010110101101011010000001101000000",
+        "110101101011010110101101011010000000000011010110101101011010000001101000000",
+        "000000000000000000000000000000000000000000000000000000000000000000000000000",
+        "000000000000000000000000000000000000000000000000000000000000000000000000000",
+        "000000000000000000000000000000000000000000000000000000000000000000000000000",
+        "000000000000000000000000000000000000000000000000000000000000000000000000000",
+        "000000000000000000000000000000000000000000000000000000000000000000000000000",
+        "111111111111111111111111111111111111111111111111111111111111111111111111111",
+        "000000000000000000000000000000000000000000000000000000000000000000000000000",
+        "000000000000000000000000000000000000000000000000000000000000000000000000000",
+        "000000000000000000000000000000000000000000000000000000000000000000000000000",
+        "110101101011010110101101011010000000000011010110101101011010000001101000000",
+        "110101101011010110101101011010000000000011010110101101011010000001101000000",
+        "000000000000000000000000000000000000000000000000000000000000000000000000000",
+        "000000000000000000000000000000000000000000000000000000000000000000000000000",
+        "110101101011010110101101011010000000000011010110101101011010000001101000000",
+        "000000000000000000000000000000000000000000000000000000000000000000000000000",
+        "110101101011010110101101011010000000000011010110101101011010000001101000000",
+        "110101101011010110101101011010000000000011010110101101011010000001101000000",
+    ];
+    let s = two_servers();
+    let c = CookieConfig {
+        nocache: true,
+        ..cfg(CookieMode::Insert)
+    };
+    let mut failures = Vec::new();
+    for (vi, variant) in variants.iter().enumerate() {
+        let mut bits = expected[vi].chars();
+        for st in statuses {
+            for m in &methods {
+                let want = bits.next() == Some('1');
+                let mut resp = HeaderMap::new();
+                for (k, v) in *variant {
+                    resp.append(*k, HeaderValue::from_static(v));
+                }
+                let before = resp
+                    .get_all(CACHE_CONTROL)
+                    .iter()
+                    .filter(|v| *v == "private")
+                    .count();
+                let status = StatusCode::from_u16(st).unwrap();
+                apply_response(
+                    &c,
+                    RequestCookie::None,
+                    m,
+                    &HeaderMap::new(),
+                    &s[0],
+                    status,
+                    &mut resp,
+                    now(),
+                );
+                let after = resp
+                    .get_all(CACHE_CONTROL)
+                    .iter()
+                    .filter(|v| *v == "private")
+                    .count();
+                if (after > before) != want {
+                    failures.push(format!(
+                        "{variant:?} {st} {m}: HAProxy added private: {want}"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} divergences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
