@@ -50,6 +50,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "one-thread proxies on CPU 1, two-thread proxies on both)")
     p.add_argument("--profile", default="release", help="cargo profile for switchyard (release or bench-fast)")
     p.add_argument("--switchyard-bin", type=Path, help="use this switchyard binary instead of building one")
+    p.add_argument("--switchyard-rev",
+                   help="build switchyard from this git revision (exported with git archive into target-bench/) "
+                        "instead of the working tree, e.g. HEAD for a published run")
     p.add_argument("--no-build", action="store_true", help="do not run cargo (use binaries already in target-bench)")
     p.add_argument("--output", type=Path,
                    help="directory for results.json, the Markdown table and charts "
@@ -98,14 +101,32 @@ def build(a: argparse.Namespace) -> tuple[Path, Path | None, str]:
         return tools_bin, a.switchyard_bin.resolve(), f"binary {a.switchyard_bin}"
     profile_dir = "release" if a.profile == "release" else a.profile
     binary = TARGET / profile_dir / "switchyard"
+    src, what = ROOT, "working tree"
+    if a.switchyard_rev:
+        sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", a.switchyard_rev],
+                             capture_output=True, text=True).stdout.strip()
+        if not sha:
+            return tools_bin, None, f"unknown revision {a.switchyard_rev}"
+        src, what = export_revision(sha), f"commit {sha[:10]}"
     if not a.no_build:
-        print(f"building switchyard (--profile {a.profile}) ...", flush=True)
-        ok, err = cargo(["build", "--profile", a.profile, "-p", "switchyard", "--bin", "switchyard"], ROOT)
+        print(f"building switchyard ({what}, --profile {a.profile}) ...", flush=True)
+        ok, err = cargo(["build", "--profile", a.profile, "-p", "switchyard", "--bin", "switchyard"], src)
         if not ok:
             return tools_bin, None, f"build failed: {err.strip().splitlines()[-1] if err.strip() else '?'}"
     if not binary.exists():
         return tools_bin, None, f"no binary at {binary}"
-    return tools_bin, binary, f"--profile {a.profile}"
+    return tools_bin, binary, f"{what}, --profile {a.profile}"
+
+
+def export_revision(sha: str) -> Path:
+    """A pristine copy of the tree at `sha` (git archive, no change to the repository)."""
+    dest = TARGET / f"src-{sha[:12]}"
+    if not (dest / "Cargo.toml").exists():
+        dest.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.Popen(["git", "-C", str(ROOT), "archive", "--format=tar", sha], stdout=subprocess.PIPE)
+        subprocess.run(["tar", "-x", "-C", str(dest)], stdin=archive.stdout, check=True)
+        archive.wait()
+    return dest
 
 
 def raise_fd_limit() -> None:

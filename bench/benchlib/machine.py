@@ -51,10 +51,15 @@ def versions(switchyard_bin: Path | None, switchyard_note: str, root: Path) -> d
         "nginx": _first_line(["nginx", "-v"]),
         "wrk": _first_line(["wrk", "-v"]),
         "rustc": _first_line(["rustc", "-V"]),
-        "switchyard": (
-            f"{commit}{' (uncommitted changes in the tree)' if dirty and dirty != 'unavailable' else ''}, "
-            f"{switchyard_note}"
-            if switchyard_bin
-            else f"not run ({switchyard_note})"
-        ),
+        "switchyard": switchyard_label(switchyard_bin, switchyard_note, commit, dirty),
     }
+
+
+def switchyard_label(binary: Path | None, note: str, head: str, dirty: str) -> str:
+    """What was measured: a pristine commit, the working tree at HEAD (+ changes), or a binary."""
+    if binary is None:
+        return f"not run ({note})"
+    if note.startswith("working tree"):
+        changes = " plus uncommitted changes" if dirty and dirty != "unavailable" else ""
+        return f"working tree at {head}{changes}{note[len('working tree'):]}"
+    return note
