@@ -209,7 +209,11 @@ def main(argv: list[str]) -> int:
     }
     report.write_all(data, a.output, a.markdown)
     print(report.summary_text(data))
-    shutil.rmtree(tmp, ignore_errors=True)
+    if any(not r["ok"] for r in results):
+        print(f"some runs failed: configurations and proxy logs kept in {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+    # A failing reference proxy means the harness itself is broken; switchyard failing is a result.
     failed = [r for r in results if not r["ok"] and r["proxy"] != "switchyard"]
     return 1 if failed else 0
 
