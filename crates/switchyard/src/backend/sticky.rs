@@ -480,7 +480,8 @@ fn del_hdr_value(v: &mut Vec<u8>, from: usize, mut next: usize) -> usize {
 
 // === Response side ===
 
-/// The cookie name and value span of a `Set-Cookie` header (its first pair).
+/// The cookie of a `Set-Cookie` header (its first pair): the name (blanks
+/// trimmed) and the value's start and end offsets.
 fn set_cookie_pair(v: &[u8]) -> Option<(&[u8], usize, usize)> {
     let mut i = 0;
     while i < v.len() && is_sp(v[i]) {
@@ -640,58 +641,87 @@ fn set_cookie_value(cfg: &CookieConfig, srv_cookie: Option<&str>, first: i64, no
 
 /// Handles `Set-Cookie: NAME=...` emitted by the server. Returns the log flag
 /// and whether such a cookie was present.
+///
+/// As HAProxy does whenever a persistence cookie is configured, blanks around
+/// the `=` of every `Set-Cookie` header's cookie are removed first
+/// (`other = 1 ; path=/` -> `other=1 ; path=/`), even with `preserve`.
 fn server_side(
     cfg: &CookieConfig,
     direct: bool,
     served_by: &ServerState,
     headers: &mut HeaderMap,
 ) -> (ResponseCookie, bool) {
-    let ours = |v: &HeaderValue| {
-        set_cookie_pair(v.as_bytes()).is_some_and(|(n, _, _)| n == cfg.name.as_bytes())
-    };
-    if !headers.get_all(SET_COOKIE).iter().any(ours) {
+    let name = cfg.name.as_bytes();
+    let needs_work = headers.get_all(SET_COOKIE).iter().any(|v| {
+        set_cookie_pair(v.as_bytes()).is_some_and(|(n, _, _)| n == name)
+            || normalize_set_cookie(v.as_bytes()).is_some_and(|n| n != v.as_bytes())
+    });
+    if !needs_work {
         return (ResponseCookie::None, false);
     }
-    if cfg.preserve {
-        return (ResponseCookie::Provided, true);
-    }
-    let delete = cfg.mode == CookieMode::Insert || (direct && cfg.indirect);
-    let srv_cookie = served_by.cookie.as_deref();
-    let mut flag = ResponseCookie::Provided;
+    let delete = !cfg.preserve && (cfg.mode == CookieMode::Insert || (direct && cfg.indirect));
+    let srv_cookie = served_by.cookie.as_deref().filter(|_| !cfg.preserve);
+    let (mut flag, mut found) = (ResponseCookie::None, false);
     let old: Vec<HeaderValue> = headers.get_all(SET_COOKIE).iter().cloned().collect();
     let mut kept = Vec::with_capacity(old.len());
     for v in old {
-        let Some((name, vb, ve)) = set_cookie_pair(v.as_bytes()) else {
+        let Some(normal) = normalize_set_cookie(v.as_bytes()) else {
             kept.push(v);
             continue;
         };
-        if name != cfg.name.as_bytes() {
+        let Some((n, vb, ve)) = set_cookie_pair(&normal) else {
             kept.push(v);
             continue;
+        };
+        if n != name {
+            kept.push(HeaderValue::from_bytes(&normal).unwrap_or(v));
+            continue;
         }
-        let b = v.as_bytes();
-        match (delete, cfg.mode, srv_cookie) {
-            (true, _, _) => flag = ResponseCookie::Deleted,
-            (false, CookieMode::Rewrite, Some(c)) => {
-                kept.push(splice(b, vb, ve, c.as_bytes()).unwrap_or(v));
+        found = true;
+        let with: Option<Vec<u8>> = match (cfg.mode, srv_cookie) {
+            _ if delete => {
+                flag = ResponseCookie::Deleted;
+                continue;
+            }
+            (CookieMode::Rewrite, Some(c)) => Some(c.as_bytes().to_vec()),
+            (CookieMode::Prefix, Some(c)) => {
+                let mut w = Vec::with_capacity(c.len() + 1 + ve - vb);
+                w.extend_from_slice(c.as_bytes());
+                w.push(b'~');
+                w.extend_from_slice(&normal[vb..ve]);
+                Some(w)
+            }
+            _ => None,
+        };
+        match with {
+            Some(w) => {
+                kept.push(splice(&normal, vb, ve, &w).unwrap_or(v));
                 flag = ResponseCookie::Rewritten;
             }
-            (false, CookieMode::Prefix, Some(c)) => {
-                let mut with = Vec::with_capacity(c.len() + 1 + ve - vb);
-                with.extend_from_slice(c.as_bytes());
-                with.push(b'~');
-                with.extend_from_slice(&b[vb..ve]);
-                kept.push(splice(b, vb, ve, &with).unwrap_or(v));
-                flag = ResponseCookie::Rewritten;
+            None => {
+                kept.push(HeaderValue::from_bytes(&normal).unwrap_or(v));
+                if flag == ResponseCookie::None {
+                    flag = ResponseCookie::Provided;
+                }
             }
-            _ => kept.push(v),
         }
     }
     headers.remove(SET_COOKIE);
     for v in kept {
         headers.append(SET_COOKIE, v);
     }
-    (flag, true)
+    (flag, found)
+}
+
+/// The `Set-Cookie` value with leading blanks and blanks around the first
+/// `=` removed; `None` when it has no `name=value` pair.
+fn normalize_set_cookie(v: &[u8]) -> Option<Vec<u8>> {
+    let (name, vb, _) = set_cookie_pair(v)?;
+    let mut out = Vec::with_capacity(v.len());
+    out.extend_from_slice(name);
+    out.push(b'=');
+    out.extend_from_slice(&v[vb..]);
+    Some(out)
 }
 
 /// `b` with bytes `from..to` replaced by `with`.

@@ -962,3 +962,176 @@ fn nocache_matrix_matches_haproxy() {
         failures.join("\n")
     );
 }
+
+/// Response-side cookies recorded on HAProxy 2.6.12, one `listen` per port:
+/// 29001 `insert maxidle 30s`, 29002 `insert maxlife 60s`, 29003 `insert
+/// indirect maxidle 30s maxlife 60s domain .ex.com httponly` (servers S1, S2,
+/// balance roundrobin, the server emits no cookie); 29004 `insert preserve
+/// indirect`, 29005 `rewrite`, 29006 passive `indirect`, 29007 `prefix`
+/// (one server S1 emitting `Set-Cookie: SRVNAME = fromserver ; path=/`).
+/// Each case: request cookies built from the request's second, and the
+/// `Set-Cookie` headers HAProxy sent back.
+#[test]
+fn dates_and_server_cookies_match_haproxy() {
+    #[rustfmt::skip]
+    let cases: &[(u16, u64, &[&str], &[&str])] = &[
+        (29001, 1795698657, &[], &["SRVNAME=S1|awgv5; path=/"]),
+        (29001, 1795698657, &["SRVNAME=S1"], &["SRVNAME=S1|awgv5; path=/"]),
+        (29001, 1795698657, &["SRVNAME=S1|awgv2"], &["SRVNAME=S1|awgv5; path=/"]),
+        (29001, 1795698657, &["SRVNAME=S1|awgvv"], &["SRVNAME=S2|awgv5; path=/"]),
+        (29001, 1795698657, &["SRVNAME=S1|awgv7"], &[]),
+        (29001, 1795698657, &["SRVNAME=S1|awm2h"], &["SRVNAME=S1|awgv5; path=/"]),
+        (29001, 1795698657, &["SRVNAME=S1|awgv2|awgvx"], &["SRVNAME=S1|awgv5; path=/"]),
+        (29001, 1795698657, &["SRVNAME=S1|awgv2|awgvi"], &["SRVNAME=S1|awgv5; path=/"]),
+        (29001, 1795698657, &["SRVNAME=S1|awgv7|awgvx"], &["SRVNAME=S1|awgv5; path=/"]),
+        (29001, 1795698657, &["SRVNAME=S1|awgv2|awm2h"], &["SRVNAME=S1|awgv5; path=/"]),
+        (29001, 1795698657, &["SRVNAME=BAD|awgv2|awgvx"], &["SRVNAME=S2|awgv5; path=/"]),
+        (29001, 1795698657, &["SRVNAME=S1|zz"], &["SRVNAME=S1|awgv5; path=/"]),
+        (29001, 1795698657, &["SRVNAME=S1||awgvx"], &["SRVNAME=S1|awgv5; path=/"]),
+        (29001, 1795698657, &["SRVNAME=S2|awgvv", "SRVNAME=S1|awgv2"], &["SRVNAME=S1|awgv5; path=/"]),
+        (29002, 1795698657, &[], &["SRVNAME=S1|awgv5|awgv5; path=/"]),
+        (29002, 1795698657, &["SRVNAME=S1"], &["SRVNAME=S1|awgv5|awgv5; path=/"]),
+        (29002, 1795698657, &["SRVNAME=S1|awgv2"], &["SRVNAME=S1|awgv5|awgv5; path=/"]),
+        (29002, 1795698657, &["SRVNAME=S1|awgvv"], &["SRVNAME=S1|awgv5|awgv5; path=/"]),
+        (29002, 1795698657, &["SRVNAME=S1|awgv7"], &["SRVNAME=S1|awgv5|awgv5; path=/"]),
+        (29002, 1795698657, &["SRVNAME=S1|awm2h"], &["SRVNAME=S1|awgv5|awgv5; path=/"]),
+        (29002, 1795698657, &["SRVNAME=S1|awgv2|awgvx"], &["SRVNAME=S1|awgv5|awgvx; path=/"]),
+        (29002, 1795698657, &["SRVNAME=S1|awgv2|awgvi"], &["SRVNAME=S2|awgv5|awgv5; path=/"]),
+        (29002, 1795698657, &["SRVNAME=S1|awgv7|awgvx"], &[]),
+        (29002, 1795698657, &["SRVNAME=S1|awgv2|awm2h"], &["SRVNAME=S1|awgv5|awgv5; path=/"]),
+        (29002, 1795698657, &["SRVNAME=BAD|awgv2|awgvx"], &["SRVNAME=S2|awgv5|awgvx; path=/"]),
+        (29002, 1795698657, &["SRVNAME=S1|zz"], &["SRVNAME=S1|awgv5|awgv5; path=/"]),
+        (29002, 1795698657, &["SRVNAME=S1||awgvx"], &[]),
+        (29002, 1795698657, &["SRVNAME=S2|awgvv", "SRVNAME=S1|awgv2"], &["SRVNAME=S2|awgv5|awgv5; path=/"]),
+        (29003, 1795698657, &[], &["SRVNAME=S1|awgv5|awgv5; path=/; domain=.ex.com; HttpOnly"]),
+        (29003, 1795698657, &["SRVNAME=S1"], &["SRVNAME=S1|awgv5|awgv5; path=/; domain=.ex.com; HttpOnly"]),
+        (29003, 1795698657, &["SRVNAME=S1|awgv2"], &["SRVNAME=S1|awgv5|awgv5; path=/; domain=.ex.com; HttpOnly"]),
+        (29003, 1795698657, &["SRVNAME=S1|awgvv"], &["SRVNAME=S2|awgv5|awgv5; path=/; domain=.ex.com; HttpOnly"]),
+        (29003, 1795698657, &["SRVNAME=S1|awgv7"], &["SRVNAME=S1|awgv5|awgv5; path=/; domain=.ex.com; HttpOnly"]),
+        (29003, 1795698657, &["SRVNAME=S1|awm2h"], &["SRVNAME=S1|awgv5|awgv5; path=/; domain=.ex.com; HttpOnly"]),
+        (29003, 1795698657, &["SRVNAME=S1|awgv2|awgvx"], &["SRVNAME=S1|awgv5|awgvx; path=/; domain=.ex.com; HttpOnly"]),
+        (29003, 1795698657, &["SRVNAME=S1|awgv2|awgvi"], &["SRVNAME=S2|awgv5|awgv5; path=/; domain=.ex.com; HttpOnly"]),
+        (29003, 1795698657, &["SRVNAME=S1|awgv7|awgvx"], &[]),
+        (29003, 1795698657, &["SRVNAME=S1|awgv2|awm2h"], &["SRVNAME=S1|awgv5|awgv5; path=/; domain=.ex.com; HttpOnly"]),
+        (29003, 1795698657, &["SRVNAME=BAD|awgv2|awgvx"], &["SRVNAME=S2|awgv5|awgvx; path=/; domain=.ex.com; HttpOnly"]),
+        (29003, 1795698657, &["SRVNAME=S1|zz"], &["SRVNAME=S1|awgv5|awgv5; path=/; domain=.ex.com; HttpOnly"]),
+        (29003, 1795698657, &["SRVNAME=S1||awgvx"], &["SRVNAME=S1|awgv5|awgvx; path=/; domain=.ex.com; HttpOnly"]),
+        (29003, 1795698657, &["SRVNAME=S2|awgvv", "SRVNAME=S1|awgv2"], &["SRVNAME=S1|awgv5|awgv5; path=/; domain=.ex.com; HttpOnly"]),
+        (29004, 1795698657, &[], &["SRVNAME=fromserver ; path=/"]),
+        (29004, 1795698657, &["SRVNAME=S1"], &["SRVNAME=fromserver ; path=/"]),
+        (29005, 1795698657, &[], &["SRVNAME=S1 ; path=/"]),
+        (29005, 1795698657, &["SRVNAME=S1"], &["SRVNAME=S1 ; path=/"]),
+        (29006, 1795698657, &[], &["SRVNAME=fromserver ; path=/"]),
+        (29006, 1795698657, &["SRVNAME=S1"], &[]),
+        (29007, 1795698657, &[], &["SRVNAME=S1~fromserver ; path=/"]),
+        (29007, 1795698657, &["SRVNAME=S1"], &["SRVNAME=S1~fromserver ; path=/"]),
+    ];
+    let s = two_servers();
+    for (port, t, cookies, want) in cases {
+        let c = match port {
+            29001 => CookieConfig {
+                maxidle: Some(30),
+                ..cfg(CookieMode::Insert)
+            },
+            29002 => CookieConfig {
+                maxlife: Some(60),
+                ..cfg(CookieMode::Insert)
+            },
+            29003 => CookieConfig {
+                indirect: true,
+                maxidle: Some(30),
+                maxlife: Some(60),
+                domains: vec![".ex.com".into()],
+                httponly: true,
+                ..cfg(CookieMode::Insert)
+            },
+            29004 => CookieConfig {
+                preserve: true,
+                indirect: true,
+                ..cfg(CookieMode::Insert)
+            },
+            29005 => cfg(CookieMode::Rewrite),
+            29006 => CookieConfig {
+                indirect: true,
+                ..cfg(CookieMode::Passive)
+            },
+            _ => cfg(CookieMode::Prefix),
+        };
+        let when = at(*t);
+        let mut h = HeaderMap::new();
+        for v in *cookies {
+            h.append(COOKIE, HeaderValue::from_str(v).unwrap());
+        }
+        let verdict = lookup(&c, &h, &s, when);
+        // The server HAProxy's balancer chose shows in the inserted value.
+        let served = match (want.first(), verdict) {
+            (Some(w), _) if w.starts_with("SRVNAME=S2") => 1,
+            (Some(w), _) if w.starts_with("SRVNAME=S1") && *port < 29004 => 0,
+            (_, RequestCookie::Valid(i)) => i,
+            _ => 0,
+        };
+        if let RequestCookie::Valid(i) = verdict {
+            assert_eq!(
+                i, served,
+                "port {port} {cookies:?}: HAProxy used another server"
+            );
+        }
+        let mut resp = HeaderMap::new();
+        if *port >= 29004 {
+            resp.append(
+                SET_COOKIE,
+                HeaderValue::from_static("SRVNAME = fromserver ; path=/"),
+            );
+        }
+        apply_response(
+            &c,
+            verdict,
+            &Method::GET,
+            &h,
+            &s[served],
+            StatusCode::OK,
+            &mut resp,
+            when,
+        );
+        assert_eq!(
+            set_cookies(&resp),
+            *want,
+            "port {port} {cookies:?} ({verdict:?})"
+        );
+    }
+}
+
+/// With any cookie configured, every `Set-Cookie` loses the blanks around its
+/// `=` (HAProxy 2.6.12, `insert preserve`); nothing changes without one.
+#[test]
+fn set_cookie_blanks_are_normalised() {
+    let s = two_servers();
+    let c = CookieConfig {
+        preserve: true,
+        ..cfg(CookieMode::Insert)
+    };
+    let mut resp = HeaderMap::new();
+    for v in [
+        "other = 1 ; path=/",
+        "third= 3",
+        "SRVNAME= v ; x",
+        "noeq ; x",
+    ] {
+        resp.append(SET_COOKIE, HeaderValue::from_static(v));
+    }
+    let f = apply_response(
+        &c,
+        RequestCookie::None,
+        &Method::GET,
+        &HeaderMap::new(),
+        &s[0],
+        StatusCode::OK,
+        &mut resp,
+        now(),
+    );
+    assert_eq!(f, ResponseCookie::Provided);
+    assert_eq!(
+        set_cookies(&resp),
+        ["other=1 ; path=/", "third=3", "SRVNAME=v ; x", "noeq ; x"]
+    );
+}
