@@ -190,6 +190,7 @@ class Origin:
         self.servers: dict[int, asyncio.base_events.Server] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self.open_conns: set[asyncio.StreamWriter] = set()
+        self.peak_conns = 0
         if logdir:
             os.makedirs(logdir, exist_ok=True)
 
@@ -218,6 +219,7 @@ class Origin:
             self.next_conn += 1
         port = writer.get_extra_info("sockname")[1]
         self.open_conns.add(writer)
+        self.peak_conns = max(self.peak_conns, len(self.open_conns))
         raw_path = os.path.join(self.logdir, "conn-%d.bin" % cid) if self.logdir else None
         self.record({"ev": "open", "conn": cid, "port": port})
         buf = b""
@@ -320,6 +322,12 @@ class Origin:
         def run() -> None:
             self.loop = asyncio.new_event_loop()
             asyncio.set_event_loop(self.loop)
+
+            def quiet_cancel(loop: asyncio.AbstractEventLoop, ctx: dict) -> None:
+                if not isinstance(ctx.get("exception"), asyncio.CancelledError):
+                    loop.default_exception_handler(ctx)
+
+            self.loop.set_exception_handler(quiet_cancel)
             for p in ports:
                 out.append(self.loop.run_until_complete(self.listen(p)))
             ready.set()
@@ -328,6 +336,25 @@ class Origin:
         threading.Thread(target=run, daemon=True).start()
         ready.wait(10)
         return out
+
+    def stop(self) -> None:
+        """Closes the listeners and every open connection, then stops the loop."""
+        if self.loop is None:
+            return
+
+        async def shutdown() -> None:
+            for port in list(self.servers):
+                await self.unlisten(port)
+            me = asyncio.current_task()
+            tasks = [t for t in asyncio.all_tasks() if t is not me]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        try:
+            self.call(shutdown)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
 
     def call(self, coro_fn, *args):
         """Run a coroutine on the origin's loop from another thread and wait for it."""

@@ -30,6 +30,7 @@ DEFAULTS = {
     "rise": 2,
     "fall": 2,
     "balance": "roundrobin",
+    "frontend_maxconn": 0,
 }
 
 
@@ -49,7 +50,11 @@ def ms(v: str) -> int:
     return int(v)
 
 
-def haproxy_cfg(port: int, backends: list[int], o: dict) -> str:
+def haproxy_cfg(port: int, backends: list[int], o: dict, kind: str = "haproxy") -> str:
+    """The HAProxy configuration both HAProxy and switchyard run. `retry-on` is written
+    for HAProxy only: switchyard refuses it (its fixed policy is documented in
+    proxy/forward.rs: connection failures, plus a reused idle connection found closed
+    for a request without body)."""
     lines = [
         "global",
         f"    maxconn {o['maxconn']}",
@@ -64,11 +69,12 @@ def haproxy_cfg(port: int, backends: list[int], o: dict) -> str:
     ]
     if o["redispatch"]:
         lines.append("    option redispatch 1")
-    if o["retry_on"]:
+    if o["retry_on"] and kind == "haproxy":
         lines.append(f"    retry-on {o['retry_on']}")
     lines += [
         "frontend fe",
         f"    bind 127.0.0.1:{port}",
+        *([f"    maxconn {o['frontend_maxconn']}"] if o["frontend_maxconn"] else []),
         "    acl internal path_beg /internal",
         "    http-request deny if internal",
         "    default_backend be",
@@ -144,7 +150,7 @@ class Proxy:
             return ["nginx", "-p", self.workdir, "-c", cfg, "-g", "daemon off;"]
         cfg = os.path.join(self.workdir, "haproxy.cfg")
         with open(cfg, "w") as f:
-            f.write(haproxy_cfg(self.port, self.backends, self.opts))
+            f.write(haproxy_cfg(self.port, self.backends, self.opts, self.kind))
         if self.kind == "haproxy":
             return [shutil.which("haproxy") or "/usr/sbin/haproxy", "-f", cfg, "-db"]
         return [switchyard_bin(), "-f", cfg]
@@ -183,3 +189,66 @@ class Proxy:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class NginxOrigin:
+    """A fast origin for the load rows: nginx answering `200 ok` to everything and logging
+    each request's `X-Req-Id` and method, so duplicate executions can be counted."""
+
+    def __init__(self, port: int, workdir: str):
+        self.port, self.workdir = port, workdir
+        os.makedirs(workdir, exist_ok=True)
+        self.access_log = os.path.join(workdir, "access.log")
+        self.cfg = os.path.join(workdir, "origin.conf")
+        d = workdir
+        with open(self.cfg, "w") as f:
+            f.write(f"""
+user root root;
+worker_processes 1;
+error_log {d}/error.log warn;
+pid {d}/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+  log_format reqid '$http_x_req_id $request_method $status';
+  access_log {self.access_log} reqid;
+  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;
+  uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+  keepalive_requests 100000;
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{ return 200 "ok\\n"; }}
+  }}
+}}
+""")
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "NginxOrigin":
+        self.proc = subprocess.Popen(
+            ["nginx", "-p", self.workdir, "-c", self.cfg, "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError(f"nginx origin did not listen on {self.port}")
+
+    def kill(self) -> None:
+        """kill -9 of the whole origin (master and worker)."""
+        if self.proc and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(5)
+        self.proc = None
+
+    def request_ids(self) -> list[str]:
+        try:
+            with open(self.access_log) as f:
+                return [line.split(" ", 1)[0] for line in f if line.strip()]
+        except FileNotFoundError:
+            return []

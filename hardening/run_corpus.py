@@ -34,7 +34,7 @@ from proxies import KINDS, Proxy, free_port  # noqa: E402
 CORPUS = os.path.join(HERE, "corpus")
 WINDOW = 3.0  # seconds a case may take before the connection is considered idle
 QUIET_OK = 0.3
-QUIET_ERR = 1.0
+QUIET_ERR = 2.0
 
 
 def unescape(s: str) -> str:
@@ -361,20 +361,41 @@ def summarise(results: list[dict]) -> dict:
     }
 
 
-def run_proxy(kind: str, cases: list[dict], verbose: bool = False, workroot: str | None = None) -> dict:
-    workdir = tempfile.mkdtemp(prefix=f"corpus-{kind}-", dir=workroot)
+def _worker(kind: str, cases: list[dict], workdir: str, verbose: bool, out: list, opts: dict) -> None:
     origin = Origin(os.path.join(workdir, "origin"))
     (oport,) = origin.start_thread([0])
     port = free_port()
-    results = []
-    with Proxy(kind, port, [oport], workdir):
-        for c in cases:
-            r = run_case(port, origin, c)
-            results.append(r)
-            if verbose or not r["pass"]:
-                flag = "ok  " if r["pass"] else "FAIL"
-                print(f"  {kind:10} {flag} {c['id']} [{c['level']}] {c['desc']}: {r['why']} {r['client']['statuses']}", file=sys.stderr)
-    return {"proxy": kind, "summary": summarise(results), "results": results, "workdir": workdir}
+    try:
+        with Proxy(kind, port, [oport], workdir, **opts):
+            for c in cases:
+                r = run_case(port, origin, c)
+                out.append(r)
+                if verbose or not r["pass"]:
+                    flag = "ok  " if r["pass"] else "FAIL"
+                    print(f"  {kind:10} {flag} {c['id']} [{c['level']}] {c['desc']}: {r['why']} {r['client']['statuses']}", file=sys.stderr)
+    finally:
+        origin.stop()
+
+
+def run_proxy(kind: str, cases: list[dict], verbose: bool = False, workroot: str | None = None, workers: int = 4, **opts) -> dict:
+    """Runs the cases against one proxy kind with `workers` proxy+origin pairs in parallel
+    (each pair runs its share of the cases in sequence, so origin events are attributed exactly)."""
+    import threading
+
+    root = tempfile.mkdtemp(prefix=f"corpus-{kind}-", dir=workroot)
+    outs: list[list] = [[] for _ in range(workers)]
+    threads = []
+    for w in range(workers):
+        wd = os.path.join(root, f"w{w}")
+        t = threading.Thread(target=_worker, args=(kind, cases[w::workers], wd, verbose, outs[w], opts))
+        t.start()
+        threads.append(t)
+    for t in threads:
+        t.join()
+    results = sorted((r for o in outs for r in o), key=lambda r: r["id"])
+    if len(results) != len(cases):
+        raise RuntimeError(f"{kind}: {len(results)} results for {len(cases)} cases; see {root}")
+    return {"proxy": kind, "summary": summarise(results), "results": results, "workdir": root}
 
 
 def main() -> int:
@@ -383,11 +404,12 @@ def main() -> int:
     ap.add_argument("--cases", help="comma-separated case ids")
     ap.add_argument("--json", help="write full results here")
     ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("--workers", type=int, default=4, help="proxy+origin pairs run in parallel")
     a = ap.parse_args()
     cases = load_cases(set(a.cases.split(",")) if a.cases else None)
     out = []
     for kind in a.proxy or ["haproxy"]:
-        res = run_proxy(kind, cases, a.verbose)
+        res = run_proxy(kind, cases, a.verbose, workers=a.workers)
         out.append(res)
         print(json.dumps({"proxy": kind} | res["summary"]))
     if a.json:
