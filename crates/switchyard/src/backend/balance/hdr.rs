@@ -42,18 +42,27 @@ pub(crate) fn first_value<'a>(
     Some(v[..end].trim_ascii())
 }
 
-/// The label before the TLD: `www.example.com` -> `example`; no dot: all.
+/// HAProxy's `use_domain_only` key: walking back from the end, the label
+/// before the last dot (`www.example.com` -> `example`; no dot: all of it).
+/// Ported exactly, including that the byte just before the last dot is never
+/// taken as a delimiter (`a..b` -> `a.`). HAProxy also looks at the byte just
+/// past the value, which makes its choice for some hosts (`x.y`) depend on
+/// what follows the header in its buffer; that byte is treated as not a dot.
 pub(crate) fn domain_only(v: &[u8]) -> &[u8] {
-    match v.iter().rposition(|&c| c == b'.') {
-        Some(dot) => {
-            let start = v[..dot]
-                .iter()
-                .rposition(|&c| c == b'.')
-                .map_or(0, |p| p + 1);
-            &v[start..dot]
+    let n = v.len();
+    let (mut p, mut end, mut dohash) = (n, n, false);
+    while p > 0 {
+        if dohash {
+            if v[p - 1] == b'.' {
+                break;
+            }
+        } else if p < n && v[p] == b'.' {
+            end = p;
+            dohash = true;
         }
-        None => v,
+        p -= 1;
     }
+    &v[p..end]
 }
 
 impl Balancer for Hdr {
@@ -113,6 +122,11 @@ mod tests {
         assert_eq!(domain_only(b"www.example.com"), b"example");
         assert_eq!(domain_only(b"example.com"), b"example");
         assert_eq!(domain_only(b"localhost"), b"localhost");
+        assert_eq!(domain_only(b"a..b"), b"a.");
+        assert_eq!(domain_only(b"x.y"), b"x");
+        assert_eq!(domain_only(b"www.example.com:8080"), b"example");
+        assert_eq!(domain_only(b"host."), b"host");
+        assert_eq!(domain_only(b""), b"");
         let s = servers(&[1, 1, 1]);
         let b = Hdr::new(false, 3, "host", true);
         let a = b.pick(&s, &ctx("/", &hm(&[("host", "www.example.com")])));

@@ -261,3 +261,88 @@ fn roundrobin_runtime_changes_match_haproxy() {
         ["b c a", "c b", "c c", "c c a", "c b a c b c a c b c b a"]
     );
 }
+
+/// `balance uri` options and `hdr(host) [use_domain_only]` over weights
+/// 1/2/1/3/1, as HAProxy 2.6.12 chose (one request per target).
+#[test]
+fn hash_options_match_haproxy() {
+    let w = [1, 2, 1, 3, 1];
+    let uri = |len, depth, whole, path_only| Balance::Uri {
+        len,
+        depth,
+        whole,
+        path_only,
+    };
+    let uris: &[&str] = &[
+        "/",
+        "/a",
+        "/ab",
+        "/abc",
+        "/abcd",
+        "/abcdef/x",
+        "/a/b/c/d",
+        "/a/b?q=1",
+        "/a?q=1",
+        "/x/y/z?k=v&w",
+        "/a/bb/ccc",
+        "/url1?x",
+        "/longer/path/here?and=query",
+    ];
+    let on_uris = |b: Balance| {
+        let reqs: Vec<_> = uris.iter().map(|u| (*u, None)).collect();
+        picks(b, &w, &reqs)
+    };
+    assert_eq!(
+        on_uris(uri(Some(4), None, false, false)),
+        "e d a b b b d d d b d a c"
+    );
+    assert_eq!(
+        on_uris(uri(None, Some(2), false, false)),
+        "e d a b b b d d d b d b c"
+    );
+    assert_eq!(
+        on_uris(uri(None, None, true, false)),
+        "e d a b b b d b a c b d d"
+    );
+    assert_eq!(
+        on_uris(uri(Some(6), Some(1), false, false)),
+        "e d a b b c d d d b d b d"
+    );
+    assert_eq!(
+        on_uris(uri(Some(5), None, true, false)),
+        "e d a b b b d d b c d b b"
+    );
+    let abs: &[&str] = &[
+        "http://h.example/a/b?q",
+        "http://h.example",
+        "http://h.example?x",
+        "http://h.example:8080/zz/y",
+    ];
+    let mut reqs: Vec<_> = abs.iter().map(|u| (*u, None)).collect();
+    reqs.extend(uris.iter().map(|u| (*u, None)));
+    assert_eq!(
+        picks(uri(None, None, false, true), &w, &reqs),
+        "d a a b e d a b b b d d d d b b b"
+    );
+    let hosts: &[&'static str] = &[
+        "www.example.com",
+        "example.com",
+        "a.b.c.example.org",
+        "localhost",
+        "www.example.com:8080",
+        "x.y",
+        "EXAMPLE.COM",
+        "a..b",
+        "host.",
+        "www.test.co.uk",
+    ];
+    let host_reqs: Vec<_> = hosts.iter().map(|h| ("/", Some(("host", *h)))).collect();
+    let hdr = |use_domain_only| Balance::Hdr {
+        name: "host".into(),
+        use_domain_only,
+    };
+    // HAProxy answered `b` for `x.y` only when no header followed Host (it
+    // reads one byte past the value); with one after it answers `a`, as here.
+    assert_eq!(picks(hdr(true), &w, &host_reqs), "d d d b d a d d a c");
+    assert_eq!(picks(hdr(false), &w, &host_reqs), "d d c b c b d b d b");
+}
