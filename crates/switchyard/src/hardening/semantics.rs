@@ -19,8 +19,9 @@ const KNOWN_CODINGS: [&str; 5] = ["chunked", "gzip", "x-gzip", "deflate", "compr
 /// - `Content-Length` is `1*DIGIT` (a list of one repeated value is accepted), fits in u64;
 /// - `Host`: required in HTTP/1.1, at most one line, `uri-host [":" port]` without
 ///   userinfo, `,`, `/`, `?`, `#` or whitespace; with an absolute-form target the Host
-///   must name the same authority (a mismatch is refused, not silently rewritten, so
-///   that routing, ACLs and logs can never disagree on the host);
+///   must name the same authority, case-insensitively and with the scheme's default port
+///   optional (a mismatch is refused, not silently rewritten, so that routing, ACLs and
+///   logs can never disagree on the host);
 /// - target form: origin-form starts with `/`; `*` only with OPTIONS; absolute-form
 ///   only `http`/`https` without userinfo; authority-form and CONNECT are refused
 ///   (switchyard is a reverse proxy, not a tunnel: 501);
@@ -157,7 +158,27 @@ fn check_host(uri: &Uri, version: Version, headers: &HeaderMap) -> Result<(), Re
         return Err(Reject::bad("invalid Host"));
     }
     if let Some(auth) = uri.authority().filter(|_| uri.scheme().is_some()) {
-        if !auth.as_str().as_bytes().eq_ignore_ascii_case(h) {
+        let default_port: &[u8] = if uri
+            .scheme_str()
+            .is_some_and(|s| s.eq_ignore_ascii_case("https"))
+        {
+            b"443"
+        } else {
+            b"80"
+        };
+        let canon = |a: &[u8]| -> Vec<u8> {
+            let a = a.to_ascii_lowercase();
+            match a.iter().rposition(|&b| b == b':') {
+                Some(i)
+                    if !a[i + 1..].contains(&b']')
+                        && (a[i + 1..].is_empty() || a[i + 1..] == *default_port) =>
+                {
+                    a[..i].to_vec()
+                }
+                _ => a,
+            }
+        };
+        if canon(auth.as_str().as_bytes()) != canon(h) {
             return Err(Reject::bad(
                 "Host differs from the request-target authority",
             ));
