@@ -21,11 +21,13 @@
 //! [`normalize`] when a path actually changes), so it is cheap to call on every request.
 //!
 //! # Wiring (what the connection code calls, in this order)
-//! 1. [`check_head_bytes`] on the raw bytes of the request head (request line through the
-//!    empty line) as soon as the head is complete, before any parsing result is used;
-//! 2. [`check_request`] on the parsed head;
-//! 3. [`strip_h2c`] on the headers before they are forwarded;
-//! 4. [`normalize::default_path`] on the path before routing (ACLs) and forwarding.
+//! 1. [`check_head`] as soon as a head is parsed: the raw head bytes
+//!    ([`check_head_bytes`]) and the parsed head ([`check_request`]);
+//! 2. [`normalize_request`] before routing: default path normalisation
+//!    ([`normalize::default_path`]) and h2c removal ([`strip_h2c`]);
+//! 3. for a chunked body, [`chunked::StrictChunked`] over the body bytes that arrived with
+//!    the head *before* connecting to a server (so a framing error already received is a
+//!    400 with nothing forwarded), then over every further read.
 //!
 //! On `Err(reject)`: answer `reject.status`, add `Connection: close`, close the
 //! connection after the response and forward nothing (as HAProxy does for a 400).
@@ -37,6 +39,41 @@ mod semantics;
 
 pub use head::check_head_bytes;
 pub use semantics::{check_request, strip_h2c};
+
+use http::{HeaderMap, Method, Uri, Version};
+
+/// Every check on a complete request head: `raw` is the head as received (request line
+/// through the empty line), the other arguments its parsed form.
+pub fn check_head(
+    raw: &[u8],
+    method: &Method,
+    uri: &Uri,
+    version: Version,
+    headers: &HeaderMap,
+) -> Result<(), Reject> {
+    check_head_bytes(raw)?;
+    check_request(method, uri, version, headers)
+}
+
+/// Rewrites a checked request into what switchyard routes and forwards: the path
+/// normalised by [`normalize::default_path`] (origin-form and absolute-form; the query is
+/// kept) and any h2c upgrade removed. Returns whether anything changed.
+pub fn normalize_request(uri: &mut Uri, headers: &mut HeaderMap) -> bool {
+    let mut changed = strip_h2c(headers);
+    if let Some(pq) = uri.path_and_query() {
+        if let std::borrow::Cow::Owned(new) = normalize::default_path_and_query(pq.as_str()) {
+            let mut parts = uri.clone().into_parts();
+            if let Ok(p) = new.parse() {
+                parts.path_and_query = Some(p);
+                if let Ok(u) = Uri::from_parts(parts) {
+                    *uri = u;
+                    changed = true;
+                }
+            }
+        }
+    }
+    changed
+}
 
 /// Why a request was refused: the status to answer and a short reason for the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,4 +109,52 @@ pub(crate) fn is_tchar(b: u8) -> bool {
 /// A field value byte (RFC 9110 §5.5): VCHAR, SP, HTAB or obs-text; never CR, LF, NUL or other CTLs.
 pub(crate) fn is_field_value_byte(b: u8) -> bool {
     b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_request_rewrites_path_and_strips_h2c() {
+        let mut uri: Uri = "/x/../%69nternal//a?q=/../b".parse().unwrap();
+        let mut h = HeaderMap::new();
+        h.insert("upgrade", "h2c".parse().unwrap());
+        assert!(normalize_request(&mut uri, &mut h));
+        assert_eq!(uri, "/internal/a?q=/../b");
+        assert!(h.is_empty());
+
+        let mut uri: Uri = "http://a.example//internal".parse().unwrap();
+        assert!(normalize_request(&mut uri, &mut HeaderMap::new()));
+        assert_eq!(uri.to_string(), "http://a.example/internal");
+
+        let mut uri: Uri = "/plain?x".parse().unwrap();
+        assert!(!normalize_request(&mut uri, &mut HeaderMap::new()));
+        assert_eq!(uri, "/plain?x");
+    }
+
+    #[test]
+    fn check_head_combines_both_layers() {
+        let raw = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        let mut h = HeaderMap::new();
+        h.insert("host", "a".parse().unwrap());
+        let uri = Uri::from_static("/");
+        assert_eq!(
+            check_head(raw, &Method::GET, &uri, Version::HTTP_11, &h),
+            Ok(())
+        );
+        let bare_lf = b"GET / HTTP/1.1\nHost: a\n\n";
+        assert_eq!(
+            check_head(bare_lf, &Method::GET, &uri, Version::HTTP_11, &h)
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(
+            check_head(raw, &Method::GET, &uri, Version::HTTP_11, &HeaderMap::new())
+                .unwrap_err()
+                .reason,
+            "HTTP/1.1 request without Host"
+        );
+    }
 }
