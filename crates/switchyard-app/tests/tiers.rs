@@ -179,10 +179,22 @@ async fn socket_connect(
     };
     let post = request(socket, "POST", &path, None, &connect).await;
     assert_eq!(post.body, "ok");
-    let poll = request(socket, "GET", &path, None, "").await;
-    // Engine.IO pings ("2") may share the poll; they are not the answer to CONNECT.
-    let packets = poll.body.split('\u{1e}').filter(|p| *p != "2");
-    (sid, packets.map(str::to_owned).collect())
+    // Engine.IO pings ("2") may come first or share the poll; they are not the answer to
+    // CONNECT, which may need another poll while the connect middleware reads the session.
+    let mut packets = Vec::new();
+    for _ in 0..5 {
+        let poll = request(socket, "GET", &path, None, "").await;
+        packets.extend(
+            poll.body
+                .split('\u{1e}')
+                .filter(|p| !p.is_empty() && *p != "2")
+                .map(str::to_owned),
+        );
+        if !packets.is_empty() {
+            break;
+        }
+    }
+    (sid, packets)
 }
 
 #[tokio::test]
@@ -193,8 +205,17 @@ async fn a_login_on_the_http_tier_is_known_to_the_socket_tier() {
     assert_eq!(me.json()["user"], "alice");
     assert_eq!(me.header("x-node"), Some("h-test"));
 
-    let (_, packets) = socket_connect(p.socket, "/chat", Some(&cookie)).await;
+    let (sid, mut packets) = socket_connect(p.socket, "/chat", Some(&cookie)).await;
     assert!(packets[0].starts_with("40/chat,{\"sid\""), "{packets:?}");
+    // The welcome event follows the CONNECT answer, in the same poll or the next one.
+    let path = format!("/engine.io/?EIO=4&transport=polling&sid={sid}");
+    for _ in 0..3 {
+        if packets.iter().any(|p| p.contains("welcome")) {
+            break;
+        }
+        let poll = request(p.socket, "GET", &path, None, "").await.body;
+        packets.extend(poll.split('\u{1e}').map(str::to_owned));
+    }
     let welcome = packets
         .iter()
         .find(|p| p.contains("welcome"))

@@ -15,6 +15,20 @@ const srvnameOf = (setCookies) => setCookies
   .filter((c) => c.startsWith("SRVNAME="))
   .map((c) => c.split(";")[0].slice("SRVNAME=".length));
 
+/**
+ * Polls (GET) until a packet starting with `prefix` arrives, skipping engineioxide's pings;
+ * returns every packet seen. A raw client must wait for the CONNECT answer (`40{...}`) before
+ * emitting: socketioxide closes a session that sends events to a namespace still connecting.
+ */
+async function pollUntil(path, cookie, prefix, step = async () => (await raw(path, { cookie })).body) {
+  const seen = [];
+  for (let i = 0; i < 6 && !seen.some((p) => p.startsWith(prefix)); i++) {
+    seen.push(...(await step("GET")).split("\x1e").filter((p) => p && p !== "2"));
+  }
+  assert.ok(seen.some((p) => p.startsWith(prefix)), `no ${prefix} in ${JSON.stringify(seen)}`);
+  return seen;
+}
+
 test("handshake shape and exactly one SRVNAME cookie; a valid cookie gets none", async () => {
   const r = await raw(HANDSHAKE);
   assert.equal(r.status, 200);
@@ -116,16 +130,13 @@ test("batched polling packets pass through untouched", async () => {
   const cookie = `SRVNAME=${srvnameOf(open.setCookies)[0]}`;
   const path = `${HANDSHAKE}&sid=${sid}`;
   assert.equal((await raw(path, { method: "POST", cookie, body: "40" })).body, "ok");
-  // engineioxide sends its first ping ("2") at once; it may share the poll with the answer.
-  const answer = (await raw(path, { cookie })).body.split("\x1e").filter((p) => p !== "2");
-  assert.ok(answer[0].startsWith("40{\"sid\""), answer.join(" | "));
+  assert.deepEqual((await pollUntil(path, cookie, "40{")).length, 1);
   const batch = ["421[\"echo\",\"a\\u00e9\"]", "422[\"echo\",{\"n\":[1,2]}]"].join("\x1e");
   assert.equal((await raw(path, { method: "POST", cookie, body: batch })).body, "ok");
-  let got = "";
-  for (let i = 0; i < 5 && !got.includes("432"); i++) got += "\x1e" + (await raw(path, { cookie })).body;
+  const acks = await pollUntil(path, cookie, "43");
+  if (acks.length < 2) acks.push(...(await pollUntil(path, cookie, "43")));
   // socketioxide runs each event's handler as its own task, so the acks' order is the server's.
-  const packets = got.split("\x1e").filter((p) => p && p !== "2").sort();
-  assert.deepEqual(packets, ["431[\"aé\"]", "432[{\"n\":[1,2]}]"]);
+  assert.deepEqual(acks.sort(), ["431[\"aé\"]", "432[{\"n\":[1,2]}]"]);
 });
 
 test("cookie header shapes real clients send all route by SRVNAME, and the app still sees its cookie", async () => {
@@ -148,12 +159,17 @@ test("cookie header shapes real clients send all route by SRVNAME, and the app s
       // The node saw the session cookie in the handshake: whoami names the user.
       const path = `${poll}&sid=${sid}`;
       const cookie = `SRVNAME=${target.cookie}`;
-      assert.equal((await raw(path, { method: "POST", cookie, body: "40" })).body, "ok");
-      await raw(path, { cookie });
-      assert.equal((await raw(path, { method: "POST", cookie, body: "421[\"whoami\"]" })).body, "ok");
-      let got = "";
-      for (let i = 0; i < 5 && !got.includes("431"); i++) got += (await raw(path, { cookie })).body;
-      const user = JSON.parse(got.slice(got.indexOf("431") + 3).split("\x1e")[0])[0].user;
+      const trace = [];
+      const step = async (method, body) => {
+        const r = await raw(path, { method, cookie, body });
+        trace.push(`${method} ${r.status} ${r.headers.get("x-node")} ${JSON.stringify(r.body.slice(0, 80))}`);
+        return r.body;
+      };
+      assert.equal(await step("POST", "40"), "ok");
+      await pollUntil(path, cookie, "40{", step);
+      assert.equal(await step("POST", "421[\"whoami\"]"), "ok", trace.join("\n"));
+      const ack = (await pollUntil(path, cookie, "431", step)).find((p) => p.startsWith("431"));
+      const user = JSON.parse(ack.slice(3))[0].user;
       assert.equal(user, "erin", JSON.stringify(headers));
     }
   }
