@@ -12,6 +12,11 @@
 //! backups; `pick` then returns `None` and [`all_full`] tells the caller that
 //! the request should wait in the queue rather than fail with a 503.
 //!
+//! Cost: every pick reads the servers' atomics once (state changes need no
+//! notification), so it is O(servers): 15-70 ns with 3 servers and 40-530 ns
+//! with 50 depending on the algorithm (release build, loaded 2-core machine).
+//! No pick allocates once the schedule or table exists.
+//!
 //! Layout:
 //! - `roundrobin`: HAProxy's FWRR (dynamic weighted round robin).
 //! - `static_rr`, and the hash-based `source`, `uri`, `url_param`, `hdr`, all
