@@ -526,29 +526,30 @@ pub(crate) fn url_text(uri: &http::Uri) -> Cow<'_, str> {
     }
 }
 
-/// Splits a header value on commas outside double quotes, trimming blanks.
+/// Splits a header value on commas outside double quotes (a backslash
+/// escapes the next byte inside quotes), trimming blanks. Calls `f` on each
+/// part until it returns true; returns whether it did.
 pub(crate) fn split_values(v: &[u8], f: &mut dyn FnMut(&[u8]) -> bool) -> bool {
-    let mut start = 0;
-    let mut quoted = false;
-    let mut i = 0;
-    while i <= v.len() {
-        let at_end = i == v.len();
-        if !at_end {
-            match v[i] {
-                b'"' => quoted = !quoted,
-                b'\\' if quoted => i += 1,
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (i, &c) in v.iter().enumerate() {
+        if escaped {
+            escaped = false;
+        } else if quoted {
+            match c {
+                b'\\' => escaped = true,
+                b'"' => quoted = false,
                 _ => {}
             }
-        }
-        if at_end || (!quoted && v[i] == b',') {
-            if f(v[start..i.min(v.len())].trim_ascii()) {
+        } else if c == b'"' {
+            quoted = true;
+        } else if c == b',' {
+            if f(v[start..i].trim_ascii()) {
                 return true;
             }
             start = i + 1;
         }
-        i += 1;
     }
-    false
+    f(v[start..].trim_ascii())
 }
 
 /// Every value of a header (comma-split or whole), or the `occ`-th one

@@ -332,3 +332,42 @@ fn int_ranges() {
     );
     assert!(r(&["ge"]).is_err());
 }
+
+#[test]
+fn split_values_is_total_and_keeps_every_byte() {
+    let parts = |v: &[u8]| {
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        split_values(v, &mut |p| {
+            out.push(p.to_vec());
+            false
+        });
+        out
+    };
+    assert_eq!(parts(b"a, b"), [b"a".to_vec(), b"b".to_vec()]);
+    assert_eq!(parts(br#""a,b", c"#), [br#""a,b""#.to_vec(), b"c".to_vec()]);
+    // An escaped quote keeps the comma quoted; an escaped backslash does not.
+    assert_eq!(parts(br#""x\", y"#), [br#""x\", y"#.to_vec()]);
+    assert_eq!(parts(br#""x\\", y"#), [br#""x\\""#.to_vec(), b"y".to_vec()]);
+    assert_eq!(parts(br#""abc\"#), [br#""abc\"#.to_vec()]);
+    assert_eq!(parts(b""), [b"".to_vec()]);
+    let mut rng = fastrand::Rng::with_seed(5);
+    for _ in 0..20_000 {
+        let v: Vec<u8> = (0..rng.usize(0..24))
+            .map(|_| b"a,\" \\\t"[rng.usize(0..6)])
+            .collect();
+        let got = parts(&v);
+        // Every non-blank byte of the input lands in exactly one part.
+        let kept: usize = got
+            .iter()
+            .map(|p| p.iter().filter(|c| !c.is_ascii_whitespace()).count())
+            .sum();
+        let commas_split = got.len() - 1;
+        let non_blank = v.iter().filter(|c| !c.is_ascii_whitespace()).count();
+        assert_eq!(
+            kept + commas_split,
+            non_blank,
+            "{:?}",
+            String::from_utf8_lossy(&v)
+        );
+    }
+}
