@@ -28,6 +28,20 @@ pub struct RequestInfo<'a> {
     pub dst: SocketAddr,
 }
 
+impl<'a> RequestInfo<'a> {
+    /// A view of a request's head.
+    pub fn from_parts(p: &'a http::request::Parts, src: IpAddr, dst: SocketAddr) -> Self {
+        RequestInfo {
+            method: &p.method,
+            uri: &p.uri,
+            version: p.version,
+            headers: &p.headers,
+            src,
+            dst,
+        }
+    }
+}
+
 /// The frontend's switching rules compiled.
 #[derive(Debug)]
 pub struct Router {

@@ -219,20 +219,6 @@ impl HeaderAction {
     }
 }
 
-impl<'a> RequestInfo<'a> {
-    /// A view of a request's head.
-    pub fn from_parts(p: &'a http::request::Parts, src: IpAddr, dst: SocketAddr) -> Self {
-        RequestInfo {
-            method: &p.method,
-            uri: &p.uri,
-            version: p.version,
-            headers: &p.headers,
-            src,
-            dst,
-        }
-    }
-}
-
 fn hname(name: &str) -> Result<HeaderName, String> {
     HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("invalid header name '{name}'"))
 }
