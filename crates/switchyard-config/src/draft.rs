@@ -158,6 +158,11 @@ pub(crate) struct Proxy {
     pub switching: Vec<PendingSwitch>,
     /// Counter for anonymous ACL names.
     pub anon_acls: usize,
+    /// For defaults sections: used by name (`from`), used implicitly, and
+    /// which proxy kind inherited its rules.
+    pub explicit_ref: bool,
+    pub implicit_ref: bool,
+    pub rules_used_by: Option<Kind>,
 }
 
 impl Proxy {
@@ -198,6 +203,9 @@ impl Proxy {
             http_response_rules: Vec::new(),
             switching: Vec::new(),
             anon_acls: 0,
+            explicit_ref: false,
+            implicit_ref: false,
+            rules_used_by: None,
         }
     }
 
@@ -211,6 +219,9 @@ impl Proxy {
         p.binds.clear();
         p.servers.clear();
         p.switching.clear();
+        p.explicit_ref = false;
+        p.implicit_ref = false;
+        p.rules_used_by = None;
         p
     }
 

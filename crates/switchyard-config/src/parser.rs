@@ -199,12 +199,21 @@ impl<'e> Parser<'e> {
         self.section = match kw {
             "global" => Section::Global,
             "defaults" | "frontend" | "backend" | "listen" => self.start_proxy(line),
-            "userlist" | "peers" | "resolvers" => {
-                let kind = match kw {
-                    "userlist" => "userlist",
-                    "peers" => "peers",
-                    _ => "resolvers",
+            "program" | "log-forward" => {
+                let why = if kw == "program" {
+                    "switchyard does not start external programs"
+                } else {
+                    "switchyard does not receive or forward syslog traffic"
                 };
+                self.diags.alert(
+                    loc,
+                    kw,
+                    format!("'{kw}' sections are not supported by switchyard ({why})."),
+                );
+                Section::Broken
+            }
+            _ => {
+                let kind = keywords::aux::kind(kw);
                 if line.arg(1).is_empty() {
                     self.diags
                         .alert(loc, kw, format!("'{kw}' expects <name> as argument."));
@@ -214,20 +223,13 @@ impl<'e> Parser<'e> {
                         loc,
                         kw,
                         format!(
-                            "'{kw} {}' section is read but switchyard does not use it (see the following messages).",
-                            line.arg(1)
+                            "'{kw} {}' section is checked but not used by switchyard ({}).",
+                            line.arg(1),
+                            keywords::aux::why_unused(kind)
                         ),
                     );
                     Section::Aux(kind, line.arg(1).to_string())
                 }
-            }
-            _ => {
-                self.diags.alert(
-                    loc,
-                    kw,
-                    format!("'{kw}' sections are not supported by switchyard."),
-                );
-                Section::Broken
             }
         };
     }
@@ -316,12 +318,74 @@ impl<'e> Parser<'e> {
                 );
             }
         }
+        if let Some(i) = base {
+            if !self.check_defaults_use(i, kind, from.is_some(), &loc) {
+                return Section::Broken;
+            }
+        }
         let px = match base {
             Some(i) => Proxy::inherit(&self.defaults[i], kind, name.to_string(), loc),
             None => Proxy::builtin(kind, name.to_string(), loc),
         };
         self.current = Some(px);
         Section::Proxy
+    }
+
+    /// HAProxy 2.6's rules for inheriting from defaults section `i`: a defaults
+    /// with ACL/HTTP rules may only initialise proxies of one kind (frontends or
+    /// backends), never a `listen` or another `defaults`; and one should not be
+    /// used both by name and implicitly (warning). Returns false on error.
+    fn check_defaults_use(&mut self, i: usize, kind: Kind, explicit: bool, loc: &Location) -> bool {
+        let kw = kind.word();
+        let d = &mut self.defaults[i];
+        if explicit {
+            d.explicit_ref = true;
+        } else {
+            d.implicit_ref = true;
+        }
+        if d.explicit_ref && d.implicit_ref && !d.name.is_empty() {
+            let (name, dloc) = (d.name.clone(), d.loc.clone());
+            self.diags.warn(
+                loc,
+                kw,
+                format!(
+                    "defaults section '{name}' (declared at {dloc}) is explicitly referenced by another proxy and implicitly used here. To avoid any ambiguity don't mix both usage. Add a last defaults section not explicitly used or always use explicit references."
+                ),
+            );
+        }
+        let d = &mut self.defaults[i];
+        let has_rules = !d.http_request_rules.is_empty()
+            || !d.http_response_rules.is_empty()
+            || !d.redirect_rules.is_empty();
+        if !has_rules {
+            return true;
+        }
+        let msg = match kind {
+            Kind::Defaults => Some(format!(
+                "a defaults section cannot inherit from a defaults section defining TCP/HTTP rules (defaults section at {}).",
+                d.loc
+            )),
+            Kind::Listen => {
+                Some("a listen section cannot inherit from a defaults section defining TCP/HTTP rules.".to_string())
+            }
+            _ => match d.rules_used_by {
+                Some(k) if k != kind => Some(format!(
+                    "frontends and backends cannot inherit from the same defaults section if it defines TCP/HTTP rules (defaults section at {}).",
+                    d.loc
+                )),
+                _ => {
+                    d.rules_used_by = Some(kind);
+                    None
+                }
+            },
+        };
+        match msg {
+            Some(m) => {
+                self.diags.alert_shaped(loc, kw, Shape::ParsingTight, m);
+                false
+            }
+            None => true,
+        }
     }
 
     fn check_unique_name(&mut self, kind: Kind, name: &str, loc: &Location) {

@@ -275,6 +275,15 @@ pub(crate) fn keyword(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
                 d.alert(loc, kw, "'use_backend' expects a backend name.");
                 return;
             }
+            if line.arg(1).contains("%[") {
+                unsupported(
+                    d,
+                    line,
+                    &format!("use_backend {}", line.arg(1)),
+                    "backend names computed per request are not implemented; list one use_backend rule per backend",
+                );
+                return;
+            }
             let cond = match line.arg(2) {
                 "" => None,
                 "if" | "unless" => match acl::condition(
