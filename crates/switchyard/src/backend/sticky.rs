@@ -191,14 +191,29 @@ fn occurrences<'h>(
 ///
 /// The first occurrence naming a running server gives `Valid`. Otherwise the
 /// last notable outcome wins: `Down` (first matching server, in declaration
-/// order, of that occurrence), `Expired`/`Old`, else `Invalid`. With
-/// `option persist` HAProxy would stop at a DOWN match even if a later
-/// occurrence names a running server; here the running server is preferred.
+/// order, of that occurrence), `Expired`/`Old`, else `Invalid`. This is
+/// HAProxy's behaviour without `option persist`; see [`lookup_with`].
 pub fn lookup(
     cfg: &CookieConfig,
     headers: &http::HeaderMap,
     servers: &[Arc<ServerState>],
     now: SystemTime,
+) -> RequestCookie {
+    lookup_with(cfg, headers, servers, now, false)
+}
+
+/// [`lookup`] with `option persist` taken into account: when `persist` is
+/// set, the first server matching the cookie is used even if it is DOWN or
+/// in MAINT (`Down(i)`, the caller sends the request there), and later
+/// occurrences are not examined, as HAProxy 2.6 does (verified: with `b` in
+/// maintenance, `SRVNAME=S2; SRVNAME=S1` goes to `b` with `option persist`,
+/// to `a` without).
+pub fn lookup_with(
+    cfg: &CookieConfig,
+    headers: &http::HeaderMap,
+    servers: &[Arc<ServerState>],
+    now: SystemTime,
+    persist: bool,
 ) -> RequestCookie {
     let now = unix_secs(now);
     let mut verdict = RequestCookie::None;
@@ -217,6 +232,9 @@ pub fn lookup(
                 if s.running() {
                     return RequestCookie::Valid(i);
                 }
+                if persist {
+                    return RequestCookie::Down(i);
+                }
                 down.get_or_insert(i);
             }
         }
@@ -228,6 +246,7 @@ pub fn lookup(
     }
     verdict
 }
+
 // === Response side ===
 
 /// The cookie of a `Set-Cookie` header (its first pair): the name (blanks

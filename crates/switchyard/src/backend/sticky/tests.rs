@@ -1135,3 +1135,39 @@ fn set_cookie_blanks_are_normalised() {
         ["other=1 ; path=/", "third=3", "SRVNAME=v ; x", "noeq ; x"]
     );
 }
+
+/// `option persist` on HAProxy 2.6.12 with `b` (S2) in maintenance.
+#[test]
+fn persist_stops_at_the_first_matching_server() {
+    let s = two_servers();
+    let c = cfg(CookieMode::Insert);
+    s[1].maint.store(true, Ordering::Release);
+    let h = req(&["SRVNAME=S2; SRVNAME=S1"]);
+    assert_eq!(lookup_with(&c, &h, &s, now(), true), RequestCookie::Down(1));
+    assert_eq!(
+        lookup_with(&c, &h, &s, now(), false),
+        RequestCookie::Valid(0)
+    );
+    assert_eq!(lookup(&c, &h, &s, now()), RequestCookie::Valid(0));
+    let h = req(&["SRVNAME=S1; SRVNAME=S2"]);
+    assert_eq!(
+        lookup_with(&c, &h, &s, now(), true),
+        RequestCookie::Valid(0)
+    );
+    // Served by the persisted server: direct, nothing inserted.
+    let h = req(&["SRVNAME=S2"]);
+    let v = lookup_with(&c, &h, &s, now(), true);
+    assert_eq!(v, RequestCookie::Down(1));
+    let mut resp = HeaderMap::new();
+    let f = apply_response(
+        &c,
+        v,
+        &Method::GET,
+        &h,
+        &s[1],
+        StatusCode::OK,
+        &mut resp,
+        now(),
+    );
+    assert_eq!((f, resp.len()), (ResponseCookie::None, 0));
+}
