@@ -164,7 +164,6 @@ fn check_exit_codes_in_process() {
 }
 
 #[test]
-#[ignore = "runs the binary: enable once main.rs calls cli::check (main.rs is owned by the proxy work)"]
 fn seed_check_prints_what_haproxy_prints() {
     let out = run(&["-c", "-f", &seed().to_string_lossy()], Path::new("."));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -189,7 +188,6 @@ fn seed_check_prints_what_haproxy_prints() {
 }
 
 #[test]
-#[ignore = "runs the binary: enable once main.rs calls cli::check (main.rs is owned by the proxy work)"]
 fn errors_are_reported_in_haproxy_shape() {
     let s = Scratch::new("shape");
     s.file(
@@ -215,7 +213,6 @@ fn errors_are_reported_in_haproxy_shape() {
 }
 
 #[test]
-#[ignore = "runs the binary: enable once main.rs calls cli::check (main.rs is owned by the proxy work)"]
 fn no_listener_missing_file_and_dns() {
     let s = Scratch::new("rc2");
     s.file(
@@ -250,7 +247,6 @@ fn no_listener_missing_file_and_dns() {
 }
 
 #[test]
-#[ignore = "runs the binary: enable once main.rs calls cli::check (main.rs is owned by the proxy work)"]
 fn directory_is_read_in_order_as_one_configuration() {
     let s = Scratch::new("cfgdir");
     std::fs::create_dir_all(s.0.join("conf.d")).unwrap();
@@ -263,7 +259,6 @@ fn directory_is_read_in_order_as_one_configuration() {
 }
 
 #[test]
-#[ignore = "runs the binary: enable once main.rs calls cli::check (main.rs is owned by the proxy work)"]
 fn version_flag() {
     let out = run(&["-v"], Path::new("."));
     assert_eq!(out.status.code(), Some(0));
