@@ -264,3 +264,81 @@ fn version_flag() {
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stdout).starts_with("switchyard version "));
 }
+
+fn haproxy_bin() -> Option<PathBuf> {
+    let from_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("haproxy"))
+            .find(|p| p.is_file())
+    });
+    from_path.or_else(|| Some(PathBuf::from("/usr/sbin/haproxy")).filter(|p| p.is_file()))
+}
+
+/// `[ALERT] ... [file:12] ...` -> Some(12) for the first alert line.
+fn first_alert_line(stderr: &str) -> Option<usize> {
+    let alert = stderr.lines().find(|l| l.starts_with("[ALERT]"))?;
+    let after = &alert[alert.find(']')? + 1..];
+    let open = after.find('[')?;
+    let close = after[open..].find(']')? + open;
+    after[open + 1..close].rsplit(':').next()?.parse().ok()
+}
+
+/// `switchyard -c` and `haproxy -c` on every case of the reader's broken-config
+/// catalogue: same exit code, same line for the first alert, same final verdict
+/// line on stdout; except the divergences each case documents (`# haproxy:`).
+#[test]
+fn binary_matches_haproxy_on_catalogue() {
+    let Some(haproxy) = haproxy_bin() else {
+        if std::env::var("SWITCHYARD_SKIP_HAPROXY").as_deref() == Ok("1") {
+            return;
+        }
+        panic!("haproxy not found (install the Debian package 'haproxy' or set SWITCHYARD_SKIP_HAPROXY=1)");
+    };
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../switchyard-config/tests/catalogue");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".cfg"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 30);
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for name in &names {
+        let text = std::fs::read_to_string(dir.join(name)).unwrap();
+        if text.lines().any(|l| l.starts_with("# haproxy: ")) {
+            continue; // a documented divergence, checked by the reader's differential test
+        }
+        compared += 1;
+        let ours = run(&["-c", "-f", name], &dir);
+        let theirs = Command::new(&haproxy)
+            .args(["-c", "-f", name])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let (o_rc, h_rc) = (ours.status.code(), theirs.status.code());
+        let (o_line, h_line) = (
+            first_alert_line(&text_of(&ours.stderr)),
+            first_alert_line(&text_of(&theirs.stderr)),
+        );
+        let last = |o: &Output| text_of(&o.stdout).lines().last().map(str::to_string);
+        if (o_rc, o_line, last(&ours)) != (h_rc, h_line, last(&theirs)) {
+            failures.push(format!(
+                "{name}: switchyard rc={o_rc:?} line={o_line:?} stdout={:?}; haproxy rc={h_rc:?} line={h_line:?} stdout={:?}\n{}",
+                last(&ours),
+                last(&theirs),
+                text_of(&ours.stderr)
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {compared} differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+fn text_of(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
