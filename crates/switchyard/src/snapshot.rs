@@ -29,6 +29,8 @@ pub struct Snapshot {
 #[derive(Debug)]
 pub struct FrontendRt {
     pub cfg: Frontend,
+    /// The name, shared with log records without copying.
+    pub name: Arc<str>,
     /// `use_backend` rules and the frontend's compiled ACLs.
     pub router: Router,
     pub request_rules: RequestRules,
@@ -43,6 +45,9 @@ pub struct FrontendRt {
 pub struct BackendRt {
     pub index: usize,
     pub cfg: Backend,
+    /// Names shared with log records without copying.
+    pub name: Arc<str>,
+    pub server_names: Vec<Arc<str>>,
     pub servers: Vec<Arc<ServerState>>,
     /// Resolved address of each server (same order as `servers`).
     pub addrs: Vec<SocketAddr>,
@@ -115,6 +120,7 @@ impl Snapshot {
             let err = |e: String| format!("frontend '{}': {e}", fe.name);
             frontends.push(FrontendRt {
                 cfg: fe.clone(),
+                name: Arc::from(fe.name.as_str()),
                 router,
                 request_rules: RequestRules::build(&fe.http_request_rules).map_err(err)?,
                 response_rules: ResponseRules::build(&fe.http_response_rules).map_err(err)?,
@@ -154,6 +160,12 @@ fn build_backend(index: usize, be: &Backend) -> Result<BackendRt, String> {
     Ok(BackendRt {
         index,
         cfg: be.clone(),
+        name: Arc::from(be.name.as_str()),
+        server_names: be
+            .servers
+            .iter()
+            .map(|s| Arc::from(s.name.as_str()))
+            .collect(),
         server_counters: servers.iter().map(|_| Counters::default()).collect(),
         servers,
         addrs,

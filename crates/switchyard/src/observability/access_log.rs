@@ -11,6 +11,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Where access-log lines go.
@@ -47,10 +48,10 @@ impl LogSink {
 pub struct LogRecord {
     pub client: SocketAddr,
     pub accept: SystemTime,
-    pub frontend: String,
-    pub backend: String,
+    pub frontend: Arc<str>,
+    pub backend: Arc<str>,
     /// `<NOSRV>` when no server was assigned.
-    pub server: String,
+    pub server: Arc<str>,
     pub t_request: i64,
     pub t_queue: i64,
     pub t_connect: i64,
@@ -68,21 +69,24 @@ pub struct LogRecord {
     pub redispatched: bool,
     pub srv_queue: usize,
     pub be_queue: usize,
-    /// The request line, or `<BADREQ>`.
+    /// The request line, or `<BADREQ>`; only filled when `enabled`.
     pub request_line: String,
+    /// A line will be written: worth formatting the request line.
+    pub enabled: bool,
     /// Where the request went (not printed; used to read connection counts at log time).
     pub backend_index: Option<usize>,
     pub server_index: Option<usize>,
 }
 
 impl LogRecord {
-    pub fn new(client: SocketAddr, accept: SystemTime, frontend: &str) -> Self {
+    pub fn new(client: SocketAddr, accept: SystemTime, frontend: &Arc<str>) -> Self {
+        static NOSRV: OnceLock<Arc<str>> = OnceLock::new();
         LogRecord {
             client,
             accept,
-            frontend: frontend.to_owned(),
-            backend: frontend.to_owned(),
-            server: "<NOSRV>".to_owned(),
+            frontend: frontend.clone(),
+            backend: frontend.clone(),
+            server: NOSRV.get_or_init(|| Arc::from("<NOSRV>")).clone(),
             t_request: -1,
             t_queue: -1,
             t_connect: -1,
@@ -99,7 +103,8 @@ impl LogRecord {
             redispatched: false,
             srv_queue: 0,
             be_queue: 0,
-            request_line: "<BADREQ>".to_owned(),
+            request_line: String::new(),
+            enabled: false,
             backend_index: None,
             server_index: None,
         }
@@ -132,7 +137,11 @@ impl LogRecord {
             self.retries,
             self.srv_queue,
             self.be_queue,
-            self.request_line,
+            if self.request_line.is_empty() {
+                "<BADREQ>"
+            } else {
+                &self.request_line
+            },
         )
     }
 }
@@ -182,7 +191,7 @@ mod tests {
         // 2026-11-26T12:04:54.906Z
         let t = UNIX_EPOCH + Duration::from_millis(1_795_694_694_906);
         assert_eq!(log_date(t), "26/Nov/2026:12:04:54.906");
-        let mut r = LogRecord::new("127.0.0.1:49790".parse().unwrap(), t, "all");
+        let mut r = LogRecord::new("127.0.0.1:49790".parse().unwrap(), t, &Arc::from("all"));
         r.backend = "http-servers".into();
         r.server = "node-1".into();
         (r.t_request, r.t_queue, r.t_connect, r.t_response, r.t_total) = (0, 0, 0, 4, 4);

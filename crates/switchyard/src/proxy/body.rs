@@ -72,6 +72,28 @@ pub async fn write_all<W: AsyncWrite + Unpin>(
     }
 }
 
+/// When the whole body of `kind` is already in `buf`, moves it out (so that
+/// it can leave with the head in one write). Returns its length, or None when
+/// more bytes must be read (then `buf` is untouched).
+pub fn take_buffered(buf: &mut BytesMut, kind: BodyKind, out: &mut BytesMut) -> Option<u64> {
+    let n = match kind {
+        BodyKind::None => 0,
+        BodyKind::Length(n) if (buf.len() as u64) >= n => n as usize,
+        BodyKind::Chunked => {
+            let mut scan = Chunked::new();
+            let n = scan.scan(buf).ok()?;
+            if scan != Chunked::Done {
+                return None;
+            }
+            n
+        }
+        _ => return None,
+    };
+    out.extend_from_slice(&buf[..n]);
+    buf.advance(n);
+    Some(n as u64)
+}
+
 /// Copies one body of `kind` from `src` (with already-read bytes in `buf`) to
 /// `dst`. Returns the number of body bytes written.
 pub async fn transfer<R, W>(
@@ -158,6 +180,33 @@ mod tests {
         assert_eq!(r.unwrap(), body.len() as u64);
         assert_eq!(out, body);
         assert_eq!(rest, b"NEXT");
+    }
+
+    #[test]
+    fn buffered_bodies_are_taken_only_when_complete() {
+        let mut out = BytesMut::new();
+        let mut buf = BytesMut::from(&b"abcNEXT"[..]);
+        assert_eq!(
+            take_buffered(&mut buf, BodyKind::Length(3), &mut out),
+            Some(3)
+        );
+        assert_eq!((&out[..], &buf[..]), (&b"abc"[..], &b"NEXT"[..]));
+        let mut partial = BytesMut::from(&b"5\r\nab"[..]);
+        assert_eq!(
+            take_buffered(&mut partial, BodyKind::Chunked, &mut out),
+            None
+        );
+        assert_eq!(&partial[..], b"5\r\nab");
+        let mut whole = BytesMut::from(&b"2\r\nab\r\n0\r\n\r\nX"[..]);
+        assert_eq!(
+            take_buffered(&mut whole, BodyKind::Chunked, &mut out),
+            Some(12)
+        );
+        assert_eq!(&whole[..], b"X");
+        assert_eq!(
+            take_buffered(&mut whole, BodyKind::UntilClose, &mut out),
+            None
+        );
     }
 
     #[tokio::test]

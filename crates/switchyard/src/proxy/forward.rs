@@ -105,12 +105,10 @@ pub async fn handle(
     let fe = &snap.frontends[cx.fe];
     fe.counters.requests.fetch_add(1, Ordering::Relaxed);
     // The log shows the request line as received, before any rewriting.
-    rec.request_line = format!(
-        "{} {} {}",
-        req.method,
-        target_string(&req),
-        version_str(req.version)
-    );
+    if rec.enabled {
+        let (m, t, v) = (&req.method, target_string(&req), version_str(req.version));
+        rec.request_line = format!("{m} {t} {v}");
+    }
 
     // 3. Validate: nothing that fails here reaches a server.
     let Some(checked) = validate(&mut req) else {
@@ -155,7 +153,7 @@ pub async fn handle(
         .await;
     };
     let be = &snap.backends[bi];
-    rec.backend.clone_from(&be.cfg.name);
+    rec.backend = be.name.clone();
     rec.backend_index = Some(bi);
     be.counters.requests.fetch_add(1, Ordering::Relaxed);
     let verdict = run_request_rules(&be.request_rules, &be.acls, &mut req, cx);
@@ -286,7 +284,7 @@ pub async fn handle(
         }
     };
     let si = lease.index();
-    rec.server.clone_from(&be.cfg.servers[si].name);
+    rec.server = be.server_names[si].clone();
     rec.t_connect = connect_start.elapsed().as_millis() as i64;
     let srv_counters = &be.server_counters[si];
     srv_counters.requests.fetch_add(1, Ordering::Relaxed);
@@ -423,9 +421,15 @@ async fn respond(
     close |= kind == BodyKind::UntilClose;
     headers::downstream_connection(&mut resp.headers, client_version, close);
     rec.status = resp.status.as_u16();
-    let mut out = BytesMut::with_capacity(512);
+    let mut out = BytesMut::with_capacity(512 + up.buf.len());
     h1::write_response_head(&mut out, resp.status, &resp.reason, &resp.headers);
     rec.bytes = out.len() as u64;
+    // A body already read in full leaves with the head, in one write.
+    let mut kind = kind;
+    if let Some(n) = body::take_buffered(&mut up.buf, kind, &mut out) {
+        rec.bytes += n;
+        kind = BodyKind::None;
+    }
     if body::write_all(&mut client.stream, &out, client_timeout)
         .await
         .is_err()
@@ -556,7 +560,14 @@ async fn exchange(
     client_timeout: Option<Duration>,
     server_timeout: Option<Duration>,
 ) -> Result<(ResponseHead, bool), Fail> {
-    if body::write_all(&mut up.stream, head, server_timeout)
+    // A request body already received in full leaves with the head, in one write.
+    let mut first = BytesMut::with_capacity(head.len() + client.buf.len());
+    first.extend_from_slice(head);
+    let mut body_kind = body_kind;
+    if body::take_buffered(&mut client.buf, body_kind, &mut first).is_some() {
+        body_kind = BodyKind::None;
+    }
+    if body::write_all(&mut up.stream, &first, server_timeout)
         .await
         .is_err()
     {

@@ -146,6 +146,11 @@ pub fn remove_ordered(headers: &mut HeaderMap, name: &HeaderName) {
     if !headers.contains_key(name) {
         return;
     }
+    // Removing the last name is a plain remove (nothing moves).
+    if headers.keys().last() == Some(name) {
+        headers.remove(name);
+        return;
+    }
     let old = std::mem::replace(headers, HeaderMap::with_capacity(headers.len()));
     let mut current: Option<HeaderName> = None;
     for (n, v) in old {

@@ -92,7 +92,8 @@ pub async fn serve_connection(stream: TcpStream, mut cx: ConnCtx) {
     loop {
         let (read, started, started_at) =
             read_head(&mut client, &mut cx, first, accepted, accepted_at).await;
-        let mut rec = LogRecord::new(cx.peer, started_at, &fe.cfg.name);
+        let mut rec = LogRecord::new(cx.peer, started_at, &fe.name);
+        rec.enabled = fe.log.is_some();
         let keep = match read {
             HeadRead::Closed => false,
             HeadRead::Aborted => {

@@ -77,11 +77,17 @@ pub fn checkin(up: Upstream) {
     POOL.with(|p| {
         let mut pool = p.borrow_mut();
         let list = pool.entry(up.addr).or_default();
-        list.retain(|i| i.since.elapsed() < MAX_IDLE);
+        let now = Instant::now();
+        // LIFO: the oldest idle connections sit at the front.
+        let stale = list
+            .iter()
+            .take_while(|i| now.duration_since(i.since) >= MAX_IDLE)
+            .count();
+        list.drain(..stale);
         if list.len() < MAX_IDLE_PER_SERVER {
             list.push(Idle {
                 stream: up.stream,
-                since: Instant::now(),
+                since: now,
             });
         }
     });
