@@ -216,6 +216,7 @@ pub(crate) mod testutil {
 
     use super::{Balancer, PickContext};
     use crate::backend::ServerState;
+    use switchyard_config::Balance;
 
     pub fn server_cfg(name: &str, weight: u32) -> Server {
         Server {
@@ -288,6 +289,29 @@ pub(crate) mod testutil {
             .join(" ")
     }
 
+    /// One of each algorithm (`hdr` reads `x-k`, `url_param` reads `u`).
+    pub fn all_algorithms() -> Vec<Balance> {
+        vec![
+            Balance::RoundRobin,
+            Balance::StaticRr,
+            Balance::LeastConn,
+            Balance::First,
+            Balance::Source,
+            Balance::Random { draws: 2 },
+            Balance::Uri {
+                len: None,
+                depth: None,
+                whole: false,
+                path_only: false,
+            },
+            Balance::UrlParam { name: "u".into() },
+            Balance::Hdr {
+                name: "x-k".into(),
+                use_domain_only: false,
+            },
+        ]
+    }
+
     pub fn set_up(s: &ServerState, up: bool) {
         s.up.store(up, Ordering::Release);
     }
@@ -339,25 +363,7 @@ mod tests {
     #[test]
     fn build_covers_every_algorithm() {
         let s = servers(&[1, 1, 1]);
-        let all = [
-            Balance::RoundRobin,
-            Balance::StaticRr,
-            Balance::LeastConn,
-            Balance::First,
-            Balance::Source,
-            Balance::Random { draws: 2 },
-            Balance::Uri {
-                len: None,
-                depth: None,
-                whole: false,
-                path_only: false,
-            },
-            Balance::UrlParam { name: "u".into() },
-            Balance::Hdr {
-                name: "x".into(),
-                use_domain_only: false,
-            },
-        ];
+        let all = all_algorithms();
         for b in &all {
             let bal = build(b, false, &s);
             let seq = sequence(bal.as_ref(), &s, 6);

@@ -7,28 +7,6 @@ use super::testutil::*;
 use super::*;
 use crate::backend::server::InflightGuard;
 
-fn all_algorithms() -> Vec<Balance> {
-    vec![
-        Balance::RoundRobin,
-        Balance::StaticRr,
-        Balance::LeastConn,
-        Balance::First,
-        Balance::Source,
-        Balance::Random { draws: 2 },
-        Balance::Uri {
-            len: None,
-            depth: None,
-            whole: false,
-            path_only: false,
-        },
-        Balance::UrlParam { name: "u".into() },
-        Balance::Hdr {
-            name: "x-k".into(),
-            use_domain_only: false,
-        },
-    ]
-}
-
 /// Randomizes every server's state; returns guards holding servers full.
 fn shuffle_states(rng: &mut fastrand::Rng, s: &[Arc<ServerState>]) -> Vec<InflightGuard> {
     let mut guards = Vec::new();
