@@ -143,6 +143,8 @@ pub(crate) struct Proxy {
     pub persist: bool,
     pub fullconn: Option<u32>,
     pub log_format: Option<LogFormat>,
+    /// Where the log format was chosen (for the "needs mode http" warning).
+    pub log_format_loc: Option<Location>,
     pub logs: Vec<LogTarget>,
     pub stats: Option<StatsPage>,
     pub monitor_uri: Option<String>,
@@ -190,6 +192,7 @@ impl Proxy {
             persist: false,
             fullconn: None,
             log_format: None,
+            log_format_loc: None,
             logs: Vec::new(),
             stats: None,
             monitor_uri: None,

@@ -8,12 +8,46 @@ use crate::model::*;
 use crate::parser::type_str;
 
 /// Builds the model. Returns `None` when an alert was raised.
-pub(crate) fn finish(global: Global, proxies: Vec<Proxy>, d: &mut Diags) -> Option<Config> {
+pub(crate) fn finish(global: Global, mut proxies: Vec<Proxy>, d: &mut Diags) -> Option<Config> {
     let mut cfg = Config {
         global,
         frontends: Vec::new(),
         backends: Vec::new(),
     };
+    for p in proxies.iter_mut() {
+        // HTTP log formats need HTTP: 2.6 falls back to the TCP format.
+        if p.kind.fe()
+            && p.mode == Mode::Tcp
+            && matches!(p.log_format, Some(LogFormat::HttpLog | LogFormat::Clf))
+        {
+            let loc = p.log_format_loc.clone().unwrap_or_else(|| p.loc.clone());
+            d.push(
+                Level::Warning,
+                Some(&loc),
+                "option",
+                format!(
+                    "'option httplog' not usable with {} '{}' (needs 'mode http'). Falling back to 'option tcplog'.",
+                    type_str(p.kind),
+                    p.name
+                ),
+                Shape::Parsing,
+            );
+            p.log_format = Some(LogFormat::TcpLog);
+        }
+        if p.kind.fe() && p.log_format.is_some() && p.logs.is_empty() {
+            d.push(
+                Level::Warning,
+                Some(&p.loc),
+                "log-format",
+                format!(
+                    "log format ignored for {} '{}' since it has no log address.",
+                    type_str(p.kind),
+                    p.name
+                ),
+                Shape::Unlocated,
+            );
+        }
+    }
     // Backend indices follow declaration order of backend-capable proxies.
     let be_index: Vec<Option<usize>> = {
         let mut n = 0;

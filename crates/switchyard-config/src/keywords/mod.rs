@@ -2,7 +2,9 @@
 //! they share (with HAProxy's wording of errors).
 
 pub(crate) mod aux;
+pub(crate) mod bind;
 pub(crate) mod global;
+pub(crate) mod lb;
 pub(crate) mod option;
 pub(crate) mod proxy;
 pub(crate) mod rules;
@@ -128,3 +130,6 @@ pub(crate) fn unsupported(diags: &mut Diags, line: &Line, what: &str, why: &str)
         format!("'{what}' is not supported by switchyard ({why})."),
     );
 }
+
+#[cfg(test)]
+mod tests;

@@ -243,6 +243,7 @@ pub(crate) fn option(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
                 px.log_format = None;
                 return;
             }
+            px.log_format_loc = Some(loc.clone());
             px.log_format = Some(match (name, args.first().map(String::as_str)) {
                 ("tcplog", _) => LogFormat::TcpLog,
                 (_, None) => LogFormat::HttpLog,
