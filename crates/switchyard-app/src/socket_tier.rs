@@ -8,8 +8,9 @@
 //!   no valid session cookie is refused with the CONNECT_ERROR message `unauthorized`.
 //!
 //! The session is read once, from the Engine.IO handshake request's `Cookie` header, in a
-//! connect middleware (before the client is told it is connected, so the first event already
-//! sees the user). With a Redis URL, broadcasts go through socketioxide-redis so that they reach
+//! connect middleware. The middleware also registers the event handlers and joins the rooms:
+//! socketioxide awaits middlewares before it answers CONNECT but runs the connect handler as a
+//! separate task after it, so handlers registered there can miss a client's first event. With a Redis URL, broadcasts go through socketioxide-redis so that they reach
 //! the clients of every socket node.
 
 use std::fmt;
@@ -21,7 +22,6 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::routing::get;
 use axum::{Json, Router};
-use fred::prelude::ClientLike;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use socketioxide::adapter::{Adapter, LocalAdapter};
@@ -121,10 +121,9 @@ pub async fn build(
         Some(url) => {
             let started = std::time::Instant::now();
             let subscriber = redis_builder(url)?.build_subscriber_client()?;
-            let connect = async {
-                subscriber.init().await?;
-                RedisAdapterCtr::new_with_fred(subscriber.clone()).await
-            };
+            // `new_with_fred` connects the subscriber itself (calling `init` first as well made
+            // start-up hang now and then).
+            let connect = RedisAdapterCtr::new_with_fred(subscriber);
             let adapter = tokio::time::timeout(ADAPTER_INIT_TIMEOUT, connect)
                 .await
                 .context("Redis did not answer in time (broadcast adapter)")?
@@ -194,7 +193,8 @@ impl fmt::Display for Unauthorized {
 
 impl std::error::Error for Unauthorized {}
 
-/// Reads the session user from the handshake request. Never refuses.
+/// `/`: reads the session user from the handshake request (never refuses) and registers the
+/// events before the client is told it is connected.
 async fn load_user<A: Adapter>(
     s: SocketRef<A>,
     State(state): State<Arc<SocketState>>,
@@ -205,26 +205,32 @@ async fn load_user<A: Adapter>(
         .user_from_headers(&s.req_parts().headers)
         .await;
     s.extensions.insert(SessionUser(user));
+    s.on("whoami", whoami::<A>);
+    s.on("echo", echo::<A>);
+    s.on("shout", shout::<A>);
+    s.on("join", join::<A>);
+    s.on("room_shout", room_shout::<A>);
     Ok(())
 }
 
-/// Like [`load_user`], but refuses anonymous clients.
+/// `/chat`: refuses anonymous clients; registers the events and joins the starting rooms
+/// before the client is told it is connected.
 async fn require_user<A: Adapter>(
     s: SocketRef<A>,
     State(state): State<Arc<SocketState>>,
 ) -> Result<(), Unauthorized> {
-    match state
+    let user = state
         .backend
         .store
         .user_from_headers(&s.req_parts().headers)
         .await
-    {
-        Some(user) => {
-            s.extensions.insert(SessionUser(Some(user)));
-            Ok(())
-        }
-        None => Err(Unauthorized),
-    }
+        .ok_or(Unauthorized)?;
+    s.extensions.insert(SessionUser(Some(user)));
+    s.on("message", chat_message::<A>);
+    s.on("room", chat_room::<A>);
+    s.on("counter:add", counter_add::<A>);
+    s.join([EVERYONE, LOBBY]);
+    Ok(())
 }
 
 fn session_user<A: Adapter>(s: &SocketRef<A>) -> Option<String> {
@@ -240,12 +246,9 @@ fn transport_name(t: TransportType) -> &'static str {
 
 // === namespace "/" ===
 
+/// Events are registered by [`load_user`]; nothing is left to do once connected.
 async fn on_root_connect<A: Adapter>(s: SocketRef<A>) {
-    s.on("whoami", whoami::<A>);
-    s.on("echo", echo::<A>);
-    s.on("shout", shout::<A>);
-    s.on("join", join::<A>);
-    s.on("room_shout", room_shout::<A>);
+    tracing::debug!(id = %s.id, "connected on /");
 }
 
 async fn whoami<A: Adapter>(
@@ -306,10 +309,6 @@ async fn room_shout<A: Adapter>(
 // === namespace "/chat" ===
 
 async fn on_chat_connect<A: Adapter>(s: SocketRef<A>, State(st): State<Arc<SocketState>>) {
-    s.on("message", chat_message::<A>);
-    s.on("room", chat_room::<A>);
-    s.on("counter:add", counter_add::<A>);
-    s.join([EVERYONE, LOBBY]);
     let counter = st.backend.counter.get().await.unwrap_or_else(|err| {
         tracing::warn!(%err, "shared counter unavailable");
         0
