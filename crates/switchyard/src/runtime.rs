@@ -161,6 +161,7 @@ async fn accept_loop(
     mut stop: watch::Receiver<bool>,
     done: mpsc::Sender<()>,
 ) {
+    let limits = [snap.frontends[fe].conns.clone(), snap.global_conns.clone()];
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
@@ -174,6 +175,18 @@ async fn accept_loop(
                 continue;
             }
         };
+        // `maxconn` (frontend, then global): the accepted connection is not
+        // served, and this listener accepts nothing more, until a slot frees
+        // up. (HAProxy leaves them in the backlog instead; with one listener
+        // per thread, holding a slot while waiting in accept() would strand
+        // slots on idle listeners.)
+        let mut permits = Vec::with_capacity(2);
+        for sem in limits.iter().flatten() {
+            tokio::select! {
+                p = sem.clone().acquire_owned() => permits.extend(p.ok()),
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
         let local = stream.local_addr().unwrap_or(peer);
         let cx = ConnCtx {
             snap: snap.clone(),
@@ -185,6 +198,7 @@ async fn accept_loop(
         let done = done.clone();
         tokio::spawn(async move {
             proxy::serve_connection(stream, cx).await;
+            drop(permits);
             drop(done);
         });
     }

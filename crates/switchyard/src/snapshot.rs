@@ -15,12 +15,18 @@ use crate::backend::balance::{self, Balancer};
 use crate::backend::ServerState;
 use crate::frontend::{CompiledAcls, RequestRules, ResponseRules, Router};
 use crate::observability::{Counters, LogSink};
+use crate::proxy::h1::Limits;
 use crate::proxy::queue::Waitlist;
+use tokio::sync::Semaphore;
 
 /// Everything the workers need to serve one configuration.
 #[derive(Debug)]
 pub struct Snapshot {
     pub config: Arc<Config>,
+    /// Request head limits from `tune.bufsize` / `tune.http.maxhdr`.
+    pub limits: Limits,
+    /// Global `maxconn`: open client connections of the whole process.
+    pub global_conns: Option<Arc<Semaphore>>,
     pub frontends: Vec<FrontendRt>,
     pub backends: Vec<BackendRt>,
 }
@@ -29,6 +35,8 @@ pub struct Snapshot {
 #[derive(Debug)]
 pub struct FrontendRt {
     pub cfg: Frontend,
+    /// The frontend's `maxconn`: excess connections wait in the kernel backlog.
+    pub conns: Option<Arc<Semaphore>>,
     /// The name, shared with log records without copying.
     pub name: Arc<str>,
     /// `use_backend` rules and the frontend's compiled ACLs.
@@ -120,6 +128,7 @@ impl Snapshot {
             let err = |e: String| format!("frontend '{}': {e}", fe.name);
             frontends.push(FrontendRt {
                 cfg: fe.clone(),
+                conns: fe.maxconn.map(|m| Arc::new(Semaphore::new(m as usize))),
                 name: Arc::from(fe.name.as_str()),
                 router,
                 request_rules: RequestRules::build(&fe.http_request_rules).map_err(err)?,
@@ -128,7 +137,12 @@ impl Snapshot {
                 counters: Counters::default(),
             });
         }
+        let g = &config.global;
+        let limits = Limits::new(g.tune_bufsize, g.tune_http_maxhdr);
+        let global_conns = g.maxconn.map(|m| Arc::new(Semaphore::new(m as usize)));
         Ok(Arc::new(Snapshot {
+            limits,
+            global_conns,
             config: Arc::new(config),
             frontends,
             backends,

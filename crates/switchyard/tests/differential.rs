@@ -176,6 +176,16 @@ fn error_scenarios(engine: Engine) -> Observation {
         b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
     );
     raw("partial head", b"GET / HTTP/1.1\r\nHost: x");
+    let huge = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-A: {}\r\n\r\n",
+        "a".repeat(20000)
+    );
+    raw("huge header", huge.as_bytes());
+    let many: String = (0..120).map(|i| format!("X-H{i}: v\r\n")).collect();
+    raw(
+        "120 headers",
+        format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n").as_bytes(),
+    );
     raw(
         "empty backend",
         b"GET /empty HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",

@@ -15,12 +15,37 @@ pub const MAX_HEADERS: usize = 101;
 /// HAProxy's `tune.bufsize` default: a head must fit in one buffer.
 pub const MAX_HEAD: usize = 16384;
 
+/// Size limits of a request head (`tune.bufsize`, `tune.http.maxhdr`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest head in bytes: the buffer minus HAProxy's `tune.maxrewrite`
+    /// reserve (1024, or half the buffer when smaller).
+    pub max_head: usize,
+    pub max_headers: usize,
+}
+
+impl Limits {
+    pub fn new(bufsize: Option<usize>, maxhdr: Option<u32>) -> Self {
+        let buf = bufsize.unwrap_or(MAX_HEAD);
+        Limits {
+            max_head: buf - 1024.min(buf / 2),
+            max_headers: maxhdr.map_or(MAX_HEADERS, |m| m as usize),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::new(None, None)
+    }
+}
+
 /// Why a head could not be accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParseError {
     /// Syntax error, too many headers, invalid header value, bad target.
     Invalid,
-    /// The head does not fit in [`MAX_HEAD`] bytes.
+    /// The head does not fit in the buffer (`tune.bufsize`).
     TooLarge,
     /// Framing headers contradict each other (CL vs CL, TE on HTTP/1.0, TE not ending in chunked).
     Framing,
@@ -56,16 +81,28 @@ pub enum BodyKind {
 }
 
 /// Parses a request head at the start of `buf`. `Ok(None)`: need more bytes.
-pub fn parse_request(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, ParseError> {
-    let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut raw);
+pub fn parse_request(
+    buf: &[u8],
+    limits: Limits,
+) -> Result<Option<(RequestHead, usize)>, ParseError> {
+    let mut stack = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut heap;
+    let raw: &mut [httparse::Header<'_>] = if limits.max_headers <= MAX_HEADERS {
+        &mut stack[..limits.max_headers]
+    } else {
+        heap = vec![httparse::EMPTY_HEADER; limits.max_headers];
+        &mut heap
+    };
+    let mut req = httparse::Request::new(raw);
     let len = match req.parse(buf) {
         Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD => return Err(ParseError::TooLarge),
+        Ok(httparse::Status::Partial) if buf.len() >= limits.max_head => {
+            return Err(ParseError::TooLarge)
+        }
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(_) => return Err(ParseError::Invalid),
     };
-    if len > MAX_HEAD {
+    if len > limits.max_head {
         return Err(ParseError::TooLarge);
     }
     let method =

@@ -193,7 +193,7 @@ async fn read_head(
     }
     let deadline = http_request.map(|d| start + d);
     loop {
-        match h1::parse_request(&client.buf) {
+        match h1::parse_request(&client.buf, cx.snap.limits) {
             Ok(Some((head, len))) => {
                 client.buf.advance(len);
                 return (HeadRead::Head(Box::new(head)), start, start_at);
