@@ -361,7 +361,7 @@ def summarise(results: list[dict]) -> dict:
     }
 
 
-def _worker(kind: str, cases: list[dict], workdir: str, verbose: bool, out: list, opts: dict) -> None:
+def _worker(kind: str, cases: list[dict], workdir: str, verbose: bool | None, out: list, opts: dict) -> None:
     origin = Origin(os.path.join(workdir, "origin"))
     (oport,) = origin.start_thread([0])
     port = free_port()
@@ -370,16 +370,17 @@ def _worker(kind: str, cases: list[dict], workdir: str, verbose: bool, out: list
             for c in cases:
                 r = run_case(port, origin, c)
                 out.append(r)
-                if verbose or not r["pass"]:
+                if verbose or (verbose is not None and not r["pass"]):
                     flag = "ok  " if r["pass"] else "FAIL"
                     print(f"  {kind:10} {flag} {c['id']} [{c['level']}] {c['desc']}: {r['why']} {r['client']['statuses']}", file=sys.stderr)
     finally:
         origin.stop()
 
 
-def run_proxy(kind: str, cases: list[dict], verbose: bool = False, workroot: str | None = None, workers: int = 4, **opts) -> dict:
+def run_proxy(kind: str, cases: list[dict], verbose: bool | None = False, workroot: str | None = None, workers: int = 4, **opts) -> dict:
     """Runs the cases against one proxy kind with `workers` proxy+origin pairs in parallel
-    (each pair runs its share of the cases in sequence, so origin events are attributed exactly)."""
+    (each pair runs its share of the cases in sequence, so origin events are attributed exactly).
+    verbose: True prints every case, False only failures, None nothing."""
     import threading
 
     root = tempfile.mkdtemp(prefix=f"corpus-{kind}-", dir=workroot)

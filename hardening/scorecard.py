@@ -130,7 +130,7 @@ GET_SCRIPT = POST_SCRIPT.replace('"POST"', '"GET"').replace(', ["Content-Length"
 # ----------------------------------------------------------------------------- rows
 def row_corpus(kind: str, work: str, quick: bool) -> dict:
     cases = run_corpus.load_cases()
-    res = run_corpus.run_proxy(kind, cases, workroot=work, workers=4)
+    res = run_corpus.run_proxy(kind, cases, verbose=None, workroot=work, workers=4)
     s = res["summary"]
     return {
         "S1": f"{s['strict_pass']}/{s['strict_total']} ({s['reached_backend']} reached backend)",
