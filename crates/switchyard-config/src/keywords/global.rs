@@ -248,7 +248,7 @@ pub(crate) fn log_target(d: &mut Diags, line: &Line) -> Option<LogTarget> {
         return None;
     }
     // Empty words (an unset "${LEVEL}") count as absent, as in HAProxy.
-    for lvl in line.words[i + 1..].iter().filter(|w| !w.is_empty()) {
+    for lvl in line.words.iter().skip(i + 1).filter(|w| !w.is_empty()) {
         if !LEVELS.contains(&lvl.as_str()) {
             d.alert(loc, "log", format!("unknown optional log level '{lvl}'"));
             return None;

@@ -178,6 +178,7 @@ const COOKIE_OPTS: &str = "'cookie' supports 'rewrite', 'insert', 'prefix', 'ind
 pub(crate) fn cookie(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
     let d = &mut p.diags;
     let loc = &line.loc;
+    let tight = |d: &mut Diags, m: String| d.alert_shaped(loc, "cookie", Shape::ParsingTight, m);
     if line.arg(1).is_empty() {
         d.alert(loc, "cookie", "'cookie' expects <cookie_name> as argument.");
         return;
@@ -211,24 +212,14 @@ pub(crate) fn cookie(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
             "domain" => {
                 let dom = line.arg(i + 1);
                 if dom.is_empty() {
-                    d.alert_shaped(
-                        loc,
-                        "cookie",
-                        Shape::ParsingTight,
-                        "'domain' requires an argument.",
-                    );
+                    tight(d, "'domain' requires an argument.".to_string());
                     return;
                 }
                 if dom
                     .bytes()
                     .any(|b| b.is_ascii_control() || b == b';' || b == b' ')
                 {
-                    d.alert_shaped(
-                        loc,
-                        "cookie",
-                        Shape::ParsingTight,
-                        format!("domain '{dom}' contains invalid characters."),
-                    );
+                    tight(d, format!("domain '{dom}' contains invalid characters."));
                     return;
                 }
                 if !dom[1..].contains('.') {
@@ -245,21 +236,11 @@ pub(crate) fn cookie(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
             "attr" => {
                 let a = line.arg(i + 1);
                 if a.is_empty() {
-                    d.alert_shaped(
-                        loc,
-                        "cookie",
-                        Shape::ParsingTight,
-                        "'attr' expects a value.",
-                    );
+                    tight(d, "'attr' expects a value.".to_string());
                     return;
                 }
                 if a.bytes().any(|b| b.is_ascii_control() || b == b';') {
-                    d.alert_shaped(
-                        loc,
-                        "cookie",
-                        Shape::ParsingTight,
-                        "attr value contains invalid characters.",
-                    );
+                    tight(d, "attr value contains invalid characters.".to_string());
                     return;
                 }
                 c.attrs.push(a.to_string());
@@ -278,28 +259,22 @@ pub(crate) fn cookie(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
                     }
                     Ok(t) => {
                         let ch = t.trailing.unwrap_or(' ');
-                        d.alert_shaped(
-                            loc,
-                            "cookie",
-                            Shape::ParsingTight,
+                        tight(
+                            d,
                             format!("unexpected character '{ch}' in argument to <{w}>."),
                         );
                         return;
                     }
                     Err(crate::units::TimeError::Unexpected(ch)) => {
-                        d.alert_shaped(
-                            loc,
-                            "cookie",
-                            Shape::ParsingTight,
+                        tight(
+                            d,
                             format!("unexpected character '{ch}' in argument to <{w}>."),
                         );
                         return;
                     }
                     Err(_) => {
-                        d.alert_shaped(
-                            loc,
-                            "cookie",
-                            Shape::ParsingTight,
+                        tight(
+                            d,
                             format!("'{w}' expects <idletime> in seconds as argument."),
                         );
                         return;

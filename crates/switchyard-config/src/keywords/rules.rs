@@ -42,7 +42,11 @@ pub(crate) fn rule(d: &mut Diags, px: &mut Proxy, line: &Line) {
         .skip(first + 1)
         .position(|w| w == "if" || w == "unless")
         .map(|p| p + first + 1);
-    let args: Vec<&str> = line.words[first + 1..cond_at.unwrap_or(line.len())]
+    let end = cond_at.unwrap_or(line.len());
+    let args: Vec<&str> = line
+        .words
+        .get(first + 1..end)
+        .unwrap_or(&[])
         .iter()
         .map(String::as_str)
         .collect();
@@ -70,11 +74,16 @@ pub(crate) fn rule(d: &mut Diags, px: &mut Proxy, line: &Line) {
         HTTP_REQUEST_ACTIONS
     };
     if kw != "redirect" && !known(list, action) {
+        let missing = if action.is_empty() {
+            " (missing argument)"
+        } else {
+            ""
+        };
         d.alert_shaped(
             &line.loc,
             kw,
             Shape::ParsingTight,
-            format!("'{kw}' expects {list}, but got '{action}'."),
+            format!("'{kw}' expects {list}, but got '{action}'{missing}."),
         );
         return;
     }
@@ -249,7 +258,7 @@ fn redirect(args: &[&str]) -> Result<HttpRequestAction, String> {
         Some("prefix") => RedirectKind::Prefix,
         Some("scheme") => RedirectKind::Scheme,
         Some(other) => return Err(format!("expects 'code', 'prefix', 'location', 'scheme', 'set-cookie', 'clear-cookie', 'drop-query', 'ignore-empty' or 'append-slash' (was '{other}').")),
-        None => return Err("expects 'location', 'prefix' or 'scheme' followed by a target.".into()),
+        None => return Err("redirection type expected ('prefix', 'location', or 'scheme').".into()),
     };
     let Some(target) = args.get(1) else {
         return Err(format!("missing argument for '{}'.", args[0]));
@@ -371,7 +380,11 @@ pub(crate) fn http_check(d: &mut Diags, px: &mut Proxy, line: &Line) {
             }
         }
         "comment" => ignored(d, line, "http-check comment", "informational only"),
-        "" => d.alert(loc, "http-check", "'http-check' expects 'comment', 'connect', 'disable-on-404', 'expect', 'send', 'send-state', 'set-var' or 'unset-var'."),
+        "" => d.alert(
+            loc,
+            "http-check",
+            "'http-check' only supports 'disable-on-404', 'send-state', 'comment', 'connect', 'send', 'expect', 'set-var-fmt(*)', 'set-var(*)', 'unset-var(*)'. but got ''",
+        ),
         other => super::unsupported(d, line, &format!("http-check {other}"), "only 'expect' and 'send' are implemented"),
     }
 }
