@@ -16,7 +16,8 @@ What it does, per accepted connection:
 - when a connection closes with unparsed bytes, records a ``leftover`` event.
 
 Special paths: ``/slow?ms=N`` sleeps N ms before answering; ``/status?code=N`` answers N;
-``/big?bytes=N`` answers an N-byte body.
+``/big?bytes=N`` answers an N-byte body; ``/ws101`` with ``Upgrade: websocket`` accepts the
+upgrade and then discards whatever the client sends.
 
 Run alone: ``python3 hardening/origin.py --port 9000 [--logdir DIR]``.
 """
@@ -25,6 +26,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import hashlib
 import json
 import os
 import re
@@ -252,6 +255,10 @@ class Origin:
                     req.update({"ev": "request", "conn": cid, "n": nreq, "port": port})
                     nreq += 1
                     self.record(req)
+                    if self.is_ws101(req):
+                        await self.tunnel(req, reader, writer)
+                        buf = b""
+                        return
                     close = await self.respond(req, writer)
                     if close:
                         return
@@ -266,6 +273,26 @@ class Origin:
                 writer.close()
             except Exception:
                 pass
+
+    @staticmethod
+    def is_ws101(req: dict) -> bool:
+        up = ",".join(v.lower() for n, v in req["headers"] if n == "upgrade")
+        return req["target"].startswith("/ws101") and "websocket" in up
+
+    async def tunnel(self, req: dict, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Accepts a WebSocket upgrade on `/ws101` (RFC 6455 §4.2.2) and then discards
+        everything the client sends, without parsing frames, until it closes."""
+        key = next((v for n, v in req["headers"] if n == "sec-websocket-key"), "")
+        accept = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+        writer.write(
+            (
+                "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n"
+                f"sec-websocket-accept: {accept}\r\n\r\n"
+            ).encode()
+        )
+        await writer.drain()
+        while await reader.read(65536):
+            pass
 
     async def respond(self, req: dict, writer: asyncio.StreamWriter) -> bool:
         target = req["target"]

@@ -31,6 +31,7 @@ DEFAULTS = {
     "fall": 2,
     "balance": "roundrobin",
     "frontend_maxconn": 0,
+    "timeout_tunnel": "60s",
 }
 
 
@@ -64,6 +65,7 @@ def haproxy_cfg(port: int, backends: list[int], o: dict, kind: str = "haproxy") 
         f"    timeout client {o['timeout_client']}",
         f"    timeout server {o['timeout_server']}",
         f"    timeout http-request {o['timeout_http_request']}",
+        f"    timeout tunnel {o['timeout_tunnel']}",
         "    option forwardfor",
         f"    retries {o['retries']}",
     ]
@@ -108,6 +110,15 @@ http {{
   server {{
     listen 127.0.0.1:{port};
     location /internal {{ return 403; }}
+    location /ws {{
+      proxy_pass http://be;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection "upgrade";
+      proxy_set_header Host $host;
+      proxy_read_timeout {ms(o['timeout_tunnel'])}ms;
+      proxy_send_timeout {ms(o['timeout_tunnel'])}ms;
+    }}
     location / {{
       proxy_pass http://be;
       proxy_http_version 1.1;

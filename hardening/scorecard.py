@@ -6,7 +6,9 @@
 
 Rows (../shared/docs/proxy-security.md §5): S1-S3 smuggling corpus, R1 slowloris, R2 slow
 POST, R3 slow read, R4 header limits, F1/F2 backend killed under load (GET / POST, with
-retries and redispatch), F3 slow backend (504 at `timeout server`), F4 flapping backend.
+retries and redispatch), F3 slow backend (504 at `timeout server`), F4 flapping backend,
+W1 idle WebSockets memory, W2 WebSocket frame flood. (F5-F7 reloads/drain and Z fuzzing
+are measured elsewhere.)
 Writes the table into RELIABILITY.md between the scorecard markers; about 8 minutes on 2
 cores (`--quick`: about 3). Needs haproxy, nginx and wrk on PATH; Python 3.11 stdlib only.
 Every process it starts is killed by process group id when its row ends.
@@ -344,6 +346,94 @@ def row_flap(kind: str, work: str, quick: bool) -> dict:
     return {"value": val, "errors": r["errors"], "requests": r["requests"], "state_changes": changes, "bound": bound}
 
 
+WS_UPGRADE = (
+    b"GET /ws101 HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+)
+
+
+def open_websockets(port: int, n: int) -> list[socket.socket]:
+    socks = []
+    for _ in range(n):
+        try:
+            s = socket.create_connection(("127.0.0.1", port), timeout=3)
+            s.sendall(WS_UPGRADE)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            if data.startswith(b"HTTP/1.1 101"):
+                socks.append(s)
+            else:
+                s.close()
+        except OSError:
+            pass
+    return socks
+
+
+def row_ws_idle(kind: str, work: str, quick: bool) -> dict:
+    """W1: idle WebSockets through the proxy: RSS per connection, and after closing them."""
+    origin = Origin()
+    (oport,) = origin.start_thread([0])
+    port = free_port()
+    n = 500 if quick else 2000
+    try:
+        with Proxy(kind, port, [oport], os.path.join(work, f"ws1-{kind}"), maxconn=3 * n) as px:
+            time.sleep(0.3)
+            rss0 = group_rss_kb(px.pid())
+            socks = open_websockets(port, n)
+            time.sleep(0.5)
+            rss1 = group_rss_kb(px.pid())
+            opened = len(socks)
+            for s in socks:
+                s.close()
+            time.sleep(1.0)
+            rss2 = group_rss_kb(px.pid())
+    finally:
+        origin.stop()
+    per = (rss1 - rss0) / max(opened, 1)
+    val = f"{opened} open: +{(rss1 - rss0) / 1024:.1f} MB = {per:.1f} KB/conn; {rss2 / 1024:.0f} MB after close"
+    return {"value": val, "opened": opened, "kb_per_conn": round(per, 2), "rss_after_close_kb": rss2}
+
+
+def row_ws_flood(kind: str, work: str, quick: bool) -> dict:
+    """W2: 100 WebSockets flooding 1-byte masked frames + one frame header announcing 2^63-1
+    bytes; RSS growth of the proxy, and whether it still answers."""
+    origin = Origin()
+    (oport,) = origin.start_thread([0])
+    port = free_port()
+    dur = 3 if quick else 8
+    frame = bytes([0x82, 0x81, 1, 2, 3, 4, 0x55]) * 600
+    sent = [0]
+    try:
+        with Proxy(kind, port, [oport], os.path.join(work, f"ws2-{kind}")) as px:
+            socks = open_websockets(port, 100)
+            big = open_websockets(port, 1)
+            rss0 = group_rss_kb(px.pid())
+            for s in big:
+                s.sendall(bytes([0x82, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3, 4]))
+            for s in socks:
+                s.setblocking(False)
+            peak = rss0
+            end = time.time() + dur
+            while time.time() < end:
+                for s in socks + big:
+                    try:
+                        sent[0] += s.send(frame)
+                    except (BlockingIOError, OSError):
+                        pass
+                peak = max(peak, group_rss_kb(px.pid()))
+            alive = http_get(port)[0] == 200
+            for s in socks + big:
+                s.close()
+    finally:
+        origin.stop()
+    val = f"RSS +{(peak - rss0) / 1024:.1f} MB after {sent[0] / 1e6:.0f} MB of frames, {'still serving' if alive else 'NOT serving'}"
+    return {"value": val, "rss_growth_kb": peak - rss0, "bytes": sent[0], "alive": alive}
+
+
 ROWS = [
     ("S1", "Strict corpus cases passed (of the project's corpus), rejected requests that reached the backend", "all strict, 0 reached"),
     ("S2", "Desyncs: smuggled request, origin strict-parse failure or poisoned probe", "0"),
@@ -356,6 +446,8 @@ ROWS = [
     ("F2", "Same with POST: failures, duplicate executions at the origins", "failures <= in-flight, 0 duplicates"),
     ("F3", "Slow backend (2 s) vs `timeout server 1s`: status, time, client conn", "504 within 10%, reusable"),
     ("F4", "Flapping backend (700 ms up/down) beside a stable one, retries on", "0 errors, changes <= 1 per rise*inter"),
+    ("W1", "Idle WebSockets through the proxy (2,000; --quick 500): RSS per connection, RSS after close", "<= 8 KB/conn"),
+    ("W2", "WebSocket flood: 100 conns of 1-byte frames + one 2^63-1 length header", "RSS growth < 64 MB, still serving"),
 ]
 
 
@@ -373,6 +465,8 @@ def run_all(kinds: list[str], quick: bool, work: str) -> dict:
             ("F2", lambda: row_kill(kind, work, quick, "POST")),
             ("F3", lambda: row_slow_backend(kind, work, quick)),
             ("F4", lambda: row_flap(kind, work, quick)),
+            ("W1", lambda: row_ws_idle(kind, work, quick)),
+            ("W2", lambda: row_ws_flood(kind, work, quick)),
         ]
         for name, fn in steps:
             try:
