@@ -284,6 +284,18 @@ fn parse_request(buf: &[u8]) -> Result<Option<(Req, usize)>, String> {
     if version == b"HTTP/1.1" && count("host") == 0 {
         return Err("HTTP/1.1 without Host".into());
     }
+    if target.starts_with(b"/cl0") {
+        // A "CL.0" route (Kettle 2022): this origin ignores the body of requests to /cl0,
+        // so their body bytes are read as the next request on the connection.
+        let req = Req {
+            method: latin1(method),
+            target: latin1(target),
+            version: latin1(version),
+            headers: fields,
+            body: Vec::new(),
+        };
+        return Ok(Some((req, pos)));
+    }
     let te: Vec<&str> = fields
         .iter()
         .filter(|(n, _)| n == "transfer-encoding")
@@ -1008,4 +1020,116 @@ fn harness_detects_haproxy_leniencies() {
         .map(|o| o.id.as_str())
         .collect();
     assert_eq!(failed, ["E09", "F13", "F16", "G01"], "{outcomes:#?}");
+}
+
+/// Browser-powered desync, CL.0 (Kettle 2022): an origin that ignores the body of some
+/// route answers early and then reads that body as a second request. Its answer to the
+/// hidden request must never be handed to another client: the proxy must not reuse an
+/// upstream connection that received a response it did not ask for.
+fn cl0_case(port: u16) -> Result<(), String> {
+    let hidden = b"GET /poison HTTP/1.1\r\nHost: example.com\r\n\r\n";
+    let mut req = format!(
+        "POST /cl0 HTTP/1.1\r\nHost: example.com\r\nContent-Length: {}\r\n\r\n",
+        hidden.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(hidden);
+    let first = exchange(port, &req, None, WINDOW, 1);
+    if first.bodies.first().map(String::as_str) != Some("ok POST /cl0\n") {
+        return Err(format!(
+            "CL.0 request answered {:?} {:?}",
+            first.statuses, first.bodies
+        ));
+    }
+    for i in 0..5 {
+        let path = format!("/probe-cl0-{i}");
+        let p = exchange(
+            port,
+            format!("GET {path} HTTP/1.1\r\nHost: example.com\r\n\r\n").as_bytes(),
+            None,
+            WINDOW,
+            1,
+        );
+        if p.bodies.first() != Some(&format!("ok GET {path}\n")) {
+            return Err(format!(
+                "probe {i} got {:?} {:?}: pool poisoned",
+                p.statuses, p.bodies
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reads one message (head, then a `Content-Length` body) byte by byte, so that nothing
+/// after it is consumed.
+fn read_one_message(s: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut m = Vec::new();
+    let mut b = [0u8; 1];
+    while !m.ends_with(b"\r\n\r\n") {
+        if s.read(&mut b).ok()? == 0 {
+            return None;
+        }
+        m.push(b[0]);
+    }
+    let head = latin1(&m).to_ascii_lowercase();
+    let cl: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; cl];
+    s.read_exact(&mut body).ok()?;
+    m.extend_from_slice(&body);
+    Some(m)
+}
+
+/// Negative control: a deliberately naive proxy that sends every request on one shared
+/// upstream connection and relays exactly one response per request. Stops accepting
+/// after 10 s.
+fn naive_proxy(upstream: u16) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.set_nonblocking(true).unwrap();
+    let port = l.local_addr().unwrap().port();
+    let up = Arc::new(Mutex::new(
+        TcpStream::connect(("127.0.0.1", upstream)).unwrap(),
+    ));
+    thread::spawn(move || {
+        let until = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < until {
+            let Ok((mut c, _)) = l.accept() else {
+                thread::sleep(Duration::from_millis(5));
+                continue;
+            };
+            let up = up.clone();
+            thread::spawn(move || {
+                c.set_nonblocking(false).unwrap();
+                c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                let Some(req) = read_one_message(&mut c) else {
+                    return;
+                };
+                let mut u = up.lock().unwrap();
+                let _ = u.write_all(&req);
+                if let Some(resp) = read_one_message(&mut u) {
+                    let _ = c.write_all(&resp);
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn cl0_origin_cannot_poison_the_upstream_pool() {
+    let origin = Origin::start();
+    let port = free_port();
+    let _proxy = Proxy::start(&config(port, origin.port), port);
+    cl0_case(port).unwrap();
+}
+
+#[test]
+fn cl0_scenario_poisons_a_naive_proxy() {
+    let origin = Origin::start();
+    let err =
+        cl0_case(naive_proxy(origin.port)).expect_err("a blindly reusing proxy must be caught");
+    assert!(err.contains("ok GET /poison"), "{err}");
 }
