@@ -362,28 +362,77 @@ fn leastconn_with_overlapping_requests_matches_haproxy() {
     ];
     let s = servers(&[1, 2, 3]);
     let bal = build(&Balance::LeastConn, false, &s);
-    let h = http::HeaderMap::new();
     for (durations, want) in scenarios {
-        // (time, is_start, request): ends sort before starts at equal times,
-        // which never happens with these offsets anyway.
-        let mut events: Vec<(u64, bool, usize)> = Vec::new();
-        for (i, d) in durations.iter().enumerate() {
-            let start = 100 * i as u64;
-            events.push((start, true, i));
-            events.push((start + d, false, i));
+        assert_eq!(
+            overlapping(bal.as_ref(), &s, durations),
+            *want,
+            "{durations:?}"
+        );
+    }
+}
+
+/// Starts a request every 100 ms held for the given durations, on one
+/// balancer over several scenarios; returns the picks of each scenario.
+fn overlapping(b: &dyn Balancer, s: &[Arc<ServerState>], durations: &[u64]) -> String {
+    let h = http::HeaderMap::new();
+    let mut events: Vec<(u64, bool, usize)> = Vec::new();
+    for (i, d) in durations.iter().enumerate() {
+        events.push((100 * i as u64, true, i));
+        events.push((100 * i as u64 + d, false, i));
+    }
+    events.sort();
+    let mut guards: Vec<Option<_>> = (0..durations.len()).map(|_| None).collect();
+    let mut picks = Vec::new();
+    for (_, is_start, i) in events {
+        if is_start {
+            let k = b.pick(s, &ctx("/", &h)).unwrap();
+            picks.push(s[k].name.clone());
+            guards[i] = Some(s[k].acquire());
+        } else {
+            guards[i] = None;
         }
-        events.sort();
-        let mut guards: Vec<Option<_>> = (0..durations.len()).map(|_| None).collect();
-        let mut picks = Vec::new();
-        for (_, is_start, i) in events {
-            if is_start {
-                let k = bal.pick(&s, &ctx("/", &h)).unwrap();
-                picks.push(s[k].name.clone());
-                guards[i] = Some(s[k].acquire());
-            } else {
-                guards[i] = None;
+    }
+    picks.join(" ")
+}
+
+/// Scenarios of [`overlapping`] requests: durations, then HAProxy's picks.
+type Scenarios = &'static [(&'static [u64], &'static str)];
+
+#[rustfmt::skip]
+const SATURATED_RR: Scenarios = &[
+    (&[460, 2520, 2520, 970, 2520, 460, 2520, 460, 460, 130, 130, 970, 2520, 130], "a b a c a a a a a a a a a c"),
+    (&[460, 460, 460, 130, 2520, 2520, 2520, 130, 970, 2520, 130, 970, 130, 460], "a b a a c a b a a a a a a a"),
+    (&[130, 130, 130, 2520, 460, 970, 2520, 2520, 460, 460, 130, 2520, 460, 130], "b a c a b a a c a b a a a a"),
+];
+
+#[rustfmt::skip]
+const SATURATED_STATIC_RR: Scenarios = &[
+    (&[460, 460, 130, 2520, 460, 130, 970, 130, 460, 970, 130, 970, 460, 2520], "a a b a b c a a a b c a a a"),
+    (&[130, 130, 970, 970, 2520, 460, 460, 130, 130, 970, 970, 970, 460, 2520], "b c a a b a c a a a a a a c"),
+    (&[970, 460, 970, 970, 460, 2520, 130, 970, 130, 2520, 970, 970, 2520, 2520], "a a b a c a a a a a a c a a"),
+];
+
+/// Weights a=3 b=2 c=1 with `maxconn 1` on b and c (a never full, so
+/// nothing queues): full servers are skipped and requeued as HAProxy 2.6.12
+/// does (fresh process, three scenarios in a row).
+#[test]
+fn saturated_servers_are_skipped_like_haproxy() {
+    for (alg, scenarios) in [
+        (Balance::RoundRobin, SATURATED_RR),
+        (Balance::StaticRr, SATURATED_STATIC_RR),
+    ] {
+        let s = servers_with(&[3, 2, 1], |i, c| {
+            if i > 0 {
+                c.maxconn = Some(1)
             }
+        });
+        let bal = build(&alg, false, &s);
+        for (durations, want) in scenarios {
+            assert_eq!(
+                overlapping(bal.as_ref(), &s, durations),
+                *want,
+                "{alg:?} {durations:?}"
+            );
         }
-        assert_eq!(picks.join(" "), *want, "{durations:?}");
     }
 }
