@@ -528,6 +528,7 @@ pub struct Server {
     pub name: String,
     pub loc: Location,
     /// Host as written (IP literal or name); resolving names is the runtime's job.
+    /// IPv6 literals are stored without brackets (`::1`), so they parse as `IpAddr`.
     pub host: String,
     /// None when the address has no port (then the client's destination port is used).
     pub port: Option<u16>,

@@ -205,33 +205,66 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     Ok(out)
 }
 
-/// Resolves server names as HAProxy does at startup (the reader does no DNS).
-/// Returns the alerts for names that do not resolve.
-fn resolve_servers(config: &Config) -> Vec<Diagnostic> {
+/// Resolves server and log target names as HAProxy does at startup (the
+/// reader does no DNS). Returns the alerts for names that do not resolve.
+fn resolve_names(config: &Config) -> Vec<Diagnostic> {
+    let resolves = |host: &str, port: u16| {
+        (host, port)
+            .to_socket_addrs()
+            .map(|mut a| a.next().is_some())
+            .unwrap_or(false)
+    };
+    let alert =
+        |loc: &switchyard_config::Location, kw: &str, message: String, shape: Shape| Diagnostic {
+            level: Level::Alert,
+            file: Some(loc.file.clone()),
+            line: Some(loc.line),
+            keyword: Some(kw.into()),
+            message,
+            shape,
+        };
     let mut out = Vec::new();
     for b in &config.backends {
         for s in &b.servers {
-            if s.host.parse::<std::net::IpAddr>().is_ok() {
-                continue;
-            }
-            if (s.host.as_str(), s.port.unwrap_or(0))
-                .to_socket_addrs()
-                .map(|mut a| a.next().is_some())
-                .unwrap_or(false)
+            if s.host.parse::<std::net::IpAddr>().is_err()
+                && !resolves(&s.host, s.port.unwrap_or(0))
             {
-                continue;
-            }
-            out.push(Diagnostic {
-                level: Level::Alert,
-                file: Some(s.loc.file.clone()),
-                line: Some(s.loc.line),
-                keyword: Some("server".into()),
-                message: format!(
+                let msg = format!(
                     "'server {}/{}' : could not resolve address '{}'.",
                     b.name, s.name, s.host
-                ),
-                shape: Shape::Bracket,
-            });
+                );
+                out.push(alert(&s.loc, "server", msg, Shape::Bracket));
+            }
+        }
+    }
+    let logs = config
+        .global
+        .logs
+        .iter()
+        .chain(config.frontends.iter().flat_map(|f| &f.logs));
+    let mut seen = std::collections::HashSet::new();
+    for t in logs {
+        // Network targets only: `stdout`, `stderr`, paths and rings need no DNS.
+        let target = t
+            .target
+            .strip_prefix("udp@")
+            .or_else(|| t.target.strip_prefix("udp4@"))
+            .unwrap_or(&t.target);
+        let Some((host, port)) = target.rsplit_once(':') else {
+            continue;
+        };
+        if host.is_empty()
+            || host.contains(['@', '/', '['])
+            || host.parse::<std::net::IpAddr>().is_ok()
+        {
+            continue;
+        }
+        if !seen.insert((t.loc.file.clone(), t.loc.line)) {
+            continue; // `log global` copies the same line into every proxy
+        }
+        if !resolves(host, port.parse().unwrap_or(514)) {
+            let msg = format!("log : invalid address: '{host}' in '{}'", t.target);
+            out.push(alert(&t.loc, "log", msg, Shape::Parsing));
         }
     }
     out
@@ -303,10 +336,26 @@ pub fn load(cli: &Cli) -> Result<Loaded, ExitCode> {
         .map(|(n, t)| Source { name: n, text: t })
         .collect();
     let mut outcome = switchyard_config::parse(&sources, &env);
-    if let Some(cfg) = &outcome.config {
-        let unresolved = resolve_servers(cfg);
-        if !unresolved.is_empty() {
-            outcome.diagnostics.extend(unresolved);
+    let unresolved = outcome
+        .config
+        .as_ref()
+        .map(resolve_names)
+        .unwrap_or_default();
+    if !unresolved.is_empty() {
+        outcome.config = None;
+        let servers = unresolved
+            .iter()
+            .any(|d| d.keyword.as_deref() == Some("server"));
+        for d in &unresolved {
+            // Log targets are checked while parsing in HAProxy: name the file.
+            if let (Some("log"), Some(f)) = (d.keyword.as_deref(), &d.file) {
+                if !outcome.files_with_errors.contains(f) {
+                    outcome.files_with_errors.push(f.clone());
+                }
+            }
+        }
+        outcome.diagnostics.extend(unresolved);
+        if servers {
             outcome.diagnostics.push(Diagnostic {
                 level: Level::Alert,
                 file: None,
@@ -315,7 +364,6 @@ pub fn load(cli: &Cli) -> Result<Loaded, ExitCode> {
                 message: "Failed to initialize server(s) addr.".into(),
                 shape: Shape::Unlocated,
             });
-            outcome.config = None;
         }
     }
     for d in &outcome.diagnostics {

@@ -342,3 +342,25 @@ fn binary_matches_haproxy_on_catalogue() {
 fn text_of(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
+
+#[test]
+fn unresolvable_log_target_is_an_error() {
+    let s = Scratch::new("logdns");
+    s.file("log.cfg", &format!("global\n    log not-a-host.invalid:514 local0\n{DEFAULTS}listen l\n    bind 127.0.0.1:3990\n"));
+    let out = run(&["-c", "-f", "log.cfg"], &s.0);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains(") : config : parsing [log.cfg:2] : log : invalid address: 'not-a-host.invalid' in 'not-a-host.invalid:514'"), "{err}");
+    assert!(
+        err.contains("Error(s) found in configuration file : log.cfg"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("Failed to initialize server(s) addr."),
+        "{err}"
+    );
+    // A resolvable name and non-network targets are fine.
+    s.file("ok.cfg", &format!("global\n    log localhost:514 local0\n    log stdout format raw local0\n    log /dev/log local1\n{DEFAULTS}listen l\n    bind 127.0.0.1:3990\n"));
+    let out = run(&["-c", "-f", "ok.cfg"], &s.0);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
