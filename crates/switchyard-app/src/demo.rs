@@ -217,6 +217,13 @@ async fn supervise(procs: &mut [Proc]) -> anyhow::Result<()> {
             if let Some(status) = proc.child.try_wait()? {
                 *reported = true;
                 if proc.balancer {
+                    // Ctrl-C in a terminal reaches the whole process group: the balancer may
+                    // exit on it a moment before this process sees the same signal.
+                    let grace = tokio::time::timeout(Duration::from_millis(500), &mut signal);
+                    if grace.await.is_ok() {
+                        eprintln!("demo: stopping");
+                        return Ok(());
+                    }
                     bail!("the {} exited ({status}); stopping the demo", proc.label);
                 }
                 eprintln!(

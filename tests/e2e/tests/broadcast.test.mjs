@@ -3,7 +3,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { SOCKET_NODES, sleep, startTopology } from "../lib/harness.mjs";
-import { closeAll, connectMany, placement } from "../lib/clients.mjs";
+import { closeAll, connect, connectMany, login, placement } from "../lib/clients.mjs";
 
 let topo;
 before(async () => { topo = await startTopology({ label: "broadcast" }); });
@@ -55,5 +55,30 @@ test("a room broadcast reaches only the room's members, across nodes", async () 
     });
   } finally {
     closeAll(socks);
+  }
+});
+
+test("the chat's shared counter is one Redis counter for clients of both nodes", async () => {
+  const sessions = [await login("fay"), await login("gus")];
+  const chats = [];
+  try {
+    for (const [i, node] of SOCKET_NODES.entries()) {
+      chats.push(await connect({ ns: "/chat", transports: ["websocket"], cookie: `${sessions[i]}; SRVNAME=${node.cookie}` }));
+    }
+    const seen = record(chats, "counter");
+    const values = [];
+    for (let i = 0; i < 10; i++) {
+      const ack = await chats[i % 2].timeout(5000).emitWithAck("counter:add");
+      assert.equal(ack.ok, true);
+      values.push(ack.value);
+    }
+    // Increments alternate between the nodes and still count up by one.
+    for (let i = 1; i < values.length; i++) assert.equal(values[i], values[i - 1] + 1, `${values}`);
+    await sleep(500);
+    for (const got of seen) {
+      assert.deepEqual(got.map((c) => c.value), values, "every client, on either node, saw every value once");
+    }
+  } finally {
+    closeAll(chats);
   }
 });
