@@ -419,10 +419,16 @@ async fn respond(
     let server_keeps =
         kind != BodyKind::UntilClose && !headers::client_wants_close(resp.version, &resp.headers);
     close |= kind == BodyKind::UntilClose;
-    headers::downstream_connection(&mut resp.headers, client_version, close);
+    headers::downstream_connection(&mut resp.headers, client_version, resp.version, close);
     rec.status = resp.status.as_u16();
     let mut out = BytesMut::with_capacity(512 + up.buf.len());
-    h1::write_response_head(&mut out, resp.status, &resp.reason, &resp.headers);
+    h1::write_response_head(
+        &mut out,
+        resp.version,
+        resp.status,
+        &resp.reason,
+        &resp.headers,
+    );
     rec.bytes = out.len() as u64;
     // A body already read in full leaves with the head, in one write.
     let mut kind = kind;
@@ -627,7 +633,13 @@ where
                 let code = head.status.as_u16();
                 if (100..200).contains(&code) && code != 101 {
                     let mut out = BytesMut::with_capacity(128);
-                    h1::write_response_head(&mut out, head.status, &head.reason, &head.headers);
+                    h1::write_response_head(
+                        &mut out,
+                        head.version,
+                        head.status,
+                        &head.reason,
+                        &head.headers,
+                    );
                     if body::write_all(cw, &out, client_timeout).await.is_err() {
                         return Err(Fail::ClientAborted);
                     }
@@ -706,7 +718,13 @@ async fn run_tunnel(
     rec.status = 101;
     be.counters.count_response(101);
     let mut out = BytesMut::with_capacity(512);
-    h1::write_response_head(&mut out, resp.status, &resp.reason, &resp.headers);
+    h1::write_response_head(
+        &mut out,
+        resp.version,
+        resp.status,
+        &resp.reason,
+        &resp.headers,
+    );
     if body::write_all(&mut client.stream, &out, client_timeout)
         .await
         .is_err()
@@ -844,9 +862,9 @@ async fn send_local(
     close: bool,
     started: Instant,
 ) -> bool {
-    headers::downstream_connection(&mut headers, version, close);
+    headers::downstream_connection(&mut headers, version, Version::HTTP_11, close);
     let mut out = BytesMut::with_capacity(256);
-    h1::write_response_head(&mut out, status, reason, &headers);
+    h1::write_response_head(&mut out, Version::HTTP_11, status, reason, &headers);
     out.extend_from_slice(body);
     rec.status = status.as_u16();
     rec.bytes = out.len() as u64;

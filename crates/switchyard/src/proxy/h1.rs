@@ -285,14 +285,20 @@ pub fn write_target(out: &mut BytesMut, uri: &Uri) {
     }
 }
 
-/// Appends `HTTP/1.1 <code> <reason>\r\n` + headers + `\r\n`. HAProxy always answers HTTP/1.1.
+/// Appends `HTTP/1.x <code> <reason>\r\n` + headers + `\r\n`. HAProxy keeps
+/// the version the server answered with; its own responses are HTTP/1.1.
 pub fn write_response_head(
     out: &mut BytesMut,
+    version: Version,
     status: StatusCode,
     reason: &str,
     headers: &HeaderMap,
 ) {
-    out.put_slice(b"HTTP/1.1 ");
+    out.put_slice(if version == Version::HTTP_10 {
+        b"HTTP/1.0 "
+    } else {
+        b"HTTP/1.1 "
+    });
     out.put_slice(status.as_str().as_bytes());
     out.put_u8(b' ');
     if reason.is_empty() {

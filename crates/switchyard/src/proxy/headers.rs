@@ -128,13 +128,20 @@ pub fn client_wants_close(version: Version, headers: &HeaderMap) -> bool {
 }
 
 /// Sets the response's `Connection` header for the client: `close` when the
-/// client connection ends after this response, `keep-alive` for an HTTP/1.0
-/// client that stays connected, nothing for a persistent HTTP/1.1 client.
-pub fn downstream_connection(headers: &mut HeaderMap, client_version: Version, closing: bool) {
+/// client connection ends after an HTTP/1.1 response (HTTP/1.0 implies it),
+/// `keep-alive` when it stays open and either side speaks HTTP/1.0, nothing
+/// for a persistent HTTP/1.1 exchange.
+pub fn downstream_connection(
+    headers: &mut HeaderMap,
+    client_version: Version,
+    response_version: Version,
+    closing: bool,
+) {
     remove_ordered(headers, &CONNECTION);
-    if closing {
+    let old = client_version == Version::HTTP_10 || response_version == Version::HTTP_10;
+    if closing && response_version != Version::HTTP_10 {
         headers.insert(CONNECTION, HeaderValue::from_static("close"));
-    } else if client_version == Version::HTTP_10 {
+    } else if !closing && old {
         headers.insert(CONNECTION, HeaderValue::from_static("keep-alive"));
     }
 }
