@@ -6,13 +6,14 @@
 //! actions mutate the request and go on.
 //!
 //! Header values and redirect targets are HAProxy log-format strings. The
-//! supported subset is literal text, `%%`, `%ci` (client address), `%fp`
-//! (destination port) and `%[fetch]` for the fetches the ACL engine knows
-//! (`path`, `url`, `query`, `method`, `src`, `dst_port`, `req.ver`,
-//! `[req.]hdr(n[,occ])`, `[req.]fhdr(n[,occ])`, `[req.]hdr_cnt(n)`,
-//! `url_param(n)`/`urlp(n)`, `req.cook(n)`/`cook(n)`); converters and other
-//! tags are refused when the rules are built, rather than sent literally.
-//! As in HAProxy's sample context, `hdr()` gives the last occurrence.
+//! supported subset: literal text, `%%`, `%ci` (client address), `%fi` and
+//! `%fp` (destination address and port), and `%[fetch]` where fetch is one
+//! the ACL engine knows (`path`, `url`, `query`, `method`, `src`, `dst_port`,
+//! `req.ver`, `[req.]hdr(n[,occ])`, `[req.]fhdr(n[,occ])`, `[req.]hdr_cnt(n)`,
+//! `url_param(n)`/`urlp(n)`, `req.cook(n)`/`cook(n)`) or `dst`, `base`, and
+//! `ssl_fc` (always `0`: there is no TLS listener). Converters and other tags
+//! are refused when the rules are built, rather than sent literally. As in
+//! HAProxy's sample context, `hdr()` gives the last occurrence.
 //!
 //! In `http-response` rules, `hdr()`-style fetches (in conditions and in
 //! values) read the response headers, as HAProxy's direction-dependent
@@ -256,7 +257,10 @@ struct Template {
 enum Part {
     Lit(String),
     ClientIp,
+    DstIp,
     DstPort,
+    /// `base`: the Host header followed by the path.
+    Base,
     Fetch(CompiledFetch, Pick),
 }
 
@@ -288,6 +292,8 @@ impl Template {
                 (Part::ClientIp, 2)
             } else if after.starts_with("fp") {
                 (Part::DstPort, 2)
+            } else if after.starts_with("fi") {
+                (Part::DstIp, 2)
             } else {
                 return Err(format!("unsupported log-format tag in '{s}'"));
             };
@@ -329,6 +335,15 @@ impl Template {
                 }
                 Part::DstPort => {
                     let _ = write!(out, "{}", req.dst.port());
+                }
+                Part::DstIp => {
+                    let _ = write!(out, "{}", req.dst.ip());
+                }
+                Part::Base => {
+                    if let Some(h) = req.headers.get(http::header::HOST) {
+                        out.push_str(&String::from_utf8_lossy(h.as_bytes()));
+                    }
+                    out.push_str(req.uri.path());
                 }
                 Part::Fetch(f, pick) => {
                     let view = if matches!(f, CompiledFetch::Hdr { .. } | CompiledFetch::HdrCnt(_))
@@ -391,6 +406,13 @@ fn parse_sample_expr(e: &str) -> Result<Part, String> {
             })
             .transpose()
     };
+    match name {
+        "dst" => return Ok(Part::DstIp),
+        "base" => return Ok(Part::Base),
+        // No TLS listener exists, as the configuration reader assumes.
+        "ssl_fc" => return Ok(Part::Lit("0".into())),
+        _ => {}
+    }
     let (fetch, pick) = match name {
         "path" => (Fetch::Path, Pick::First),
         "url" => (Fetch::Url, Pick::First),
