@@ -22,6 +22,8 @@ command -v npm >/dev/null || die "npm is not installed (Debian: apt-get install 
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$node_major" -ge 18 ] || die "node >= 18 is needed (found $(node --version))"
 command -v redis-server >/dev/null || die "redis-server is not installed (Debian: apt-get install redis-server)"
+export E2E_CHROMIUM="${E2E_CHROMIUM:-/usr/bin/chromium}"
+[ -x "$E2E_CHROMIUM" ] || die "$E2E_CHROMIUM not found (Debian: apt-get install chromium)"
 
 export SWITCHYARD_BIN_DIR="${SWITCHYARD_BIN_DIR:-$REPO/target/debug}"
 export E2E_LB="${E2E_LB:-switchyard}"
