@@ -13,7 +13,8 @@
 //! `url_param(n)`/`urlp(n)`, `req.cook(n)`/`cook(n)`) or `dst`, `base`, and
 //! `ssl_fc` (always `0`: there is no TLS listener). Converters and other tags
 //! are refused when the rules are built, rather than sent literally. As in
-//! HAProxy's sample context, `hdr()` gives the last occurrence.
+//! HAProxy's sample context, `hdr()`, `fhdr()` and `req.cook()` give the last
+//! occurrence and `url_param()` the first (checked on HAProxy 2.6.12).
 //!
 //! In `http-response` rules, `hdr()`-style fetches (in conditions and in
 //! values) read the response headers, as HAProxy's direction-dependent
@@ -437,7 +438,7 @@ fn parse_sample_expr(e: &str) -> Result<Part, String> {
         ),
         "hdr_cnt" | "req.hdr_cnt" | "res.hdr_cnt" => (Fetch::HdrCnt { name: arg(0)? }, Pick::First),
         "url_param" | "urlp" => (Fetch::UrlParam { name: arg(0)? }, Pick::First),
-        "req.cook" | "cook" => (Fetch::Cookie { name: arg(0)? }, Pick::First),
+        "req.cook" | "cook" => (Fetch::Cookie { name: arg(0)? }, Pick::Last),
         _ => return Err(format!("unsupported sample fetch '%[{e}]'")),
     };
     Ok(Part::Fetch(compile_fetch(&fetch)?, pick))

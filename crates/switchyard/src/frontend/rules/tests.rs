@@ -423,3 +423,31 @@ fn response_rules_read_response_headers() {
     rules.apply(&a, &Req::get("/").info(), &mut resp);
     assert!(resp.is_empty());
 }
+
+/// `lf-string "[%[req.cook(x)]][%[url_param(p)]][%[req.hdr(h)]][%[req.fhdr(h)]]"`
+/// on HAProxy 2.6.12.
+#[test]
+fn sample_context_occurrences_match_haproxy() {
+    let fmt = "[%[req.cook(x)]][%[url_param(p)]][%[req.hdr(h)]][%[req.fhdr(h)]]";
+    let run_fmt = |uri: &str, headers: &[(&str, &str)]| {
+        let mut r = Req::new("GET", uri, headers);
+        run(vec![rq(set("x-out", fmt), None)], &mut r);
+        r.parts.headers["x-out"].to_str().unwrap().to_string()
+    };
+    assert_eq!(
+        run_fmt(
+            "/?p=1&p=2",
+            &[("cookie", "x=1; x=2"), ("h", "a, b"), ("h", "c")]
+        ),
+        "[2][1][c][c]"
+    );
+    assert_eq!(
+        run_fmt(
+            "/?p",
+            &[("cookie", "a=0, x = \"q;r\" ; y=1"), ("cookie", "x=3")]
+        ),
+        "[3][][][]"
+    );
+    assert_eq!(run_fmt("/", &[("cookie", "x=")]), "[][][][]");
+    assert_eq!(run_fmt("/", &[("cookie", "x")]), "[][][][]");
+}
