@@ -150,3 +150,62 @@ fn inserted_cookie_is_recognised_until_it_expires() {
         }
     }
 }
+
+#[test]
+fn random_headers_never_panic_in_any_mode() {
+    let mut rng = fastrand::Rng::with_seed(4);
+    let s = servers_with(&[1, 1], |i, c| c.cookie = Some(format!("S{}", i + 1)));
+    const BYTES: &[u8] = b"SRVNAME=S1~|;, \t\"\\$abc\x80";
+    for _ in 0..20_000 {
+        let mode = [
+            CookieMode::Insert,
+            CookieMode::Rewrite,
+            CookieMode::Prefix,
+            CookieMode::Passive,
+        ][rng.usize(0..4)];
+        let cfg = CookieConfig {
+            name: "SRVNAME".into(),
+            mode,
+            indirect: rng.bool(),
+            preserve: rng.bool(),
+            maxidle: rng.bool().then_some(30),
+            maxlife: rng.bool().then_some(60),
+            ..CookieConfig::default()
+        };
+        let mut req = HeaderMap::new();
+        let mut resp = HeaderMap::new();
+        for _ in 0..rng.usize(0..3) {
+            let v: Vec<u8> = (0..rng.usize(0..30))
+                .map(|_| BYTES[rng.usize(0..BYTES.len())])
+                .collect();
+            if let Ok(v) = HeaderValue::from_bytes(&v) {
+                req.append(COOKIE, v.clone());
+                resp.append(SET_COOKIE, v);
+            }
+        }
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        let verdict = lookup(&cfg, &req, &s, now);
+        let original = req.clone();
+        prepare_request(&cfg, &mut req);
+        // Without indirect or prefix only blanks around '=' may change.
+        if !(cfg.indirect || mode == CookieMode::Prefix) {
+            let squeeze = |h: &HeaderMap| -> Vec<u8> {
+                h.get_all(COOKIE)
+                    .iter()
+                    .flat_map(|v| v.as_bytes().iter().copied().filter(|c| !is_sp(*c)))
+                    .collect()
+            };
+            assert_eq!(squeeze(&req), squeeze(&original));
+        }
+        apply_response(
+            &cfg,
+            verdict,
+            &Method::GET,
+            &original,
+            &s[rng.usize(0..2)],
+            StatusCode::OK,
+            &mut resp,
+            now,
+        );
+    }
+}
