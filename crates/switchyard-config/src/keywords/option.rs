@@ -310,6 +310,18 @@ pub(crate) fn option(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
             &format!("option {name}"),
             "not part of switchyard's logging",
         ),
+        // A soft preference for the server of the previous request on a
+        // keep-alive connection; switchyard balances every request on its own.
+        "prefer-last-server" => {
+            if on {
+                ignored(
+                    d,
+                    line,
+                    "option prefer-last-server",
+                    "every request is balanced on its own",
+                )
+            }
+        }
         "clitcpka"
         | "srvtcpka"
         | "tcpka"

@@ -146,7 +146,6 @@ fn refused(kw: &str) -> Option<&'static str> {
         }
         "dispatch"
         | "source"
-        | "server-template"
         | "use-fcgi-app"
         | "filter"
         | "rate-limit"
@@ -237,6 +236,7 @@ pub(crate) fn keyword(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
             }
         }
         "server" | "default-server" => super::server::server(p, px, line),
+        "server-template" => super::server::template(p, px, line),
         "balance" => {
             if be(&mut p.diags, px, line) {
                 super::lb::balance(p, px, line);

@@ -418,7 +418,8 @@ pub(crate) fn stats(d: &mut Diags, px: &mut Proxy, line: &Line) {
             }
         }
         "hide-version" => page(px).hide_version = true,
-        "show-legends" | "show-node" | "show-desc" | "scope" | "admin" | "http-request" => {
+        "show-legends" | "show-node" | "show-desc" | "show-modules" | "scope" | "admin"
+        | "http-request" => {
             page(px);
             ignored(d, line, &format!("stats {sub}"), "switchyard's stats page is read-only and shows every proxy");
         }

@@ -429,3 +429,59 @@ pub(crate) fn server(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
     px.servers
         .push(merged.build(name, loc.clone(), host, port, pos));
 }
+
+/// `server-template <prefix> <num>|<first>-<last> <addr>[:port] [params]`:
+/// servers `<prefix><n>` sharing one address. Without `resolvers` HAProxy also
+/// resolves the address once at startup, so this is exactly equivalent; with
+/// `resolvers` (DNS discovery filling each slot) it is refused.
+pub(crate) fn template(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
+    let loc = &line.loc;
+    let (prefix, range, addr) = (line.arg(1), line.arg(2), line.arg(3));
+    if prefix.is_empty() || range.is_empty() || addr.is_empty() {
+        p.diags.alert_shaped(
+            loc,
+            "server-template",
+            Shape::Bracket,
+            "'server-template' expects <prefix> <nb | range> <addr>[:<port>] as arguments.",
+        );
+        return;
+    }
+    let bounds = match range.split_once('-') {
+        Some((a, b)) => a.parse::<u32>().ok().zip(b.parse::<u32>().ok()),
+        None => range.parse::<u32>().ok().map(|n| (1, n)),
+    };
+    let Some((first, last)) = bounds.filter(|(a, b)| *a >= 1 && a <= b && b - a < 4096) else {
+        p.diags.alert_shaped(
+            loc,
+            "server-template",
+            Shape::Bracket,
+            format!("Wrong server-template number or range arg '{range}'."),
+        );
+        return;
+    };
+    if line.words.iter().skip(4).any(|w| w == "resolvers") {
+        super::unsupported(
+            &mut p.diags,
+            line,
+            "server-template ... resolvers",
+            "servers discovered through DNS at run time are not implemented",
+        );
+        return;
+    }
+    for n in first..=last {
+        let mut words = vec![
+            "server".to_string(),
+            format!("{prefix}{n}"),
+            addr.to_string(),
+        ];
+        words.extend(line.words.iter().skip(4).cloned());
+        server(
+            p,
+            px,
+            &Line {
+                words,
+                loc: loc.clone(),
+            },
+        );
+    }
+}

@@ -519,3 +519,30 @@ fn global_section() {
         .message
         .contains("unknown log facility 'kern9'"));
 }
+
+#[test]
+fn server_template() {
+    let cfg = listen("    server-template web 3 127.0.0.1:4000 check weight 5\n    server-template api 2-3 10.0.0.1:80");
+    let names: Vec<(&str, u32, bool, u32)> = cfg.backends[0]
+        .servers
+        .iter()
+        .map(|s| (s.name.as_str(), s.weight, s.check, s.id))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("web1", 5, true, 1),
+            ("web2", 5, true, 2),
+            ("web3", 5, true, 3),
+            ("api2", 1, false, 4),
+            ("api3", 1, false, 5)
+        ]
+    );
+    assert!(alert("    server-template w 3 db.local:80 resolvers dns")
+        .message
+        .contains("not supported"));
+    assert!(alert("    server-template w 0 127.0.0.1:80")
+        .message
+        .ends_with("Wrong server-template number or range arg '0'."));
+    assert!(warnings("    option prefer-last-server")[0].contains("ignored by switchyard"));
+}
