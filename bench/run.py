@@ -82,8 +82,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return a
 
 
-def cargo(args: list[str], cwd: Path) -> tuple[bool, str]:
-    env = dict(os.environ, CARGO_TARGET_DIR=str(TARGET))
+def cargo(args: list[str], cwd: Path, target: Path = TARGET) -> tuple[bool, str]:
+    env = dict(os.environ, CARGO_TARGET_DIR=str(target))
     r = subprocess.run(["cargo", *args], cwd=cwd, env=env, capture_output=True, text=True)
     return r.returncode == 0, r.stderr[-2000:]
 
@@ -100,17 +100,19 @@ def build(a: argparse.Namespace) -> tuple[Path, Path | None, str]:
     if a.switchyard_bin:
         return tools_bin, a.switchyard_bin.resolve(), f"binary {a.switchyard_bin}"
     profile_dir = "release" if a.profile == "release" else a.profile
-    binary = TARGET / profile_dir / "switchyard"
-    src, what = ROOT, "working tree"
+    src, what, target = ROOT, "working tree", TARGET
     if a.switchyard_rev:
         sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", a.switchyard_rev],
                              capture_output=True, text=True).stdout.strip()
         if not sha:
             return tools_bin, None, f"unknown revision {a.switchyard_rev}"
-        src, what = export_revision(sha), f"commit {sha[:10]}"
+        # Cargo fingerprints workspace crates by relative path and mtime, so an export must have
+        # fresh mtimes and its own target directory, or cargo may call a stale binary fresh.
+        src, what, target = export_revision(sha), f"commit {sha[:10]}", TARGET / "rev"
+    binary = target / profile_dir / "switchyard"
     if not a.no_build:
         print(f"building switchyard ({what}, --profile {a.profile}) ...", flush=True)
-        ok, err = cargo(["build", "--profile", a.profile, "-p", "switchyard", "--bin", "switchyard"], src)
+        ok, err = cargo(["build", "--profile", a.profile, "-p", "switchyard", "--bin", "switchyard"], src, target)
         if not ok:
             return tools_bin, None, f"build failed: {err.strip().splitlines()[-1] if err.strip() else '?'}"
     if not binary.exists():
@@ -119,13 +121,14 @@ def build(a: argparse.Namespace) -> tuple[Path, Path | None, str]:
 
 
 def export_revision(sha: str) -> Path:
-    """A pristine copy of the tree at `sha` (git archive, no change to the repository)."""
-    dest = TARGET / f"src-{sha[:12]}"
-    if not (dest / "Cargo.toml").exists():
-        dest.mkdir(parents=True, exist_ok=True)
-        archive = subprocess.Popen(["git", "-C", str(ROOT), "archive", "--format=tar", sha], stdout=subprocess.PIPE)
-        subprocess.run(["tar", "-x", "-C", str(dest)], stdin=archive.stdout, check=True)
-        archive.wait()
+    """A pristine copy of the tree at `sha` (git archive, no change to the repository), always
+    extracted anew with the current time as every file's mtime."""
+    dest = TARGET / "rev-src"
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    archive = subprocess.Popen(["git", "-C", str(ROOT), "archive", "--format=tar", sha], stdout=subprocess.PIPE)
+    subprocess.run(["tar", "-x", "-m", "-C", str(dest)], stdin=archive.stdout, check=True)
+    archive.wait()
     return dest
 
 
