@@ -114,11 +114,7 @@ impl CompiledAcls {
     }
 
     pub fn eval(&self, cond: &Condition, req: &RequestInfo<'_>) -> bool {
-        let any = cond
-            .any_of
-            .iter()
-            .any(|group| group.iter().all(|t| self.eval_acl(t.acl, req) != t.negated));
-        any != cond.unless
+        self.eval_in(cond, req, Phase::Request)
     }
 
     /// `None` (no condition) is true.
@@ -126,11 +122,54 @@ impl CompiledAcls {
         cond.is_none_or(|c| self.eval(c, req))
     }
 
+    /// Evaluates a condition of an `http-response` rule. As in HAProxy, ACLs
+    /// on request contents (`path`, `url`, `query`, `hdr*`, `url_param`,
+    /// `req.cook`, `req.ver`) never match there (HAProxy warns "will never
+    /// match" when loading); `method`, `src`, `dst_port` and constants work.
+    pub fn eval_response(&self, cond: Option<&Condition>, req: &RequestInfo<'_>) -> bool {
+        cond.is_none_or(|c| self.eval_in(c, req, Phase::Response))
+    }
+
     /// Whether ACL number `acl` (index into the proxy's `acls`) matches.
     pub fn eval_acl(&self, acl: usize, req: &RequestInfo<'_>) -> bool {
-        self.acls
-            .get(acl)
-            .is_some_and(|a| a.criteria.iter().any(|c| c.matches(req)))
+        self.acl_matches(acl, req, Phase::Request)
+    }
+
+    fn eval_in(&self, cond: &Condition, req: &RequestInfo<'_>, phase: Phase) -> bool {
+        let any = cond.any_of.iter().any(|group| {
+            group
+                .iter()
+                .all(|t| self.acl_matches(t.acl, req, phase) != t.negated)
+        });
+        any != cond.unless
+    }
+
+    fn acl_matches(&self, acl: usize, req: &RequestInfo<'_>, phase: Phase) -> bool {
+        self.acls.get(acl).is_some_and(|a| {
+            a.criteria.iter().any(|c| {
+                (phase == Phase::Request || c.fetch.usable_in_response()) && c.matches(req)
+            })
+        })
+    }
+}
+
+/// Which rule set a condition belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Request,
+    Response,
+}
+
+impl CompiledFetch {
+    /// Whether HAProxy can evaluate this ACL fetch in `http-response` rules.
+    fn usable_in_response(&self) -> bool {
+        matches!(
+            self,
+            CompiledFetch::Method
+                | CompiledFetch::Src
+                | CompiledFetch::DstPort
+                | CompiledFetch::Always(_)
+        )
     }
 }
 

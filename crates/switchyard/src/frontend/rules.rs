@@ -16,9 +16,9 @@
 //! HAProxy's sample context, `hdr()`, `fhdr()` and `req.cook()` give the last
 //! occurrence and `url_param()` the first (checked on HAProxy 2.6.12).
 //!
-//! In `http-response` rules, `hdr()`-style fetches (in conditions and in
-//! values) read the response headers, as HAProxy's direction-dependent
-//! `hdr` does; the other fetches read the request.
+//! In `http-response` rules, `hdr()`-style fetches in values read the
+//! response headers, as HAProxy's direction-dependent `hdr` does, while ACLs
+//! on request contents never match in their conditions (HAProxy 2.6.12).
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
@@ -174,17 +174,19 @@ impl ResponseRules {
         self.rules.is_empty()
     }
 
-    /// Runs the rules over the response headers; `req` is the request being answered.
+    /// Runs the rules over the response headers; `req` is the request being
+    /// answered. Conditions follow [`CompiledAcls::eval_response`]; in values,
+    /// `hdr()`-style fetches read the response headers.
     pub fn apply(&self, acls: &CompiledAcls, req: &RequestInfo<'_>, response: &mut HeaderMap) {
         for (action, cond) in &self.rules {
+            if !acls.eval_response(cond.as_ref(), req) {
+                continue;
+            }
             let value = {
                 let res_view = RequestInfo {
                     headers: response,
                     ..*req
                 };
-                if !acls.eval_opt(cond.as_ref(), &res_view) {
-                    continue;
-                }
                 action.value(req, &res_view)
             };
             action.apply(response, value);
