@@ -14,6 +14,7 @@
 //! | `*` with a method other than OPTIONS, authority-form, CONNECT | 17 | [`check_request`] |
 //! | unknown expectations (`Expect: y 100-continue`) | 23 | [`check_request`] (417) |
 //! | `Upgrade: h2c`, `HTTP2-Settings` forwarded | 25 | [`strip_h2c`] |
+//! | hop-by-hop fields (`Keep-Alive`, `TE`, fields named by `Connection`) forwarded | 20 | [`strip_hop_by_hop`] |
 //! | chunk extensions and trailer lines not validated | 6, 7 | [`chunked::StrictChunked`] |
 //! | path ACLs bypassed by `/%69nternal`, `/x/../internal`, `//internal` | 19 | [`normalize`] |
 //!
@@ -24,7 +25,8 @@
 //! 1. [`check_head`] as soon as a head is parsed: the raw head bytes
 //!    ([`check_head_bytes`]) and the parsed head ([`check_request`]);
 //! 2. [`normalize_request`] before routing: default path normalisation
-//!    ([`normalize::default_path`]) and h2c removal ([`strip_h2c`]);
+//!    ([`normalize::default_path`]) and h2c removal ([`strip_h2c`]); optionally
+//!    [`strip_hop_by_hop`] (a departure from HAProxy 2.6, see its docs);
 //! 3. for a chunked body, [`chunked::StrictChunked`] over the body bytes that arrived with
 //!    the head *before* connecting to a server (so a framing error already received is a
 //!    400 with nothing forwarded), then over every further read.
@@ -38,7 +40,7 @@ pub mod normalize;
 mod semantics;
 
 pub use head::check_head_bytes;
-pub use semantics::{check_request, strip_h2c};
+pub use semantics::{check_request, strip_h2c, strip_hop_by_hop};
 
 use http::{HeaderMap, Method, Uri, Version};
 
@@ -58,6 +60,11 @@ pub fn check_head(
 /// Rewrites a checked request into what switchyard routes and forwards: the path
 /// normalised by [`normalize::default_path`] (origin-form and absolute-form; the query is
 /// kept) and any h2c upgrade removed. Returns whether anything changed.
+///
+/// Hop-by-hop removal ([`strip_hop_by_hop`]) is deliberately not part of it: HAProxy 2.6
+/// forwards the fields a `Connection` option names and switchyard's engine reproduces
+/// that (tests/connmode.rs); calling it is a separate choice (RFC 9110 §7.6.1 says
+/// remove them, proxy-security.md rule 20).
 pub fn normalize_request(uri: &mut Uri, headers: &mut HeaderMap) -> bool {
     let mut changed = strip_h2c(headers);
     if let Some(pq) = uri.path_and_query() {

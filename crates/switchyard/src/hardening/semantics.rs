@@ -310,6 +310,49 @@ pub fn strip_h2c(headers: &mut HeaderMap) -> bool {
     changed
 }
 
+/// Removes hop-by-hop fields before forwarding (RFC 9110 §7.6.1): `Keep-Alive`,
+/// `Proxy-Connection`, `TE`, and every field named by a `Connection` option, except
+/// those that carry framing or routing (`Content-Length`, `Transfer-Encoding`, `Host`) and
+/// the upgrade machinery (`Upgrade`, which the caller handles with the `Connection`
+/// field itself). Fields the proxy adds (`X-Forwarded-For`) must be added after this
+/// call, so a client's `Connection: x-forwarded-for` only removes the client's own copy.
+/// Returns how many field lines were removed.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) -> usize {
+    let named: Vec<String> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|s| s.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| {
+            !t.is_empty()
+                && !matches!(
+                    t.as_str(),
+                    "close"
+                        | "keep-alive"
+                        | "upgrade"
+                        | "connection"
+                        | "content-length"
+                        | "transfer-encoding"
+                        | "host"
+                )
+        })
+        .collect();
+    let mut removed = 0;
+    for name in named
+        .iter()
+        .map(String::as_str)
+        .chain(["keep-alive", "proxy-connection", "te"])
+    {
+        if let Ok(n) = http::HeaderName::from_bytes(name.as_bytes()) {
+            if let http::header::Entry::Occupied(e) = headers.entry(n) {
+                removed += e.remove_entry_mult().1.count();
+            }
+        }
+    }
+    removed
+}
+
 fn is_h2c(t: &str) -> bool {
     t.split('/')
         .next()
@@ -530,6 +573,31 @@ mod tests {
         assert!(strip_h2c(&mut h));
         assert_eq!(h.get(UPGRADE).unwrap(), "websocket");
         assert_eq!(h.get(CONNECTION).unwrap(), "upgrade");
+    }
+
+    #[test]
+    fn hop_by_hop_fields_are_removed_but_not_framing() {
+        let (_, _, _, mut h) = head(
+            "POST / HTTP/1.1",
+            &[
+                (
+                    "connection",
+                    b"keep-alive, X-Secret, Content-Length, Upgrade",
+                ),
+                ("x-secret", b"1"),
+                ("x-secret", b"2"),
+                ("content-length", b"5"),
+                ("keep-alive", b"timeout=5"),
+                ("proxy-connection", b"keep-alive"),
+                ("te", b"trailers"),
+                ("upgrade", b"websocket"),
+                ("x-kept", b"y"),
+            ],
+        );
+        assert_eq!(strip_hop_by_hop(&mut h), 5);
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["connection", "content-length", "upgrade", "x-kept"]);
     }
 
     /// Property: a random Content-Length value is accepted exactly when it is a
