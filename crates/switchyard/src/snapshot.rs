@@ -43,8 +43,8 @@ pub struct FrontendRt {
     pub router: Router,
     pub request_rules: RequestRules,
     pub response_rules: ResponseRules,
-    /// Where `option httplog` lines go; None = no per-request log.
-    pub log: Option<LogSink>,
+    /// Where `option httplog` lines go; empty = no per-request log.
+    pub log: Vec<LogSink>,
     pub counters: Counters,
 }
 
@@ -124,7 +124,10 @@ impl Snapshot {
                 ));
             }
             let router = Router::build(fe).map_err(|e| format!("frontend '{}': {e}", fe.name))?;
-            let log = log_sink(fe, &config.global.logs).or(debug_log.then_some(LogSink::Stderr));
+            let mut log = log_sinks(fe, &config.global.logs);
+            if log.is_empty() && debug_log {
+                log.push(LogSink::stderr_raw());
+            }
             let err = |e: String| format!("frontend '{}': {e}", fe.name);
             frontends.push(FrontendRt {
                 cfg: fe.clone(),
@@ -207,23 +210,23 @@ fn resolve(host: &str, port: Option<u16>) -> Result<SocketAddr, String> {
         .ok_or_else(|| "no address".to_string())
 }
 
-/// The access-log destination: a frontend with `option httplog` (or a custom
-/// format) and a `log` line (its own, or `log global` with global targets).
-/// Only `stdout`/`stderr` targets are written today; other targets (syslog)
-/// are ignored with no per-request output.
-fn log_sink(fe: &Frontend, global: &[LogTarget]) -> Option<LogSink> {
-    let format = fe.log_format.as_ref()?;
-    if !matches!(format, LogFormat::HttpLog) {
-        return None;
+/// The access-log destinations: a frontend with `option httplog` and `log`
+/// lines (its own, or `log global` for the global ones); every target gets
+/// each line, as in HAProxy. Other log formats (`tcplog`, `clf`, custom
+/// `log-format`) are not written yet.
+fn log_sinks(fe: &Frontend, global: &[LogTarget]) -> Vec<LogSink> {
+    if !matches!(fe.log_format, Some(LogFormat::HttpLog)) {
+        return Vec::new();
     }
-    let targets = fe.logs.iter().flat_map(|t| {
-        if t.target == "global" {
-            global.iter().collect()
-        } else {
-            vec![t]
-        }
-    });
-    targets
-        .into_iter()
-        .find_map(|t| LogSink::from_target(&t.target))
+    fe.logs
+        .iter()
+        .flat_map(|t| {
+            if t.target == "global" {
+                global.iter().collect()
+            } else {
+                vec![t]
+            }
+        })
+        .filter_map(LogSink::open)
+        .collect()
 }

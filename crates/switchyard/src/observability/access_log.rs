@@ -9,38 +9,9 @@
 //! machines running in UTC, as servers usually do). Captured cookies are not
 //! supported yet and print `-`.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
-
-/// Where access-log lines go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogSink {
-    Stdout,
-    Stderr,
-}
-
-impl LogSink {
-    /// `stdout` / `stderr` targets; others are not written (yet).
-    pub fn from_target(target: &str) -> Option<Self> {
-        match target {
-            "stdout" => Some(LogSink::Stdout),
-            "stderr" => Some(LogSink::Stderr),
-            _ => None,
-        }
-    }
-
-    pub fn write(self, line: &str) {
-        let mut bytes = Vec::with_capacity(line.len() + 1);
-        bytes.extend_from_slice(line.as_bytes());
-        bytes.push(b'\n');
-        let _ = match self {
-            LogSink::Stdout => std::io::stdout().lock().write_all(&bytes),
-            LogSink::Stderr => std::io::stderr().lock().write_all(&bytes),
-        };
-    }
-}
 
 /// Everything one httplog line says about a request. Times are milliseconds,
 /// -1 for a phase that was not reached.
@@ -146,7 +117,7 @@ impl LogRecord {
     }
 }
 
-const MONTHS: [&str; 12] = [
+pub(crate) const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
@@ -169,7 +140,7 @@ pub fn log_date(t: SystemTime) -> String {
 }
 
 /// Days since 1970-01-01 to (year, month, day) (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

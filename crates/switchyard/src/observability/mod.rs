@@ -7,11 +7,13 @@
 //!   stderr, the way HAProxy prints them in foreground mode.
 
 pub mod access_log;
+pub mod sink;
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-pub use access_log::{LogRecord, LogSink};
+pub use access_log::LogRecord;
+pub use sink::LogSink;
 
 /// Process-wide count of open client connections (HAProxy's `actconn`).
 pub static ACTIVE_CONNS: AtomicUsize = AtomicUsize::new(0);

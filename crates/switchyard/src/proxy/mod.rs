@@ -93,7 +93,7 @@ pub async fn serve_connection(stream: TcpStream, mut cx: ConnCtx) {
         let (read, started, started_at) =
             read_head(&mut client, &mut cx, first, accepted, accepted_at).await;
         let mut rec = LogRecord::new(cx.peer, started_at, &fe.name);
-        rec.enabled = fe.log.is_some();
+        rec.enabled = !fe.log.is_empty();
         let keep = match read {
             HeadRead::Closed => false,
             HeadRead::Aborted => {
@@ -119,7 +119,7 @@ pub async fn serve_connection(stream: TcpStream, mut cx: ConnCtx) {
         };
         if rec.status != 0 {
             fe.counters.count_response(rec.status);
-            if let Some(sink) = fe.log {
+            if rec.enabled {
                 rec.actconn = ACTIVE_CONNS.load(Ordering::Relaxed);
                 rec.feconn = fe.counters.current.load(Ordering::Relaxed);
                 if let Some(be) = rec.backend_index.map(|i| &cx.snap.backends[i]) {
@@ -129,7 +129,10 @@ pub async fn serve_connection(stream: TcpStream, mut cx: ConnCtx) {
                     rec.beconn = be.servers.iter().map(|s| load(s)).sum();
                     rec.srvconn = rec.server_index.map_or(0, |i| load(&be.servers[i]));
                 }
-                sink.write(&rec.format());
+                let line = rec.format();
+                for sink in &fe.log {
+                    sink.write(&line);
+                }
             }
         }
         if !keep {
