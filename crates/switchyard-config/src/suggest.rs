@@ -21,27 +21,54 @@ fn class(c: u8) -> usize {
     }
 }
 
-fn fingerprint(word: &str) -> Vec<u16> {
-    let mut fp = vec![0u16; COLS * COLS];
-    let mut bump = |a: usize, b: usize| {
-        fp[a * COLS + b] = fp[a * COLS + b].saturating_add(1);
-        fp[b * COLS + a] = fp[b * COLS + a].saturating_add(1);
-    };
+/// The transition counts of a word, as sorted `(cell, count)` pairs (sparse:
+/// a word has at most twice as many cells as characters, plus two).
+fn fingerprint(word: &str) -> Vec<(usize, u32)> {
+    let mut cells: Vec<usize> = Vec::with_capacity(2 * word.len() + 2);
     let mut from = BEGIN;
-    for &b in word.as_bytes() {
-        let to = class(b);
-        bump(from, to);
+    for &b in word.as_bytes().iter().chain(std::iter::once(&0)) {
+        let to = if b == 0 { END } else { class(b) };
+        cells.push(from * COLS + to);
+        cells.push(to * COLS + from);
         from = to;
     }
-    bump(from, END);
+    cells.sort_unstable();
+    let mut fp: Vec<(usize, u32)> = Vec::with_capacity(cells.len());
+    for c in cells {
+        match fp.last_mut() {
+            Some((last, n)) if *last == c => *n += 1,
+            _ => fp.push((c, 1)),
+        }
+    }
     fp
 }
 
-fn distance(a: &[u16], b: &[u16]) -> usize {
-    a.iter()
-        .zip(b)
-        .map(|(&x, &y)| usize::from(x.abs_diff(y)))
-        .sum()
+/// Sum of the count differences over all cells (a merge of two sorted lists).
+fn distance(a: &[(usize, u32)], b: &[(usize, u32)]) -> usize {
+    let (mut i, mut j, mut d) = (0, 0, 0usize);
+    while i < a.len() || j < b.len() {
+        match (a.get(i), b.get(j)) {
+            (Some(&(ca, na)), Some(&(cb, nb))) if ca == cb => {
+                d += na.abs_diff(nb) as usize;
+                i += 1;
+                j += 1;
+            }
+            (Some(&(ca, na)), Some(&(cb, _))) if ca < cb => {
+                d += na as usize;
+                i += 1;
+            }
+            (Some(&(_, na)), None) => {
+                d += na as usize;
+                i += 1;
+            }
+            (_, Some(&(_, nb))) => {
+                d += nb as usize;
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    d
 }
 
 /// The closest candidate (the first one on ties, so candidate order matters as
