@@ -30,6 +30,7 @@ function connect(user) {
     setTransport(socket.io.engine.transport.name);
     socket.io.engine.on("upgrade", (t) => setTransport(t.name));
   });
+  socket.on("connect", () => { $("status").textContent = ""; });
   socket.on("welcome", (w) => {
     $("socket-node").textContent = w.node;
     document.body.dataset.socketNode = w.node;

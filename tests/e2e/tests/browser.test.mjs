@@ -79,3 +79,23 @@ test("two browsers on two socket nodes chat through the balancer", async () => {
     await b.context.close();
   }
 });
+
+test("a browser whose socket node dies reconnects to the other one, despite its stale cookie", async () => {
+  const a = await loggedIn("cyd");
+  try {
+    const dead = a.node;
+    const alive = SOCKET_NODES.find((n) => n.name !== dead).name;
+    // The browser keeps SRVNAME for the dead node: the balancer must stop honouring it.
+    const jar = await a.context.cookies();
+    assert.ok(jar.some((c) => c.name === "SRVNAME"), JSON.stringify(jar.map((c) => c.name)));
+    await topo.kill(dead);
+    await a.page.waitForFunction((n) => document.body.dataset.socketNode === n, alive, { timeout: 30000 });
+    await a.page.waitForFunction(() => document.body.dataset.transport === "websocket");
+    const srv = (await a.context.cookies()).find((c) => c.name === "SRVNAME").value;
+    assert.equal(srv, SOCKET_NODES.find((n) => n.name === alive).cookie, "re-cookied for the live node");
+    assert.equal(await a.page.textContent("#me"), "cyd", "still logged in: the session is in Redis");
+    await a.page.screenshot({ path: join(ARTIFACTS, "e2e-browser-failover.png"), fullPage: true });
+  } finally {
+    await a.context.close();
+  }
+});
