@@ -253,7 +253,8 @@ impl Diags {
             level,
             file: loc.map(|l| l.file.clone()),
             line: loc.map(|l| l.line),
-            keyword: (!keyword.is_empty()).then(|| keyword.to_string()),
+            // A line's first word may be empty (`""`): it is still the keyword.
+            keyword: (loc.is_some() || !keyword.is_empty()).then(|| keyword.to_string()),
             message,
             shape,
         });

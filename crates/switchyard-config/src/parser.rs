@@ -167,6 +167,16 @@ impl<'e> Parser<'e> {
 
     fn line(&mut self, line: &Line) {
         let kw = line.arg(0);
+        if kw.is_empty() {
+            // HAProxy 2.6 silently drops a line whose first word is empty
+            // (`"" acl x ...`, or an unset "${VAR}"): never silent here.
+            self.diags.alert(
+                &line.loc,
+                kw,
+                "empty keyword: the line starts with an empty word (HAProxy 2.6 would silently ignore the whole line).",
+            );
+            return;
+        }
         if SECTIONS.contains(&kw) {
             self.close_section();
             self.start_section(line);
