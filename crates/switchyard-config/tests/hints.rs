@@ -1,7 +1,7 @@
 //! "did you mean" hints compared with HAProxy 2.6.12. The `.tsv` files hold, for
 //! typos of keywords, the message `haproxy -c` printed (Debian 2.6.12 package):
 //! `hints_listen.tsv` for a word alone in a `listen` section, `hints_server.tsv`
-//! for a word on a `server` line.
+//! for a word on a `server` line, `hints_option.tsv` for `option <word>`.
 
 use switchyard_config::{parse, Level, Source};
 
@@ -29,7 +29,7 @@ fn compare(
     let mut total = 0;
     for row in data.lines().filter(|l| !l.is_empty()) {
         let (word, expected) = row.split_once('\t').unwrap();
-        if !expected.starts_with("unknown keyword") {
+        if !expected.starts_with("unknown keyword") && !expected.starts_with("unknown option") {
             continue; // a real keyword with missing arguments
         }
         total += 1;
@@ -87,6 +87,32 @@ fn server_keyword_hints_mostly_match_haproxy() {
     );
     eprintln!(
         "server hints: {} of {total} identical to haproxy",
+        total - bad.len()
+    );
+}
+
+#[test]
+fn option_hints_mostly_match_haproxy() {
+    let (total, bad) = compare(
+        include_str!("hints_option.tsv"),
+        |w| {
+            (
+                format!("listen l\n    bind 127.0.0.1:3990\n    option {w}\n"),
+                3,
+            )
+        },
+        str::to_string,
+    );
+    assert!(total > 100);
+    // HAProxy's option table order is unknown; this number may only go down.
+    assert!(
+        bad.len() <= 25,
+        "{} of {total} differ:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+    eprintln!(
+        "option hints: {} of {total} identical to haproxy",
         total - bad.len()
     );
 }

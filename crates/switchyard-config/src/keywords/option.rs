@@ -145,7 +145,14 @@ pub(crate) fn option(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
     }
     if !OPTIONS.contains(&name) {
         let hint = suggest::hint(name, OPTIONS.iter().copied());
-        d.alert(loc, "option", format!("unknown option '{name}'{hint}."));
+        d.alert(
+            loc,
+            "option",
+            format!(
+                "unknown option '{name}'{hint}{}",
+                if hint.is_empty() { "." } else { "" }
+            ),
+        );
         return;
     }
     if name == "httplog" && px.kind == Kind::Backend {
