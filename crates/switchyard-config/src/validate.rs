@@ -147,18 +147,37 @@ pub(crate) fn finish(global: Global, mut proxies: Vec<Proxy>, d: &mut Diags) -> 
     }
 
     // Binds must not clash (HAProxy would fail at startup or share the port).
-    let mut seen: Vec<(std::net::SocketAddr, &Proxy, &Location)> = Vec::new();
+    // A hash map: a port range may bind thousands of addresses. One alert per
+    // bind line (its first clashing address).
+    let mut seen: std::collections::HashMap<std::net::SocketAddr, (&Proxy, &Location)> =
+        std::collections::HashMap::new();
     for p in &proxies {
         for b in &p.binds {
+            let mut clash = None;
             for a in &b.addrs {
-                if let Some((_, other, oloc)) = seen.iter().find(|(sa, _, _)| sa == a) {
-                    d.push(Level::Alert, Some(&b.loc), "bind", format!(
-                        "'bind {a}' of {} '{}' clashes with the same address bound at [{oloc}] by {} '{}'.",
-                        type_str(p.kind), p.name, type_str(other.kind), other.name
-                    ), Shape::Parsing);
-                } else {
-                    seen.push((*a, p, &b.loc));
+                match seen.get(a) {
+                    Some(&(other, oloc)) => {
+                        clash.get_or_insert((*a, other, oloc));
+                    }
+                    None => {
+                        seen.insert(*a, (p, &b.loc));
+                    }
                 }
+            }
+            if let Some((a, other, oloc)) = clash {
+                d.push(
+                    Level::Alert,
+                    Some(&b.loc),
+                    "bind",
+                    format!(
+                        "'bind {a}' of {} '{}' clashes with the same address bound at [{oloc}] by {} '{}'.",
+                        type_str(p.kind),
+                        p.name,
+                        type_str(other.kind),
+                        other.name
+                    ),
+                    Shape::Parsing,
+                );
             }
         }
     }

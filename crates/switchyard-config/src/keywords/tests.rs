@@ -546,3 +546,29 @@ fn server_template() {
         .ends_with("Wrong server-template number or range arg '0'."));
     assert!(warnings("    option prefer-last-server")[0].contains("ignored by switchyard"));
 }
+
+#[test]
+fn wide_port_ranges_stay_fast_and_clash_once() {
+    let start = std::time::Instant::now();
+    let out = read(&format!(
+        "{D}frontend a\n    bind 127.0.0.1:1-65535\nfrontend b\n    bind 127.0.0.1:1000-60000\n"
+    ));
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        start.elapsed()
+    );
+    let clashes: Vec<_> = out
+        .diagnostics
+        .iter()
+        .filter(|d| d.message.contains("clashes"))
+        .collect();
+    assert_eq!(clashes.len(), 1, "one alert per bind line");
+    assert!(
+        clashes[0]
+            .message
+            .starts_with("'bind 127.0.0.1:1000' of frontend 'b' clashes"),
+        "{}",
+        clashes[0].message
+    );
+}
