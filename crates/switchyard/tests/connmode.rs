@@ -158,3 +158,28 @@ fn connection_tokens_are_consumed_like_haproxy() {
     // An HTTP/1.0 request in keep-alive mode asks the server to keep alive.
     assert_eq!(seen[1].normalised_headers(), ["connection: keep-alive"]);
 }
+
+#[test]
+fn framing_headers_are_normalised_before_forwarding() {
+    let srv = Backend::with("s", |_| {
+        Reply::Raw(b"HTTP/1.1 200 OK\r\ncontent-length: 99\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n".to_vec())
+    });
+    let port = free_port();
+    let cfg = format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\nbackend be\n    server s {}\n",
+        srv.addr()
+    );
+    let _p = Proxy::start(&cfg, port);
+    let mut c = Client::connect(port);
+    c.send(b"POST /cl HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc");
+    let r = c.read_response(false).unwrap();
+    // Chunked wins over a length in the response; the length is not forwarded.
+    assert_eq!(
+        (r.text().as_str(), r.header("content-length")),
+        ("ok", None)
+    );
+    let seen = srv.requests().remove(0);
+    assert_eq!(seen.all("content-length"), ["3"], "one length forwarded");
+    assert_eq!(seen.body, b"abc");
+}

@@ -363,7 +363,7 @@ pub async fn handle(
         return run_tunnel(client, up, resp, rec, be, fe.cfg.timeouts.client, lease).await;
     }
 
-    let Ok(resp_kind) = h1::response_body_kind(&req.method, &resp) else {
+    let Ok(resp_kind) = h1::response_body_kind(&req.method, &mut resp) else {
         rec.term = *b"PH--";
         be.server_counters[si]
             .response_errors

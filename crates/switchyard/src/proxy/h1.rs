@@ -190,26 +190,47 @@ pub fn request_body_kind(head: &mut RequestHead) -> Result<BodyKind, ParseError>
         super::headers::remove_ordered(&mut head.headers, &CONTENT_LENGTH);
         return Ok(BodyKind::Chunked);
     }
-    match content_length(&head.headers)? {
+    let n = content_length(&head.headers)?;
+    normalise_length(&mut head.headers, n);
+    match n {
         Some(0) | None => Ok(BodyKind::None),
         Some(n) => Ok(BodyKind::Length(n)),
     }
 }
 
-/// Response framing, given the request method.
-pub fn response_body_kind(method: &Method, head: &ResponseHead) -> Result<BodyKind, ParseError> {
+/// Repeated but equal `Content-Length` values are forwarded as one header.
+fn normalise_length(headers: &mut HeaderMap, n: Option<u64>) {
+    let repeated = headers.get_all(CONTENT_LENGTH).iter().count() > 1
+        || headers
+            .get(CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes().contains(&b','));
+    if let (true, Some(n)) = (repeated, n) {
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
+    }
+}
+
+/// Response framing, given the request method. With both `Transfer-Encoding`
+/// and `Content-Length`, the length is dropped (it must be ignored, and
+/// forwarding both would let the next hop frame the body differently).
+pub fn response_body_kind(
+    method: &Method,
+    head: &mut ResponseHead,
+) -> Result<BodyKind, ParseError> {
     let s = head.status.as_u16();
     if method == Method::HEAD || (100..200).contains(&s) || s == 204 || s == 304 {
         return Ok(BodyKind::None);
     }
     if head.headers.contains_key(TRANSFER_ENCODING) {
+        super::headers::remove_ordered(&mut head.headers, &CONTENT_LENGTH);
         return Ok(if ends_with_chunked(&head.headers) {
             BodyKind::Chunked
         } else {
             BodyKind::UntilClose
         });
     }
-    match content_length(&head.headers)? {
+    let n = content_length(&head.headers)?;
+    normalise_length(&mut head.headers, n);
+    match n {
         Some(0) => Ok(BodyKind::None),
         Some(n) => Ok(BodyKind::Length(n)),
         None => Ok(BodyKind::UntilClose),
