@@ -15,6 +15,9 @@ pub(crate) fn finish(global: Global, mut proxies: Vec<Proxy>, d: &mut Diags) -> 
         backends: Vec::new(),
     };
     for p in proxies.iter_mut() {
+        if p.mode == Mode::Tcp {
+            ignore_http_in_tcp(p, d);
+        }
         // HTTP log formats need HTTP: 2.6 falls back to the TCP format.
         if p.kind.fe()
             && p.mode == Mode::Tcp
@@ -106,43 +109,6 @@ pub(crate) fn finish(global: Global, mut proxies: Vec<Proxy>, d: &mut Diags) -> 
                 "missing timeouts for {} '{}'.\n   | While not properly invalid, you will certainly encounter various problems\n   | with such a configuration. To fix this, please ensure that all following\n   | timeouts are set to a non-zero value: 'client', 'connect', 'server'.",
                 type_str(p.kind), p.name
             ), Shape::Unlocated);
-        }
-        if p.mode == Mode::Tcp {
-            let what = format!("{} '{}'", type_str(p.kind), p.name);
-            let warn = |d: &mut Diags, kw: &str, m: String| {
-                d.push(Level::Warning, Some(&p.loc), kw, m, Shape::Unlocated)
-            };
-            if p.kind.be() && p.cookie.is_some() {
-                warn(
-                    d,
-                    "cookie",
-                    format!("cookie will be ignored for {what} (needs 'mode http')."),
-                );
-            }
-            if p.kind.be() && p.balance_l7 {
-                warn(d, "balance", format!("Layer 7 hash not possible for {what} (needs 'mode http'). Falling back to round robin."));
-            }
-            if !p.http_request_rules.is_empty() || !p.redirect_rules.is_empty() {
-                warn(
-                    d,
-                    "http-request",
-                    format!("'http-request' rules ignored for {what} as they require HTTP mode."),
-                );
-            }
-            if !p.http_response_rules.is_empty() {
-                warn(
-                    d,
-                    "http-response",
-                    format!("'http-response' rules ignored for {what} as they require HTTP mode."),
-                );
-            }
-            if p.forwardfor.is_some() {
-                warn(
-                    d,
-                    "option",
-                    format!("'option forwardfor' ignored for {what} as it requires HTTP mode."),
-                );
-            }
         }
     }
 
@@ -305,4 +271,66 @@ pub(crate) fn finish(global: Global, mut proxies: Vec<Proxy>, d: &mut Diags) -> 
         }
     }
     (!d.has_alerts()).then_some(cfg)
+}
+
+/// HTTP features in a `mode tcp` proxy: HAProxy 2.6 ignores each with a
+/// warning; they are removed from the model so nothing acts on them.
+fn ignore_http_in_tcp(p: &mut Proxy, d: &mut Diags) {
+    let what = format!("{} '{}'", type_str(p.kind), p.name);
+    let loc = p.loc.clone();
+    let mut warn =
+        |kw: &str, m: String| d.push(Level::Warning, Some(&loc), kw, m, Shape::Unlocated);
+    if p.kind.fe() && p.monitor_uri.take().is_some() {
+        warn(
+            "monitor-uri",
+            format!("monitor-uri will be ignored for {what} (needs 'mode http')."),
+        );
+    }
+    if p.kind.be() && p.cookie.take().is_some() {
+        warn(
+            "cookie",
+            format!("cookie will be ignored for {what} (needs 'mode http')."),
+        );
+    }
+    if p.kind.be() && p.balance_l7 {
+        warn("balance", format!("Layer 7 hash not possible for {what} (needs 'mode http'). Falling back to round robin."));
+        p.balance = Balance::RoundRobin;
+        p.balance_l7 = false;
+    }
+    if p.stats.take().is_some() {
+        warn(
+            "stats",
+            format!("'stats' statement ignored for {what} as it requires HTTP mode."),
+        );
+    }
+    if !std::mem::take(&mut p.http_request_rules).is_empty() {
+        warn(
+            "http-request",
+            format!("'http-request' rules ignored for {what} as they require HTTP mode."),
+        );
+    }
+    if !std::mem::take(&mut p.http_response_rules).is_empty() {
+        warn(
+            "http-response",
+            format!("'http-response' rules ignored for {what} as they require HTTP mode."),
+        );
+    }
+    if !std::mem::take(&mut p.redirect_rules).is_empty() {
+        warn(
+            "redirect",
+            format!("'redirect' rules ignored for {what} as they require HTTP mode."),
+        );
+    }
+    if p.forwardfor.take().is_some() {
+        warn(
+            "option",
+            format!("'option forwardfor' ignored for {what} as it requires HTTP mode."),
+        );
+    }
+    if std::mem::take(&mut p.pretend_keepalive) && p.kind.be() {
+        warn(
+            "option",
+            format!("'option http-pretend-keepalive' ignored for {what} as it requires HTTP mode."),
+        );
+    }
 }

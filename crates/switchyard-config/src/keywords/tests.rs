@@ -572,3 +572,19 @@ fn wide_port_ranges_stay_fast_and_clash_once() {
         clashes[0].message
     );
 }
+
+#[test]
+fn http_features_are_dropped_in_tcp_mode() {
+    let cfg = listen("    mode tcp\n    option forwardfor\n    cookie S insert\n    balance uri\n    stats enable\n    monitor-uri /m\n    http-request deny\n    redirect scheme https\n    http-response del-header X");
+    let (fe, be) = (&cfg.frontends[0], &cfg.backends[0]);
+    assert!(fe.forwardfor.is_none() && fe.stats.is_none() && fe.monitor_uri.is_none());
+    assert!(fe.http_request_rules.is_empty() && fe.http_response_rules.is_empty());
+    assert!(be.cookie.is_none());
+    assert_eq!(be.balance, Balance::RoundRobin);
+    let w = warnings("    mode tcp\n    balance uri");
+    assert!(
+        w.iter()
+            .any(|m| m.contains("Layer 7 hash not possible for proxy 'l'")),
+        "{w:?}"
+    );
+}
