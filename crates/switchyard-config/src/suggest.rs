@@ -72,8 +72,9 @@ fn distance(a: &[(usize, u32)], b: &[(usize, u32)]) -> usize {
 }
 
 /// The closest candidate (the first one on ties, so candidate order matters as
-/// in HAProxy), if it is close enough: its distance must not exceed twice the
-/// length of either word (HAProxy's acceptance rule).
+/// in HAProxy), if it is close enough: its distance must not exceed 2.5 times
+/// the length of either word (with transitions counted both ways, this is the
+/// bound that best reproduces 2.6.12's answers).
 pub fn best_match<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
@@ -87,7 +88,7 @@ pub fn best_match<'a>(
         }
     }
     let (cand, d) = best?;
-    (d <= 2 * word.len() && d <= 2 * cand.len()).then_some(cand)
+    (2 * d <= 5 * word.len() && 2 * d <= 5 * cand.len()).then_some(cand)
 }
 
 /// `; did you mean 'x' maybe ?` or an empty string.
