@@ -138,6 +138,8 @@ pub(crate) struct Proxy {
     pub redispatch: Option<i32>,
     pub httpchk: Option<HttpCheck>,
     pub http_check_expect: Vec<HttpCheckExpect>,
+    /// `http-check send` parts, in order: (`meth`|`uri`|`ver`|`hdr`, value, header value).
+    pub check_send: Vec<(&'static str, String, String)>,
     pub log_health_checks: bool,
     pub allbackups: bool,
     pub persist: bool,
@@ -187,6 +189,7 @@ impl Proxy {
             redispatch: None,
             httpchk: None,
             http_check_expect: Vec::new(),
+            check_send: Vec::new(),
             log_health_checks: false,
             allbackups: false,
             persist: false,

@@ -18,6 +18,7 @@ pub(crate) fn finish(global: Global, mut proxies: Vec<Proxy>, d: &mut Diags) -> 
         if p.mode == Mode::Tcp {
             ignore_http_in_tcp(p, d);
         }
+        apply_check_send(p, d);
         // HTTP log formats need HTTP: 2.6 falls back to the TCP format.
         if p.kind.fe()
             && p.mode == Mode::Tcp
@@ -332,5 +333,41 @@ fn ignore_http_in_tcp(p: &mut Proxy, d: &mut Diags) {
             "option",
             format!("'option http-pretend-keepalive' ignored for {what} as it requires HTTP mode."),
         );
+    }
+}
+
+/// `http-check send/expect` only mean something with `option httpchk`:
+/// otherwise 2.6 warns and ignores them.
+fn apply_check_send(p: &mut Proxy, d: &mut Diags) {
+    if !p.kind.be() {
+        return;
+    }
+    let parts = std::mem::take(&mut p.check_send);
+    match &mut p.httpchk {
+        Some(chk) => {
+            for (k, v, h) in parts {
+                match k {
+                    "meth" => chk.method = v,
+                    "uri" => chk.uri = v,
+                    "ver" => chk.version = v,
+                    _ => chk.headers.push((v, h)),
+                }
+            }
+        }
+        None if !parts.is_empty() || !p.http_check_expect.is_empty() => {
+            p.http_check_expect.clear();
+            d.push(
+                Level::Warning,
+                Some(&p.loc),
+                "http-check",
+                format!(
+                    "{} '{}' uses http-check rules without 'option httpchk', so the rules are ignored.",
+                    type_str(p.kind),
+                    p.name
+                ),
+                Shape::Unlocated,
+            );
+        }
+        None => {}
     }
 }

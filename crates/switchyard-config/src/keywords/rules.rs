@@ -355,16 +355,15 @@ pub(crate) fn http_check(d: &mut Diags, px: &mut Proxy, line: &Line) {
             px.http_check_expect.push(e);
         }
         "send" => {
-            let chk = px.httpchk.get_or_insert_with(HttpCheck::default);
+            // Applied over `option httpchk` once the section is complete (the
+            // option may come later); see `validate`.
             let mut i = 2;
             while i < line.len() {
                 let v = line.arg(i + 1).to_string();
                 match line.arg(i) {
-                    "meth" => chk.method = v,
-                    "uri" => chk.uri = v,
-                    "ver" => chk.version = v,
+                    k @ ("meth" | "uri" | "ver") => px.check_send.push((k, v, String::new())),
                     "hdr" => {
-                        chk.headers.push((v, line.arg(i + 2).to_string()));
+                        px.check_send.push(("hdr", v, line.arg(i + 2).to_string()));
                         i += 1;
                     }
                     other => {

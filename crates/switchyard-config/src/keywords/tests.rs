@@ -588,3 +588,24 @@ fn http_features_are_dropped_in_tcp_mode() {
         "{w:?}"
     );
 }
+
+#[test]
+fn http_check_send_applies_to_a_later_option_httpchk() {
+    let cfg = listen("    http-check send meth HEAD uri /ready\n    option httpchk\n    http-check expect status 204");
+    let be = &cfg.backends[0];
+    let chk = be.httpchk.as_ref().unwrap();
+    assert_eq!(
+        (chk.method.as_str(), chk.uri.as_str(), chk.version.as_str()),
+        ("HEAD", "/ready", "HTTP/1.0")
+    );
+    assert_eq!(be.http_check_expect.len(), 1);
+    let w = warnings("    http-check expect status 200");
+    assert!(
+        w.iter()
+            .any(|m| m.contains("uses http-check rules without 'option httpchk'")),
+        "{w:?}"
+    );
+    assert!(listen("    http-check expect status 200").backends[0]
+        .http_check_expect
+        .is_empty());
+}
