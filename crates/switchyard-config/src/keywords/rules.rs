@@ -361,7 +361,9 @@ pub(crate) fn http_check(d: &mut Diags, px: &mut Proxy, line: &Line) {
             while i < line.len() {
                 let v = line.arg(i + 1).to_string();
                 match line.arg(i) {
-                    k @ ("meth" | "uri" | "ver") => px.check_send.push((k, v, String::new())),
+                    "meth" => px.check_send.push(("meth", v, String::new())),
+                    "uri" => px.check_send.push(("uri", v, String::new())),
+                    "ver" => px.check_send.push(("ver", v, String::new())),
                     "hdr" => {
                         px.check_send.push(("hdr", v, line.arg(i + 2).to_string()));
                         i += 1;
