@@ -75,7 +75,7 @@ fn leastconn_prefers_the_less_loaded_server() {
     let slow = |name: &'static str| {
         Backend::with(name, move |s| {
             if s.path() == "/slow" {
-                Reply::After(Duration::from_millis(1500), Box::new(Reply::Ok))
+                Reply::After(Duration::from_millis(2500), Box::new(Reply::Ok))
             } else {
                 Reply::Ok
             }
@@ -90,19 +90,24 @@ fn leastconn_prefers_the_less_loaded_server() {
         c.addr()
     );
     let _p = Proxy::start(&config(port, "leastconn", &servers), port);
-    // Occupy two servers with long requests.
-    let hold: Vec<_> = (0..2)
-        .map(|_| {
-            let h = std::thread::spawn(move || get(port, "/slow", "").text());
-            std::thread::sleep(Duration::from_millis(150));
-            h
-        })
-        .collect();
-    let busy: Vec<String> = [&a, &b, &c]
-        .iter()
-        .filter(|s| s.active.load(std::sync::atomic::Ordering::SeqCst) > 0)
-        .map(|s| s.name.clone())
-        .collect();
+    // Occupy two servers with long requests (each waits until the previous
+    // one reached its server, so the balancer sees the load).
+    let busy = || -> Vec<String> {
+        [&a, &b, &c]
+            .iter()
+            .filter(|s| s.active.load(std::sync::atomic::Ordering::SeqCst) > 0)
+            .map(|s| s.name.clone())
+            .collect()
+    };
+    let mut hold = Vec::new();
+    for n in 1..=2 {
+        hold.push(std::thread::spawn(move || get(port, "/slow", "").text()));
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        while busy().len() < n && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    let busy = busy();
     assert_eq!(busy.len(), 2, "two servers should be busy");
     // Every short request now goes to the idle one.
     let picks: Vec<String> = (0..3).map(|_| get(port, "/fast", "").text()).collect();

@@ -11,6 +11,43 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::h1::{BodyKind, Chunked};
+use crate::hardening::chunked::StrictChunked;
+
+/// The chunked-framing scanner for a body kind.
+enum Scanner {
+    Lenient(Chunked),
+    Strict(StrictChunked),
+}
+
+impl Scanner {
+    fn for_kind(kind: BodyKind) -> Self {
+        match kind {
+            BodyKind::StrictChunked => Scanner::Strict(StrictChunked::new()),
+            _ => Scanner::Lenient(Chunked::new()),
+        }
+    }
+
+    fn scan(&mut self, buf: &[u8]) -> Result<usize, ()> {
+        match self {
+            Scanner::Lenient(c) => c.scan(buf).map_err(|_| ()),
+            Scanner::Strict(c) => c.scan(buf).map_err(|_| ()),
+        }
+    }
+
+    fn done(&self) -> bool {
+        match self {
+            Scanner::Lenient(c) => *c == Chunked::Done,
+            Scanner::Strict(c) => c.is_done(),
+        }
+    }
+}
+
+/// True when the bytes already buffered after a head contain a framing
+/// error (checked before anything is forwarded).
+pub fn early_framing_error(buf: &[u8], kind: BodyKind) -> bool {
+    matches!(kind, BodyKind::Chunked | BodyKind::StrictChunked)
+        && Scanner::for_kind(kind).scan(buf).is_err()
+}
 
 /// Read buffer growth step.
 pub const READ_CHUNK: usize = 16384;
@@ -79,10 +116,10 @@ pub fn take_buffered(buf: &mut BytesMut, kind: BodyKind, out: &mut BytesMut) -> 
     let n = match kind {
         BodyKind::None => 0,
         BodyKind::Length(n) if (buf.len() as u64) >= n => n as usize,
-        BodyKind::Chunked => {
-            let mut scan = Chunked::new();
+        BodyKind::Chunked | BodyKind::StrictChunked => {
+            let mut scan = Scanner::for_kind(kind);
             let n = scan.scan(buf).ok()?;
-            if scan != Chunked::Done {
+            if !scan.done() {
                 return None;
             }
             n
@@ -109,7 +146,7 @@ where
     W: AsyncWrite + Unpin,
 {
     let mut sent = 0u64;
-    let mut chunked = Chunked::new();
+    let mut chunked = Scanner::for_kind(kind);
     let mut left = match kind {
         BodyKind::None => return Ok(0),
         BodyKind::Length(n) => n,
@@ -126,7 +163,9 @@ where
         }
         let n = match kind {
             BodyKind::Length(_) => (left.min(buf.len() as u64)) as usize,
-            BodyKind::Chunked => chunked.scan(buf).map_err(|_| XferError::Framing)?,
+            BodyKind::Chunked | BodyKind::StrictChunked => {
+                chunked.scan(buf).map_err(|_| XferError::Framing)?
+            }
             _ => buf.len(),
         };
         write_all(dst, &buf[..n], dst_timeout)
@@ -144,7 +183,7 @@ where
                     break;
                 }
             }
-            BodyKind::Chunked if chunked == Chunked::Done => break,
+            BodyKind::Chunked | BodyKind::StrictChunked if chunked.done() => break,
             _ => {}
         }
     }
@@ -207,6 +246,24 @@ mod tests {
             take_buffered(&mut whole, BodyKind::UntilClose, &mut out),
             None
         );
+    }
+
+    #[tokio::test]
+    async fn request_chunks_are_checked_strictly() {
+        let bare_lf_ext = b"3;a=b\nabc\r\n0\r\n\r\n";
+        assert!(early_framing_error(bare_lf_ext, BodyKind::StrictChunked));
+        let bad_ext = b"3;=\r\nabc\r\n0\r\n\r\n";
+        assert!(early_framing_error(bad_ext, BodyKind::StrictChunked));
+        assert!(
+            !early_framing_error(bad_ext, BodyKind::Chunked),
+            "responses stay lenient"
+        );
+        assert!(
+            !early_framing_error(b"3\r\nab", BodyKind::StrictChunked),
+            "incomplete is not an error"
+        );
+        let (r, out, _) = run(b"3;x=1\r\nabc\r\n0\r\n\r\n", BodyKind::StrictChunked).await;
+        assert_eq!((r.unwrap(), out.len()), (17, 17));
     }
 
     #[tokio::test]

@@ -120,6 +120,9 @@ pub async fn handle(
         websocket,
         had_te_and_cl,
     } = checked;
+    if body::early_framing_error(&client.buf, body_kind) {
+        return raw_400(client, rec).await;
+    }
     let mut close = fe.cfg.conn_mode == Some(ConnMode::Close)
         || headers::client_wants_close(req.version, &req.headers)
         || had_te_and_cl

@@ -75,7 +75,11 @@ pub struct ResponseHead {
 pub enum BodyKind {
     None,
     Length(u64),
+    /// A chunked response: framing checked leniently (as a client would read it).
     Chunked,
+    /// A chunked request: every framing byte validated by
+    /// [`crate::hardening::chunked::StrictChunked`] (extensions, trailers, bare CR/LF).
+    StrictChunked,
     /// Response only: the body ends when the server closes.
     UntilClose,
 }
@@ -188,7 +192,7 @@ pub fn request_body_kind(head: &mut RequestHead) -> Result<BodyKind, ParseError>
             return Err(ParseError::Framing);
         }
         super::headers::remove_ordered(&mut head.headers, &CONTENT_LENGTH);
-        return Ok(BodyKind::Chunked);
+        return Ok(BodyKind::StrictChunked);
     }
     let n = content_length(&head.headers)?;
     normalise_length(&mut head.headers, n);
