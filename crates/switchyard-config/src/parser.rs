@@ -8,7 +8,7 @@
 use crate::cond::{CondStack, Directive};
 use crate::draft::{Diags, Kind, Line, Proxy};
 use crate::keywords;
-use crate::lexer::{self, LexError};
+use crate::lexer;
 use crate::model::*;
 use crate::{diag::Shape, Source};
 
@@ -114,13 +114,10 @@ impl<'e> Parser<'e> {
             let words = match lexer::split_line(raw, &lookup) {
                 Ok(w) => w,
                 Err(e) => {
-                    let kw = match &e {
-                        LexError::UnmatchedQuote { .. } | LexError::TooManyWords { .. } => {
-                            raw.split_whitespace().next().unwrap_or("").to_string()
-                        }
-                    };
+                    // The line could not be split: name its first blank-separated word.
+                    let kw = raw.split_whitespace().next().unwrap_or("");
                     self.diags
-                        .alert_shaped(&loc, &kw, Shape::ParsingTight, e.message(raw));
+                        .alert_shaped(&loc, kw, Shape::ParsingTight, e.message(raw));
                     continue;
                 }
             };
@@ -128,12 +125,9 @@ impl<'e> Parser<'e> {
                 continue;
             }
             let line = Line { words, loc };
-            match conds.directive(&line, &mut self.diags, &lookup) {
-                Directive::Consumed => continue,
-                Directive::Skip => continue,
-                Directive::Line => {}
+            if let Directive::Line = conds.directive(&line, &mut self.diags, &lookup) {
+                self.line(&line);
             }
-            self.line(&line);
         }
         conds.finish(src.name, &mut self.diags);
         // Sections never span files.
