@@ -2,7 +2,7 @@
 // shared/docs/engineio-sticky-sessions.md).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { SOCKET_NODES, cookieOf, startTopology } from "../lib/harness.mjs";
+import { SOCKET_NODES, cookieOf, sleep, startTopology } from "../lib/harness.mjs";
 import { closeAll, connect, connectMany, login, raw, rawTcp, srvCookie, whoami } from "../lib/clients.mjs";
 
 let topo;
@@ -172,5 +172,28 @@ test("cookie header shapes real clients send all route by SRVNAME, and the app s
       const user = JSON.parse(ack.slice(3))[0].user;
       assert.equal(user, "erin", JSON.stringify(headers));
     }
+  }
+});
+
+test("a long-poll held for a whole default ping interval (25 s) is not cut by the balancer", { timeout: 90000 }, async () => {
+  // The seed's defaults say `timeout server 10000`; the socket backend raises it to 120 s.
+  // A balancer applying the 10 s default to /engine.io would cut the held poll (and an idle
+  // WebSocket) and force a reconnect.
+  const seconds = Number(process.env.E2E_LONGPOLL_SECONDS || 27);
+  const socks = [await connect({ transports: ["polling"] }), await connect({ upgraded: true })];
+  try {
+    const before = await Promise.all(socks.map((s) => whoami(s)));
+    const pings = [0, 0];
+    socks.forEach((s, i) => s.io.engine.on("ping", () => { pings[i] += 1; }));
+    await sleep(seconds * 1000);
+    const after = await Promise.all(socks.map((s) => whoami(s)));
+    socks.forEach((s, i) => {
+      assert.deepEqual(s.events.disconnect, [], `client ${i}`);
+      assert.equal(after[i].id, before[i].id);
+      assert.equal(after[i].node, before[i].node);
+    });
+    assert.ok(pings.every((p) => p >= 1), `pings seen: ${pings}`);
+  } finally {
+    closeAll(socks);
   }
 });
