@@ -1,7 +1,7 @@
 //! The command line, with HAProxy's flags and conventions.
 //!
 //! ```text
-//! switchyard -f FILE|DIR [-f ...] [-c] [-q] [-d|-db] [-p PIDFILE] [-sf PID...|-st PID...] [-L NAME]
+//! switchyard -f FILE|DIR [-f ...] [-c] [-q] [-d|-db] [-p PIDFILE] [-sf PID...|-st PID...] [-L NAME] [-- FILE...]
 //! switchyard -v | -vv
 //! ```
 //!
@@ -23,12 +23,12 @@ use switchyard_config::{Config, Diagnostic, Level, Shape, Source};
     name = "switchyard",
     disable_version_flag = true,
     override_usage = "switchyard -f <cfgfile|cfgdir> [-f ...] [-c] [-q] [-d|-db] [-p <pidfile>] [-sf <pid>...|-st <pid>...]\n       switchyard -v | -vv",
-    after_help = "Exit codes with -c: 0 valid, 1 errors, 2 valid but nothing to listen on.\nHAProxy's spellings -db, -sf and -st are accepted as written."
+    after_help = "Exit codes with -c: 0 valid, 1 errors, 2 valid but nothing to listen on.\nHAProxy's spellings -db, -sf and -st are accepted as written; arguments after -- are configuration files."
 )]
 pub struct Cli {
     /// Configuration file, or directory whose *.cfg files are read in lexical
     /// order. Repeatable; files are read in the order given, as one configuration.
-    #[arg(short = 'f', value_name = "CFGFILE|CFGDIR", action = ArgAction::Append)]
+    #[arg(short = 'f', value_name = "CFGFILE|CFGDIR", action = ArgAction::Append, allow_hyphen_values = true)]
     pub files: Vec<PathBuf>,
 
     /// Check the configuration and exit (0 valid, 1 errors, 2 valid but no listener).
@@ -102,11 +102,22 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Cli {
 
 /// Like [`parse_args`] without exiting; also checks that `-f` is given unless `-v`.
 pub fn try_parse_args(args: impl IntoIterator<Item = String>) -> Result<Cli, clap::Error> {
-    let args: Vec<String> = args
-        .into_iter()
-        .enumerate()
-        .map(|(i, a)| if i == 0 { a } else { rewrite(a) })
-        .collect();
+    // As in HAProxy, every argument after `--` is a configuration file.
+    let mut out: Vec<String> = Vec::new();
+    let mut files_only = false;
+    for (i, a) in args.into_iter().enumerate() {
+        if i == 0 {
+            out.push(a);
+        } else if files_only {
+            out.push("-f".into());
+            out.push(a);
+        } else if a == "--" {
+            files_only = true;
+        } else {
+            out.push(rewrite(a));
+        }
+    }
+    let args = out;
     let cli = Cli::try_parse_from(args)?;
     if cli.files.is_empty() && cli.version == 0 {
         let mut cmd = <Cli as clap::CommandFactory>::command();

@@ -70,6 +70,16 @@ fn haproxy_flags_are_understood() {
     assert_eq!(try_parse_args(args("-v")).unwrap().version, 1);
     assert!(try_parse_args(args("-f a -W")).unwrap().master_worker);
     assert!(try_parse_args(args("-f a -D")).unwrap().daemon);
+    // Everything after `--` is a configuration file, as in HAProxy.
+    let c = try_parse_args(args("-c -f a.cfg -- b.cfg -c.cfg")).unwrap();
+    assert_eq!(
+        c.files,
+        [
+            PathBuf::from("a.cfg"),
+            PathBuf::from("b.cfg"),
+            PathBuf::from("-c.cfg")
+        ]
+    );
 }
 
 #[test]
