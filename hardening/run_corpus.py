@@ -107,7 +107,10 @@ def parse_responses(buf: bytes, head_first: bool) -> tuple[list[dict], bool]:
                     e = buf.find(b"\r\n", pos)
                     if e < 0:
                         return out, True
-                    size = int(buf[pos:e].split(b";")[0] or b"0", 16)
+                    try:
+                        size = int(buf[pos:e].split(b";")[0] or b"0", 16)
+                    except ValueError:  # a malformed response: report what was complete
+                        return out, True
                     if len(buf) < e + 2 + size + 2:
                         return out, True
                     chunks.append(buf[e + 2 : e + 2 + size])
@@ -115,7 +118,7 @@ def parse_responses(buf: bytes, head_first: bool) -> tuple[list[dict], bool]:
                     if size == 0:
                         break
                 body = b"".join(chunks)
-            elif "content-length" in hdrs:
+            elif hdrs.get("content-length", "").isdigit():
                 n = int(hdrs["content-length"])
                 if len(buf) < pos + n:
                     return out, True
@@ -256,7 +259,7 @@ def check_alt(kind: str, args: list[tuple[str, str]], client: dict, reqs: list[d
             return f"origin body {r['body'][:40]!r}"
         if "bodylen" in opts and len(r["body"]) != int(opts["bodylen"][0]):
             return f"origin body length {len(r['body'])}"
-        if "path" in opts and norm_path(r["target"]) != opts["path"][0] or "path" in opts and "#" in r["target"]:
+        if "path" in opts and (norm_path(r["target"]) != opts["path"][0] or "#" in r["target"]):
             return f"origin target {r['target']!r}"
         if "host" in opts:
             h = first_header(r, "host")

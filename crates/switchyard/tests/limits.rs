@@ -208,7 +208,7 @@ fn serve(mut s: TcpStream, b: Behaviour, c: &Counters<'_>, stop: &AtomicBool) {
 
 fn config(port: u16, origin: u16, global: &str, defaults: &str, fe: &str, server: &str) -> String {
     format!(
-        "global\n    maxconn 4000\n{global}\
+        "global\n{global}\
          defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n{defaults}\
          frontend fe\n    bind 127.0.0.1:{port}\n{fe}    default_backend be\n\
          backend be\n    server s1 127.0.0.1:{origin}{server}\n"
@@ -428,18 +428,17 @@ fn slowloris_flood_does_not_starve_clients() {
     );
 }
 
-/// Frontend `maxconn`: excess connections wait (HAProxy stops accepting) and are served
-/// as soon as a slot frees.
-#[test]
-fn frontend_maxconn_holds_excess_connections() {
+/// `maxconn` (global or frontend) of 4: a 5th connection waits (HAProxy stops
+/// accepting) and is served as soon as a slot frees.
+fn maxconn_holds_excess_connections(name: &str, global: &str, fe: &str) {
     let origin = Origin::start(Behaviour::Ok);
     let port = free_port();
     let cfg = config(
         port,
         origin.port,
-        "",
+        global,
         "    timeout http-request 5s\n",
-        "    maxconn 4\n",
+        fe,
         "",
     );
     let _p = Proxy::start(&cfg, port);
@@ -465,7 +464,7 @@ fn frontend_maxconn_holds_excess_connections() {
         )),
     };
     let mut v = Verdicts::default();
-    v.check("frontend-maxconn", held);
+    v.check(name, held);
     holders.pop();
     c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     if early.is_err() {
@@ -477,6 +476,16 @@ fn frontend_maxconn_holds_excess_connections() {
         );
     }
     v.finish();
+}
+
+#[test]
+fn frontend_maxconn_holds_excess_connections() {
+    maxconn_holds_excess_connections("frontend-maxconn", "", "    maxconn 4\n");
+}
+
+#[test]
+fn global_maxconn_holds_excess_connections() {
+    maxconn_holds_excess_connections("global-maxconn", "    maxconn 4\n", "");
 }
 
 /// Server `maxconn`: the origin never sees more concurrent connections than allowed;
