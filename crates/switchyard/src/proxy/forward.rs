@@ -13,17 +13,18 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use http::header::{HeaderValue, UPGRADE};
 use http::{HeaderMap, StatusCode, Version};
 use switchyard_config::ConnMode;
-use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::body::{self, IoError, XferError};
-use super::error;
+use super::body::{self, XferError};
+use super::exchange::{exchange, Fail};
 use super::h1::{self, BodyKind, RequestHead, ResponseHead};
 use super::headers::{self, Extra};
+use super::local::{answer_verdict, exchange_failed, generated, raw_400};
 use super::queue::{self, AssignError, Lease};
+use super::retry::connect_retries;
 use super::tunnel;
 use super::upstream::{self, ConnectError, Upstream};
 use super::{Client, ConnCtx};
@@ -32,24 +33,6 @@ use crate::backend::sticky::{self, RequestCookie};
 use crate::frontend::{CompiledAcls, RequestInfo, RequestRules, Verdict};
 use crate::observability::LogRecord;
 use crate::snapshot::BackendRt;
-
-/// How an exchange with a server failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fail {
-    /// Server closed or reset before a complete response head (502 `SH--`).
-    ServerClosed {
-        got_bytes: bool,
-    },
-    /// `timeout server` before the response head (504 `sH--`).
-    ServerTimeout,
-    /// Unparsable response head (502 `PH--`).
-    BadResponse,
-    /// The client went away or stalled while sending its body.
-    ClientAborted,
-    ClientTimeout,
-    /// Malformed chunked request body (400).
-    BadRequestBody,
-}
 
 /// What validation learned about a request.
 struct Checked {
@@ -474,241 +457,6 @@ async fn respond(
     }
 }
 
-/// Connects to the leased server, retrying failed attempts (`retries`) and
-/// redispatching per `option redispatch` (HAProxy 2.6 rules, behaviour doc §2.7).
-async fn connect_retries(
-    be: &BackendRt,
-    mut lease: Lease,
-    mut persistent: bool,
-    ctx: &PickContext<'_>,
-    rec: &mut LogRecord,
-    reuse: bool,
-) -> Result<(Upstream, Lease), ConnectError> {
-    let mut attempt = 0u32;
-    loop {
-        let addr = be.addrs[lease.index()];
-        if reuse {
-            if let Some(up) = upstream::checkout(addr) {
-                return Ok((up, lease));
-            }
-        }
-        let err = match upstream::connect(addr, be.cfg.timeouts.connect).await {
-            Ok(up) => return Ok((up, lease)),
-            Err(e) => e,
-        };
-        be.server_counters[lease.index()]
-            .connect_errors
-            .fetch_add(1, Ordering::Relaxed);
-        if attempt >= be.cfg.retries {
-            return Err(err);
-        }
-        attempt += 1;
-        rec.retries = attempt;
-        be.counters.retries.fetch_add(1, Ordering::Relaxed);
-        let redispatch = should_redispatch(be, &lease, attempt, persistent);
-        let quick = redispatch && be.rr_kind() && be.active_usable() > 1;
-        if matches!(err, ConnectError::Refused(_)) && !quick {
-            let pause = be
-                .cfg
-                .timeouts
-                .connect
-                .map_or(Duration::from_secs(1), |c| c.min(Duration::from_secs(1)));
-            tokio::time::sleep(pause).await;
-        }
-        if redispatch {
-            let avoid = lease.index();
-            drop(lease);
-            let ctx = PickContext {
-                src: ctx.src,
-                uri: ctx.uri,
-                headers: ctx.headers,
-                avoid: Some(avoid),
-            };
-            lease = match queue::assign(be, None, &ctx).await {
-                Ok(a) => a.lease,
-                Err(_) => return Err(err),
-            };
-            rec.redispatched = true;
-            be.counters.redispatches.fetch_add(1, Ordering::Relaxed);
-            persistent = false;
-        }
-    }
-}
-
-/// HAProxy's `stream_choose_redispatch` for retry number `attempt` (1-based).
-fn should_redispatch(be: &BackendRt, lease: &Lease, attempt: u32, persistent: bool) -> bool {
-    let Some(interval) = be.cfg.redispatch else {
-        return false;
-    };
-    if interval == 0 {
-        return false;
-    }
-    if !lease.server().running() {
-        return true;
-    }
-    let attempt = attempt as i64;
-    let interval = interval as i64;
-    if interval > 0 && attempt % interval == 0 {
-        return true;
-    }
-    let period = be.cfg.retries as i64 + 1 + interval;
-    if interval < 0 && period > 0 && attempt % period == 0 {
-        return true;
-    }
-    !persistent && be.active_usable() > 1 && be.rr_kind()
-}
-
-/// Sends the request head, then relays the body while waiting for the
-/// response head. Interim 1xx responses (except 101) are relayed to the
-/// client. Returns the final head and whether the request body was complete.
-async fn exchange(
-    client: &mut Client,
-    up: &mut Upstream,
-    head: &[u8],
-    body_kind: BodyKind,
-    client_timeout: Option<Duration>,
-    server_timeout: Option<Duration>,
-) -> Result<(ResponseHead, bool), Fail> {
-    // A request body already received in full leaves with the head, in one write.
-    let mut first = BytesMut::with_capacity(head.len() + client.buf.len());
-    first.extend_from_slice(head);
-    let mut body_kind = body_kind;
-    if body::take_buffered(&mut client.buf, body_kind, &mut first).is_some() {
-        body_kind = BodyKind::None;
-    }
-    if body::write_all(&mut up.stream, &first, server_timeout)
-        .await
-        .is_err()
-    {
-        return Err(Fail::ServerClosed { got_bytes: false });
-    }
-    let (mut cr, mut cw) = client.stream.split();
-    let (mut sr, mut sw) = up.stream.split();
-    let body_fut = body::transfer(
-        &mut cr,
-        &mut client.buf,
-        &mut sw,
-        body_kind,
-        client_timeout,
-        server_timeout,
-    );
-    let head_fut = read_response_head(
-        &mut sr,
-        &mut up.buf,
-        &mut cw,
-        server_timeout,
-        client_timeout,
-    );
-    tokio::pin!(body_fut, head_fut);
-    let mut body_done = body_kind == BodyKind::None;
-    let mut body_failed = false;
-    loop {
-        tokio::select! {
-            biased;
-            r = &mut body_fut, if !body_done && !body_failed => match r {
-                Ok(_) => body_done = true,
-                Err(XferError::SrcClosed) => return Err(Fail::ClientAborted),
-                Err(XferError::SrcTimeout) => return Err(Fail::ClientTimeout),
-                Err(XferError::Framing) => return Err(Fail::BadRequestBody),
-                // The server stopped reading: its response (if any) tells why.
-                Err(XferError::DstClosed | XferError::DstTimeout) => body_failed = true,
-            },
-            h = &mut head_fut => return h.map(|h| (h, body_done)),
-        }
-    }
-}
-
-async fn read_response_head<R, W>(
-    sr: &mut R,
-    buf: &mut BytesMut,
-    cw: &mut W,
-    server_timeout: Option<Duration>,
-    client_timeout: Option<Duration>,
-) -> Result<ResponseHead, Fail>
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
-    loop {
-        match h1::parse_response(buf) {
-            Ok(Some((head, len))) => {
-                buf.advance(len);
-                let code = head.status.as_u16();
-                if (100..200).contains(&code) && code != 101 {
-                    let mut out = BytesMut::with_capacity(128);
-                    h1::write_response_head(
-                        &mut out,
-                        head.version,
-                        head.status,
-                        &head.reason,
-                        &head.headers,
-                    );
-                    if body::write_all(cw, &out, client_timeout).await.is_err() {
-                        return Err(Fail::ClientAborted);
-                    }
-                    continue;
-                }
-                return Ok(head);
-            }
-            Ok(None) => {}
-            Err(_) => return Err(Fail::BadResponse),
-        }
-        match body::read_some(sr, buf, server_timeout).await {
-            Ok(0) | Err(IoError::Io(_)) => {
-                return Err(Fail::ServerClosed {
-                    got_bytes: !buf.is_empty(),
-                })
-            }
-            Err(IoError::Timeout) => return Err(Fail::ServerTimeout),
-            Ok(_) => {}
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn exchange_failed(
-    client: &mut Client,
-    rec: &mut LogRecord,
-    fail: Fail,
-    be: &BackendRt,
-    si: usize,
-    version: Version,
-    close: bool,
-    started: Instant,
-) -> bool {
-    let (status, term): (u16, &[u8; 2]) = match fail {
-        Fail::ServerClosed { .. } => (502, b"SH"),
-        Fail::ServerTimeout => (504, b"sH"),
-        Fail::BadResponse => (502, b"PH"),
-        Fail::BadRequestBody => {
-            rec.term[..2].copy_from_slice(b"PD");
-            return raw_400(client, rec).await;
-        }
-        Fail::ClientAborted | Fail::ClientTimeout => {
-            rec.term[0] = if fail == Fail::ClientTimeout {
-                b'c'
-            } else {
-                b'C'
-            };
-            rec.term[1] = b'D';
-            return false;
-        }
-    };
-    be.server_counters[si]
-        .response_errors
-        .fetch_add(1, Ordering::Relaxed);
-    rec.term[..2].copy_from_slice(term);
-    generated(
-        client,
-        rec,
-        status,
-        version,
-        close || fail != Fail::ServerTimeout,
-        started,
-    )
-    .await
-}
-
 async fn run_tunnel(
     client: &mut Client,
     mut up: Upstream,
@@ -788,104 +536,6 @@ fn run_request_rules(
     req.uri = parts.uri;
     req.headers = parts.headers;
     verdict
-}
-
-/// Answers a `deny` (HAProxy's page for the status, `PR--`) or a `redirect`
-/// (`LR--`: empty body, `location`, `cache-control: no-cache`).
-async fn answer_verdict(
-    client: &mut Client,
-    rec: &mut LogRecord,
-    verdict: Verdict,
-    version: Version,
-    close: bool,
-    started: Instant,
-) -> bool {
-    match verdict {
-        Verdict::Redirect { code, location } => {
-            rec.term = *b"LR--";
-            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::FOUND);
-            let mut h = HeaderMap::with_capacity(4);
-            h.insert(http::header::CONTENT_LENGTH, HeaderValue::from_static("0"));
-            match HeaderValue::from_str(&location) {
-                Ok(v) => h.insert(http::header::LOCATION, v),
-                Err(_) => return generated(client, rec, 500, version, close, started).await,
-            };
-            // HAProxy marks temporary redirects uncacheable, not permanent ones (observed).
-            if !matches!(code, 301 | 308) {
-                h.insert(
-                    http::header::CACHE_CONTROL,
-                    HeaderValue::from_static("no-cache"),
-                );
-            }
-            let reason = status.canonical_reason().unwrap_or("");
-            send_local(client, rec, status, reason, h, b"", version, close, started).await
-        }
-        Verdict::Deny(status) => {
-            rec.term = *b"PR--";
-            generated(client, rec, status, version, close, started).await
-        }
-        Verdict::Continue => true,
-    }
-}
-
-/// Sends a generated error page; returns whether the client connection stays open.
-async fn generated(
-    client: &mut Client,
-    rec: &mut LogRecord,
-    status: u16,
-    version: Version,
-    close: bool,
-    started: Instant,
-) -> bool {
-    let page = error::page(status);
-    send_local(
-        client,
-        rec,
-        page.status,
-        page.reason,
-        page.headers,
-        page.body,
-        version,
-        close,
-        started,
-    )
-    .await
-}
-
-/// Sends a response the proxy produced itself.
-#[allow(clippy::too_many_arguments)]
-async fn send_local(
-    client: &mut Client,
-    rec: &mut LogRecord,
-    status: StatusCode,
-    reason: &str,
-    mut headers: HeaderMap,
-    body: &[u8],
-    version: Version,
-    close: bool,
-    started: Instant,
-) -> bool {
-    headers::downstream_connection(&mut headers, version, Version::HTTP_11, close);
-    let mut out = BytesMut::with_capacity(256);
-    h1::write_response_head(&mut out, Version::HTTP_11, status, reason, &headers);
-    out.extend_from_slice(body);
-    rec.status = status.as_u16();
-    rec.bytes = out.len() as u64;
-    rec.t_total = started.elapsed().as_millis() as i64;
-    let ok = body::write_all(&mut client.stream, &out, None)
-        .await
-        .is_ok();
-    ok && !close
-}
-
-async fn raw_400(client: &mut Client, rec: &mut LogRecord) -> bool {
-    let _ = body::write_all(&mut client.stream, error::RAW_400, None).await;
-    rec.status = 400;
-    rec.bytes = 0;
-    if rec.term[0] == b'-' {
-        rec.term[..2].copy_from_slice(b"PR");
-    }
-    false
 }
 
 fn cookie_flag(c: RequestCookie) -> u8 {

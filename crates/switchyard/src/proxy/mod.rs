@@ -16,10 +16,13 @@
 
 pub mod body;
 pub mod error;
+mod exchange;
 pub mod forward;
 pub mod h1;
 pub mod headers;
+mod local;
 pub mod queue;
+mod retry;
 pub mod tunnel;
 pub mod upstream;
 

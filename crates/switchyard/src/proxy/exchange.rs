@@ -1,0 +1,138 @@
+//! One exchange with a server: the request head (and any body already
+//! received) out, the rest of the body relayed while the response head comes
+//! back; interim 1xx responses relayed to the client.
+
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::body::{self, IoError, XferError};
+use super::h1::{self, BodyKind, ResponseHead};
+use super::upstream::Upstream;
+use super::Client;
+
+/// How an exchange with a server failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Fail {
+    /// Server closed or reset before a complete response head (502 `SH--`).
+    ServerClosed {
+        got_bytes: bool,
+    },
+    /// `timeout server` before the response head (504 `sH--`).
+    ServerTimeout,
+    /// Unparsable response head (502 `PH--`).
+    BadResponse,
+    /// The client went away or stalled while sending its body.
+    ClientAborted,
+    ClientTimeout,
+    /// Malformed chunked request body (400).
+    BadRequestBody,
+}
+
+/// Sends the request head, then relays the body while waiting for the
+/// response head. Interim 1xx responses (except 101) are relayed to the
+/// client. Returns the final head and whether the request body was complete.
+pub(super) async fn exchange(
+    client: &mut Client,
+    up: &mut Upstream,
+    head: &[u8],
+    body_kind: BodyKind,
+    client_timeout: Option<Duration>,
+    server_timeout: Option<Duration>,
+) -> Result<(ResponseHead, bool), Fail> {
+    // A request body already received in full leaves with the head, in one write.
+    let mut first = BytesMut::with_capacity(head.len() + client.buf.len());
+    first.extend_from_slice(head);
+    let mut body_kind = body_kind;
+    if body::take_buffered(&mut client.buf, body_kind, &mut first).is_some() {
+        body_kind = BodyKind::None;
+    }
+    if body::write_all(&mut up.stream, &first, server_timeout)
+        .await
+        .is_err()
+    {
+        return Err(Fail::ServerClosed { got_bytes: false });
+    }
+    let (mut cr, mut cw) = client.stream.split();
+    let (mut sr, mut sw) = up.stream.split();
+    let body_fut = body::transfer(
+        &mut cr,
+        &mut client.buf,
+        &mut sw,
+        body_kind,
+        client_timeout,
+        server_timeout,
+    );
+    let head_fut = read_response_head(
+        &mut sr,
+        &mut up.buf,
+        &mut cw,
+        server_timeout,
+        client_timeout,
+    );
+    tokio::pin!(body_fut, head_fut);
+    let mut body_done = body_kind == BodyKind::None;
+    let mut body_failed = false;
+    loop {
+        tokio::select! {
+            biased;
+            r = &mut body_fut, if !body_done && !body_failed => match r {
+                Ok(_) => body_done = true,
+                Err(XferError::SrcClosed) => return Err(Fail::ClientAborted),
+                Err(XferError::SrcTimeout) => return Err(Fail::ClientTimeout),
+                Err(XferError::Framing) => return Err(Fail::BadRequestBody),
+                // The server stopped reading: its response (if any) tells why.
+                Err(XferError::DstClosed | XferError::DstTimeout) => body_failed = true,
+            },
+            h = &mut head_fut => return h.map(|h| (h, body_done)),
+        }
+    }
+}
+
+pub(super) async fn read_response_head<R, W>(
+    sr: &mut R,
+    buf: &mut BytesMut,
+    cw: &mut W,
+    server_timeout: Option<Duration>,
+    client_timeout: Option<Duration>,
+) -> Result<ResponseHead, Fail>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    loop {
+        match h1::parse_response(buf) {
+            Ok(Some((head, len))) => {
+                buf.advance(len);
+                let code = head.status.as_u16();
+                if (100..200).contains(&code) && code != 101 {
+                    let mut out = BytesMut::with_capacity(128);
+                    h1::write_response_head(
+                        &mut out,
+                        head.version,
+                        head.status,
+                        &head.reason,
+                        &head.headers,
+                    );
+                    if body::write_all(cw, &out, client_timeout).await.is_err() {
+                        return Err(Fail::ClientAborted);
+                    }
+                    continue;
+                }
+                return Ok(head);
+            }
+            Ok(None) => {}
+            Err(_) => return Err(Fail::BadResponse),
+        }
+        match body::read_some(sr, buf, server_timeout).await {
+            Ok(0) | Err(IoError::Io(_)) => {
+                return Err(Fail::ServerClosed {
+                    got_bytes: !buf.is_empty(),
+                })
+            }
+            Err(IoError::Timeout) => return Err(Fail::ServerTimeout),
+            Ok(_) => {}
+        }
+    }
+}
