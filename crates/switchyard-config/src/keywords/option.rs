@@ -139,6 +139,10 @@ pub(crate) fn option(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
         d.alert_shaped(loc, "option", Shape::ParsingTight, "option 'forceclose' is not supported any more since HAProxy 2.0, please just remove it, or use 'option httpclose' if absolutely needed.");
         return;
     }
+    if name == "http_proxy" {
+        d.alert_shaped(loc, "option", Shape::ParsingTight, "option 'http_proxy' is not supported any more since HAProxy 2.5. This option stopped working in HAProxy 1.9 and usually had nasty side effects. It can be more reliably implemented with combinations of 'http-request set-dst' and 'http-request set-uri', and even 'http-request do-resolve' if DNS resolution is desired.");
+        return;
+    }
     if name == "http-tunnel" {
         d.alert_shaped(loc, "option", Shape::ParsingTight, "option 'http-tunnel' is not supported any more since HAProxy 2.1, please just remove it, it shouldn't be needed.");
         return;

@@ -100,32 +100,52 @@ pub(crate) const PROXY_KEYWORDS: &[&str] = &[
     "error-log-format",
 ];
 
-/// Keywords HAProxy removed, with the 2.6 message.
-fn removed(kw: &str) -> Option<(Shape, String)> {
-    let since21 = |what: &str| {
-        format!(
-            "The '{kw}' directive is not supported anymore since HAProxy 2.1. Use {what} instead."
-        )
+/// Keywords HAProxy removed, with 2.6.12's message (typos included: people
+/// search for these exact words).
+fn removed(line: &Line) -> Option<(Shape, String)> {
+    let kw = line.arg(0);
+    let since21 = |rest: &str| {
+        format!("The '{kw}' directive is not supported anymore since HAProxy 2.1.{rest}")
     };
     let msg = match kw {
-        "reqrep" | "reqirep" => since21("'http-request replace-path', 'http-request replace-uri' or 'http-request replace-header'"),
-        "reqdel" | "reqidel" => since21("'http-request del-header'"),
-        "reqdeny" | "reqideny" => since21("'http-request deny'"),
-        "reqallow" | "reqiallow" => since21("'http-request allow'"),
-        "reqtarpit" | "reqitarpit" => since21("'http-request tarpit'"),
-        "reqpass" | "reqipass" => since21("'http-request allow'"),
-        "reqadd" => since21("'http-request add-header'"),
-        "reqsetbe" | "reqisetbe" => since21("'use_backend'"),
-        "rsprep" | "rspirep" => since21("'http-response replace-header'"),
-        "rspdel" | "rspidel" => since21("'http-response del-header'"),
-        "rspdeny" | "rspideny" => since21("'http-response deny'"),
-        "rspadd" => since21("'http-response add-header'"),
-        "contimeout" => format!("the '{kw}' directive is not supported anymore since HAProxy 2.1. Use 'timeout connect'."),
-        "clitimeout" => format!("the '{kw}' directive is not supported anymore since HAProxy 2.1. Use 'timeout client'."),
-        "srvtimeout" => format!("the '{kw}' directive is not supported anymore since HAProxy 2.1. Use 'timeout server'."),
+        "reqrep" => since21(" Use 'http-request replace-path', 'http-request replace-uri' or 'http-request replace-header' instead."),
+        "reqirep" | "rsprep" | "rspirep" => {
+            let side = if kw.starts_with("req") { "request" } else { "response" };
+            since21(&format!(" Use 'http-{side} replace-header' instead."))
+        }
+        "reqdel" | "reqidel" => since21(" Use 'http-request del-header' instead."),
+        "reqdeny" => format!("The '{kw}' not supported anymore since HAProxy 2.1. Use 'http-request deny' instead."),
+        "reqideny" => since21(" Use 'http-request deny' instead."),
+        "reqpass" => format!("The '{kw}' not supported anymore since HAProxy 2.1."),
+        "reqipass" => since21(""),
+        "reqallow" | "reqiallow" => since21(" Use 'http-request allow' instead."),
+        "reqtarpit" | "reqitarpit" => since21(" Use 'http-request tarpit' instead."),
+        "reqadd" => since21(" Use 'http-request add-header' instead."),
+        "rspdel" => since21(" Use 'http-response del-header' ."),
+        "rspidel" => since21(" Use 'http-response del-header' instead."),
+        "rspdeny" | "rspideny" => since21(" Use 'http-response deny' instead."),
+        "rspadd" => since21(" Use 'http-response add-header' instead."),
+        "block" => since21(" Use 'http-request deny' which uses the exact same syntax."),
+        "contimeout" | "clitimeout" | "srvtimeout" => {
+            let t = match kw {
+                "contimeout" => "connect",
+                "clitimeout" => "client",
+                _ => "server",
+            };
+            format!("the '{kw}' directive is not supported anymore since HAProxy 2.1. Use 'timeout {t}'.")
+        }
         "redispatch" => "keyword 'redispatch' directive is not supported anymore since HAProxy 2.1. Use 'option redispatch'.".to_string(),
-        "block" => "The 'block' directive is not supported anymore since HAProxy 2.1. Use 'http-request deny' which uses the exact same syntax.".to_string(),
-        "monitor-net" => "The 'monitor-net' directive is not supported anymore since HAProxy 2.1. Use 'http-request return status 200 if { src <network> }' instead.".to_string(),
+        "monitor-net" => format!(
+            "'monitor-net' doesn't exist anymore. Please use 'http-request return status 200 if {{ src {} }}' instead.",
+            line.arg(1)
+        ),
+        "appsession" => "'appsession' is not supported anymore since HAProxy 1.6.".to_string(),
+        "grace" => {
+            return Some((
+                Shape::ParsingTight,
+                "the 'grace' keyword is not supported any more since HAProxy version 2.5.".to_string(),
+            ))
+        }
         _ => return None,
     };
     Some((Shape::Parsing, msg))
@@ -170,13 +190,12 @@ fn without_effect(kw: &str) -> Option<&'static str> {
         "unique-id-format" | "unique-id-header" | "http-send-name-header" => {
             "no request id header is added"
         }
-        "backlog" | "max-keep-alive-queue" | "http-reuse" => {
+        "backlog" | "max-keep-alive-queue" | "http-reuse" | "max-session-srv-conns" => {
             "switchyard uses its own connection handling"
         }
         "load-server-state-from-file" | "server-state-file-name" => {
             "server state is not carried across restarts"
         }
-        "bind-process" => "switchyard runs one process",
         _ => return None,
     })
 }
@@ -185,7 +204,7 @@ pub(crate) fn keyword(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
     let kw = line.arg(0);
     let loc = &line.loc;
     let d = &mut p.diags;
-    if let Some((shape, msg)) = removed(kw) {
+    if let Some((shape, msg)) = removed(line) {
         d.alert_shaped(loc, kw, shape, msg);
         return;
     }
@@ -359,6 +378,12 @@ pub(crate) fn keyword(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
             px.log_format_loc = Some(loc.clone());
         }
         "enabled" => {}
+        "bind-process" => d.warn_shaped(
+            loc,
+            kw,
+            Shape::ParsingTight,
+            "'bind-process' has no effect, is deprecated, and will be removed in version 2.7.",
+        ),
         _ => {
             if let Some(why) = refused(kw) {
                 unsupported(d, line, kw, why);
