@@ -10,7 +10,9 @@
 //!   upstream pool, tunnels, error pages.
 //! - [`health`]: active health checks (the only writer of server health).
 //! - [`observability`]: counters, access log, HAProxy-style messages.
+//! - [`admin`]: the statistics page.
 
+pub mod admin;
 pub mod backend;
 pub mod cli;
 pub mod frontend;

@@ -393,6 +393,60 @@ fn retry_scenarios(engine: Engine) -> Observation {
     out
 }
 
+/// The stats CSV: header line and, per row, the columns with the same
+/// meaning in both (names, status, weights, type, check settings, address,
+/// cookie, mode, algorithm).
+fn stats_scenarios(engine: Engine) -> Observation {
+    let live = Backend::start("live");
+    let port = free_port();
+    let cfg = format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.1:{port}\n    stats enable\n    stats uri /stats\n    default_backend be\n\
+         backend be\n    balance leastconn\n    cookie SRV insert\n\
+             server s1 {} check inter 200ms cookie A\n    server s2 127.0.0.1:1 backup weight 3\n",
+        live.addr()
+    );
+    let _p = Proxy::start_engine(engine, &cfg, port);
+    std::thread::sleep(Duration::from_millis(300));
+    let text = get(port, "/stats;csv", "").text();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or("").to_owned();
+    let cols: Vec<&str> = header.trim_start_matches("# ").split(',').collect();
+    let mut out = vec![header.clone()];
+    let keep = [
+        "pxname",
+        "svname",
+        "status",
+        "weight",
+        "act",
+        "bck",
+        "type",
+        "check_rise",
+        "check_fall",
+        "addr",
+        "cookie",
+        "mode",
+        "algo",
+    ];
+    for row in lines.filter(|l| !l.is_empty()) {
+        let cells: Vec<&str> = row.split(',').collect();
+        let picked: Vec<String> = keep
+            .iter()
+            .map(|k| {
+                format!(
+                    "{k}={}",
+                    cols.iter()
+                        .position(|c| c == k)
+                        .and_then(|i| cells.get(i))
+                        .unwrap_or(&"?")
+                )
+            })
+            .collect();
+        out.push(picked.join(" "));
+    }
+    out
+}
+
 fn compare(name: &str, run: fn(Engine) -> Observation) {
     if !haproxy_available() {
         return;
@@ -453,6 +507,11 @@ fn health_messages_match_haproxy() {
 #[test]
 fn retries_and_redispatch_match_haproxy() {
     compare("retries", retry_scenarios);
+}
+
+#[test]
+fn stats_csv_matches_haproxy() {
+    compare("stats", stats_scenarios);
 }
 
 #[test]

@@ -22,12 +22,13 @@ use super::body::{self, XferError};
 use super::exchange::{exchange, Fail};
 use super::h1::{self, BodyKind, RequestHead, ResponseHead};
 use super::headers::{self, Extra};
-use super::local::{answer_verdict, exchange_failed, generated, raw_400};
+use super::local::{answer_verdict, exchange_failed, generated, raw_400, send_local};
 use super::queue::{self, AssignError, Lease};
 use super::retry::connect_retries;
 use super::tunnel;
 use super::upstream::{self, ConnectError, Upstream};
 use super::{Client, ConnCtx};
+use crate::admin;
 use crate::backend::balance::PickContext;
 use crate::backend::sticky::{self, RequestCookie};
 use crate::frontend::{CompiledAcls, RequestInfo, RequestRules, Verdict};
@@ -124,6 +125,27 @@ pub async fn handle(
             started,
         )
         .await;
+    }
+    if let Some(stats) = &fe.cfg.stats {
+        let target = req.uri.path_and_query().map_or("/", |p| p.as_str());
+        if admin::stats::matches(stats, target) {
+            let page = admin::stats::answer(stats, target, &req.headers, &snap);
+            rec.term = *b"LR--";
+            let reason = page.status.canonical_reason().unwrap_or("");
+            let close = close || pending_body;
+            return send_local(
+                client,
+                rec,
+                page.status,
+                reason,
+                page.headers,
+                &page.body,
+                req.version,
+                close,
+                started,
+            )
+            .await;
+        }
     }
     let info = request_info(&req, cx);
     let Some(bi) = fe.router.route(&info) else {

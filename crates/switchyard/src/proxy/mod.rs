@@ -122,6 +122,19 @@ pub async fn serve_connection(stream: TcpStream, mut cx: ConnCtx) {
         };
         if rec.status != 0 {
             fe.counters.count_response(rec.status);
+            fe.counters
+                .bytes_out
+                .fetch_add(rec.bytes, Ordering::Relaxed);
+            if let Some(be) = rec.backend_index.map(|i| &cx.snap.backends[i]) {
+                be.counters
+                    .bytes_out
+                    .fetch_add(rec.bytes, Ordering::Relaxed);
+                if let Some(si) = rec.server_index {
+                    be.server_counters[si]
+                        .bytes_out
+                        .fetch_add(rec.bytes, Ordering::Relaxed);
+                }
+            }
             if rec.enabled {
                 rec.actconn = ACTIVE_CONNS.load(Ordering::Relaxed);
                 rec.feconn = fe.counters.current.load(Ordering::Relaxed);

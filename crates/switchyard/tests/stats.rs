@@ -1,0 +1,90 @@
+//! The statistics page: HAProxy's CSV columns and rows, the HTML page,
+//! `stats auth` with HAProxy's 401.
+
+mod support;
+
+use support::*;
+
+fn start(srv: &Backend, extra: &str) -> (Proxy, u16) {
+    let port = free_port();
+    let cfg = format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.1:{port}\n    stats enable\n    stats uri /stats\n{extra}    default_backend be\n\
+         backend be\n    balance leastconn\n    server s1 {} check inter 200ms\n    server s2 127.0.0.1:1 backup\n",
+        srv.addr()
+    );
+    (Proxy::start(&cfg, port), port)
+}
+
+fn column(header: &str, row: &str, name: &str) -> String {
+    let cols: Vec<&str> = header.trim_start_matches("# ").split(',').collect();
+    let i = cols.iter().position(|c| *c == name).unwrap();
+    row.split(',').nth(i).unwrap_or("").to_owned()
+}
+
+#[test]
+fn csv_has_haproxy_columns_rows_and_counts() {
+    let srv = Backend::start("s");
+    let (_p, port) = start(&srv, "");
+    for _ in 0..3 {
+        assert_eq!(get(port, "/app", "").status, 200);
+    }
+    let r = get(port, "/stats;csv", "");
+    assert_eq!(
+        (r.status, r.header("content-type").as_deref()),
+        (200, Some("text/plain"))
+    );
+    let text = r.text();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,"));
+    let ncols = lines[0].split(',').count();
+    assert!(
+        lines[1..].iter().all(|l| l.split(',').count() == ncols),
+        "every row has every column"
+    );
+    let find = |sv: &str| {
+        *lines
+            .iter()
+            .find(|l| l.split(',').nth(1) == Some(sv))
+            .unwrap()
+    };
+    let (fe, s1, s2, be) = (find("FRONTEND"), find("s1"), find("s2"), find("BACKEND"));
+    assert_eq!(column(lines[0], fe, "pxname"), "fe");
+    assert_eq!(column(lines[0], fe, "status"), "OPEN");
+    assert_eq!(column(lines[0], s1, "status"), "UP");
+    assert_eq!(column(lines[0], s1, "hrsp_2xx"), "3");
+    assert_eq!(column(lines[0], s1, "type"), "2");
+    assert_eq!(
+        (column(lines[0], s2, "status"), column(lines[0], s2, "bck")),
+        ("no check".into(), "1".into())
+    );
+    assert_eq!(
+        column(lines[0], be, "weight"),
+        "1",
+        "backups weigh only when no active server is up"
+    );
+    assert_eq!(column(lines[0], be, "req_tot"), "3");
+    assert_eq!(column(lines[0], be, "type"), "1");
+}
+
+#[test]
+fn html_page_and_auth() {
+    let srv = Backend::start("s");
+    let (_p, port) = start(&srv, "    stats auth admin:secret\n    stats refresh 10s\n");
+    let denied = get(port, "/stats", "");
+    assert_eq!(denied.status, 401);
+    assert_eq!(
+        denied.header("www-authenticate").as_deref(),
+        Some("Basic realm=\"HAProxy Statistics\"")
+    );
+    assert_eq!(denied.header("content-length").as_deref(), Some("112"));
+    let wrong = get(port, "/stats", "Authorization: Basic YWRtaW46d3Jvbmc=\r\n");
+    assert_eq!(wrong.status, 401);
+    let ok = get(port, "/stats", "Authorization: Basic YWRtaW46c2VjcmV0\r\n");
+    assert_eq!(
+        (ok.status, ok.header("refresh").as_deref()),
+        (200, Some("10"))
+    );
+    assert!(ok.text().contains("<td>s1</td>"), "{}", ok.text());
+    assert_eq!(srv.count(), 0, "stats requests never reach a server");
+}
