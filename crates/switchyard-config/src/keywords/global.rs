@@ -183,8 +183,11 @@ pub(crate) fn keyword(p: &mut Parser<'_>, line: &Line) {
         "master-worker" => ignored(&mut p.diags, line, kw, "reloads are done with -sf/-st"),
         "lua-load" | "lua-load-per-thread" | "lua-prepend-path" => unsupported(&mut p.diags, line, kw, "Lua is not embedded"),
         "ssl-engine" | "ssl-mode-async" => unsupported(&mut p.diags, line, kw, "TLS is not implemented"),
+        "maxconnrate" | "maxsessrate" | "maxsslrate" | "maxcomprate" => {
+            unsupported(&mut p.diags, line, kw, "connection rate limits are not implemented")
+        }
         k if GLOBAL_KEYWORDS.contains(&k) || k.starts_with("tune.") || k.starts_with("ssl-") => {
-            ignored(&mut p.diags, line, k, "no effect on switchyard")
+            ignored(&mut p.diags, line, k, global_reason(k))
         }
         _ => {
             let hint = suggest::hint(kw, GLOBAL_KEYWORDS.iter().copied());
@@ -260,4 +263,46 @@ pub(crate) fn log_target(d: &mut Diags, line: &Line) -> Option<LogTarget> {
         facility: Some(facility.to_string()),
         loc: loc.clone(),
     })
+}
+
+/// Why a global keyword switchyard accepts has no effect.
+fn global_reason(k: &str) -> &'static str {
+    match k {
+        "chroot"
+        | "user"
+        | "group"
+        | "uid"
+        | "gid"
+        | "pidfile"
+        | "ulimit-n"
+        | "node"
+        | "description"
+        | "quiet"
+        | "set-dumpable"
+        | "insecure-fork-wanted"
+        | "insecure-setuid-wanted"
+        | "cpu-map"
+        | "numa-cpu-mapping"
+        | "default-path"
+        | "expose-experimental-directives"
+        | "zero-warning"
+        | "strict-limits" => "process setup is left to the command line and the service manager",
+        "log-send-hostname" | "log-tag" => "not part of switchyard's log line",
+        "hard-stop-after" | "mworker-max-reloads" => {
+            "an old process finishes its connections after -sf"
+        }
+        "spread-checks" => "checks follow each server's inter/fastinter/downinter",
+        "server-state-base" | "server-state-file" => "server state is not carried across restarts",
+        "ca-base" | "crt-base" | "issuers-chain-path" => "TLS is not implemented",
+        k if k.starts_with("ssl-")
+            || k.starts_with("tune.ssl.")
+            || k.starts_with("httpclient.ssl") =>
+        {
+            "TLS is not implemented"
+        }
+        k if k.starts_with("tune.") || k.starts_with("max") => {
+            "switchyard uses its own buffer and queue sizes"
+        }
+        _ => "no effect on how switchyard handles traffic",
+    }
 }
