@@ -147,6 +147,19 @@ fn seed_scenarios(engine: Engine) -> Observation {
         .find(|s| s.header("upgrade").is_some())
         .unwrap();
     request_facts("ws", &seen, &mut out);
+    // Echo through the tunnel, then a half-close: the server's last words arrive.
+    let ws = w.reader.get_mut();
+    let _ = ws.write_all(b"ping");
+    let mut echo = [0u8; 4];
+    let echoed = std::io::Read::read_exact(ws, &mut echo).map(|_| echo.to_vec());
+    out.push(format!("ws echo: {:?}", echoed.ok()));
+    let _ = ws.shutdown(std::net::Shutdown::Write);
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(ws, &mut rest);
+    out.push(format!(
+        "ws after half-close: {:?}",
+        String::from_utf8_lossy(&rest)
+    ));
     out
 }
 

@@ -74,7 +74,8 @@ pub enum Reply {
     After(Duration, Box<Reply>),
     /// Close the connection without answering.
     Close,
-    /// Answer 101 (with or without `Sec-WebSocket-Accept`) and echo bytes until EOF.
+    /// Answer 101 (with or without `Sec-WebSocket-Accept`), echo bytes until
+    /// EOF, then send `after-eof` and close.
     Upgrade { accept: bool, extra_headers: String },
 }
 
@@ -246,7 +247,12 @@ fn respond(
             let mut buf = [0u8; 4096];
             loop {
                 match reader.get_mut().read(&mut buf) {
-                    Ok(0) | Err(_) => break,
+                    Ok(0) => {
+                        // Half-close seen: one last message after the client's FIN.
+                        let _ = out.write_all(b"after-eof");
+                        break;
+                    }
+                    Err(_) => break,
                     Ok(n) => {
                         if out.write_all(&buf[..n]).is_err() {
                             break;
