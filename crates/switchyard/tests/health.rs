@@ -149,3 +149,23 @@ fn http_check_expect_string() {
     p.wait_stderr("Server be/s is DOWN", Duration::from_secs(3))
         .expect("expect string fails");
 }
+
+#[test]
+fn downinter_paces_checks_of_a_down_server() {
+    let sick = Backend::with("sick", |_| {
+        Reply::Raw(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n".to_vec())
+    });
+    let port = free_port();
+    let servers = format!(
+        "    option httpchk GET /health\n    server sick {} check inter 100ms fastinter 100ms downinter 1s\n",
+        sick.addr()
+    );
+    let p = Proxy::start(&cfg(port, "", &servers), port);
+    p.wait_stderr("Server be/sick is DOWN", Duration::from_secs(3))
+        .expect("DOWN");
+    let before = sick.count();
+    std::thread::sleep(Duration::from_millis(2500));
+    let during = sick.count() - before;
+    // Fully DOWN: one check per second (inter would give ~25).
+    assert!((2..=4).contains(&during), "{during} checks in 2.5 s");
+}
