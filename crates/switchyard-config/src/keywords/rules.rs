@@ -391,9 +391,24 @@ pub(crate) fn http_check(d: &mut Diags, px: &mut Proxy, line: &Line) {
 }
 
 /// `stats ...` in a proxy section.
+///
+/// In a `backend`, HAProxy answers the stats URI instead of forwarding to the
+/// servers; switchyard serves stats from frontends only, so it refuses rather
+/// than forward those requests.
 pub(crate) fn stats(d: &mut Diags, px: &mut Proxy, line: &Line) {
     let loc = &line.loc;
     let sub = line.arg(1);
+    if px.kind == crate::draft::Kind::Backend
+        && !matches!(sub, "socket" | "timeout" | "maxconn" | "bind-process")
+    {
+        super::unsupported(
+            d,
+            line,
+            &format!("stats {sub}"),
+            "the stats page is served by frontends; move the 'stats' lines to the frontend or a listen section",
+        );
+        return;
+    }
     match sub {
         "enable" => {
             page(px);
