@@ -88,6 +88,17 @@ impl BackendRt {
             .count()
     }
 
+    /// Where server `i` is reached for a connection that arrived on port
+    /// `dst_port`: a server declared without a port uses the client's
+    /// destination port, as in HAProxy.
+    pub fn server_addr(&self, i: usize, dst_port: u16) -> SocketAddr {
+        let mut a = self.addrs[i];
+        if self.cfg.servers[i].port.is_none() {
+            a.set_port(dst_port);
+        }
+        a
+    }
+
     /// `timeout queue`, defaulting to `timeout connect` as in HAProxy.
     pub fn queue_timeout(&self) -> Option<Duration> {
         self.cfg.timeouts.queue.or(self.cfg.timeouts.connect)
@@ -195,9 +206,8 @@ fn build_backend(index: usize, be: &Backend) -> Result<BackendRt, String> {
     })
 }
 
-/// Resolves a server address once at start-up. A server without a port is
-/// given port 0 here; such servers are not supported yet (HAProxy would use
-/// the client's destination port) and connections to them fail.
+/// Resolves a server address once at start-up. A server without a port gets
+/// port 0 here; [`BackendRt::server_addr`] fills in the destination port.
 fn resolve(host: &str, port: Option<u16>) -> Result<SocketAddr, String> {
     let port = port.unwrap_or(0);
     if let Ok(ip) = host.parse::<std::net::IpAddr>() {

@@ -183,3 +183,31 @@ fn framing_headers_are_normalised_before_forwarding() {
     assert_eq!(seen.all("content-length"), ["3"], "one length forwarded");
     assert_eq!(seen.body, b"abc");
 }
+
+#[test]
+fn server_without_port_uses_the_client_destination_port() {
+    // The backend listens on 127.0.0.1:P, the frontend on 127.0.0.2:P.
+    let srv = Backend::start("s");
+    let port = srv.port;
+    let cfg = format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.2:{port}\n    default_backend be\nbackend be\n    server s 127.0.0.1\n"
+    );
+    let _p = Proxy::start(&cfg, port);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let stream = loop {
+        match std::net::TcpStream::connect(("127.0.0.2", port)) {
+            Ok(s) => break s,
+            Err(e) if std::time::Instant::now() > deadline => panic!("{e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut c = Client {
+        reader: std::io::BufReader::new(stream),
+    };
+    let r = c.get("/np", "");
+    assert_eq!((r.status, r.text().as_str()), (200, "s"));
+}

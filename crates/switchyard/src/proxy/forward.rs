@@ -269,7 +269,7 @@ pub async fn handle(
             headers: &req.headers,
             avoid: None,
         };
-        match connect_retries(be, lease, persistent, &ctx, rec, reuse).await {
+        match connect_retries(be, lease, persistent, &ctx, rec, reuse, cx.local.port()).await {
             Ok(x) => x,
             Err(e) => {
                 rec.t_connect = -1;
@@ -315,7 +315,8 @@ pub async fn handle(
         && matches!(result, Err(Fail::ServerClosed { got_bytes: false }))
     {
         // The pooled connection was closed by the server meanwhile: the request was never processed.
-        if let Ok(fresh) = upstream::connect(be.addrs[si], bto.connect).await {
+        if let Ok(fresh) = upstream::connect(be.server_addr(si, cx.local.port()), bto.connect).await
+        {
             up = fresh;
             result = exchange(
                 client,

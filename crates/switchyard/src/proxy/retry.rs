@@ -21,10 +21,11 @@ pub(super) async fn connect_retries(
     ctx: &PickContext<'_>,
     rec: &mut LogRecord,
     reuse: bool,
+    dst_port: u16,
 ) -> Result<(Upstream, Lease), ConnectError> {
     let mut attempt = 0u32;
     loop {
-        let addr = be.addrs[lease.index()];
+        let addr = be.server_addr(lease.index(), dst_port);
         if reuse {
             if let Some(up) = upstream::checkout(addr) {
                 return Ok((up, lease));
