@@ -359,6 +359,12 @@ pub(crate) fn keyword(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
             px.monitor_uri = Some(line.arg(1).to_string());
         }
         "stats" => super::rules::stats(&mut p.diags, px, line),
+        "log" if px.kind == Kind::Backend => ignored(
+            d,
+            line,
+            "log",
+            "requests are logged by the frontend that received them; health checks log to stderr",
+        ),
         "log" => {
             if line.arg(1) == "global" {
                 px.logs.extend(p.global.logs.iter().cloned());

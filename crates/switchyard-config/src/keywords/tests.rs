@@ -609,3 +609,16 @@ fn http_check_send_applies_to_a_later_option_httpchk() {
         .http_check_expect
         .is_empty());
 }
+
+#[test]
+fn log_in_a_backend_warns() {
+    let out = read(&format!(
+        "{D}backend b\n    log global\n    server s 127.0.0.1:1\n"
+    ));
+    assert!(out.config.is_some());
+    assert!(out
+        .diagnostics
+        .iter()
+        .any(|d| d.level == Level::Warning
+            && d.message.starts_with("'log' is ignored by switchyard")));
+}
