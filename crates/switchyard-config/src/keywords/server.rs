@@ -174,8 +174,12 @@ pub(crate) fn server(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
     let is_default = line.arg(0) == "default-server";
     if !is_default {
         if px.kind == Kind::Defaults {
-            p.diags
-                .alert(loc, "server", "'server' not allowed in 'defaults' section.");
+            p.diags.alert_shaped(
+                loc,
+                "server",
+                Shape::Bracket,
+                "'server' not allowed in 'defaults' section.",
+            );
             return;
         }
         if !super::proxy::be(&mut p.diags, px, line) {
