@@ -377,7 +377,7 @@ fn health_scenarios(engine: Engine) -> Observation {
 fn retry_scenarios(engine: Engine) -> Observation {
     let live = Backend::start("live");
     let dead = free_port();
-    let (p1, p2) = (free_port(), free_port());
+    let (p1, p2, p3) = (free_port(), free_port(), free_port());
     let cfg = format!(
         "defaults\n    mode http\n    retries 3\n    timeout connect 5s\n    timeout client 10s\n    timeout server 10s\n\
          frontend plain\n    bind 127.0.0.1:{p1}\n    default_backend plain\n\
@@ -460,6 +460,51 @@ fn stats_scenarios(engine: Engine) -> Observation {
     out
 }
 
+/// `maxconn`/`maxqueue`/`timeout queue` (behaviour reference §0.11, §3.3):
+/// who serves three concurrent requests pinned to a one-slot server.
+fn queue_scenarios(engine: Engine) -> Observation {
+    let slow = Backend::with("one", |_| {
+        Reply::After(Duration::from_millis(800), Box::new(Reply::Ok))
+    });
+    let other = Backend::start("two");
+    let (p1, p2, p3) = (free_port(), free_port(), free_port());
+    let cfg = format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fq\n    bind 127.0.0.1:{p1}\n    default_backend bq\n\
+         frontend ft\n    bind 127.0.0.1:{p2}\n    default_backend bt\n\
+         frontend fr\n    bind 127.0.0.1:{p3}\n    default_backend br\n\
+         backend bq\n    timeout queue 3s\n    cookie SRV insert\n\
+             server one {0} cookie A maxconn 1 maxqueue 1\n    server two {1} cookie B\n\
+         backend bt\n    timeout queue 500ms\n    server one {0} maxconn 1\n\
+         backend br\n    timeout queue 3s\n    option redispatch\n    cookie SRV insert\n\
+             server one {0} cookie A maxconn 1 maxqueue 1\n    server two {1} cookie B\n",
+        slow.addr(),
+        other.addr()
+    );
+    let _p = Proxy::start_engine(engine, &cfg, p1);
+    let mut out = Observation::new();
+    let pinned = "Cookie: SRV=A\r\n";
+    for (label, port, extra) in [
+        ("maxqueue", p1, pinned),
+        ("queue timeout", p2, ""),
+        ("maxqueue redispatch", p3, pinned),
+    ] {
+        let handles: Vec<_> = (0..3)
+            .map(|_| {
+                let h = std::thread::spawn(move || {
+                    let r = get(port, "/", extra);
+                    format!("{} {}", r.status, r.text().get(..3).unwrap_or(""))
+                });
+                std::thread::sleep(Duration::from_millis(100));
+                h
+            })
+            .collect();
+        let got: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        out.push(format!("{label}: {got:?}"));
+    }
+    out
+}
+
 fn compare(name: &str, run: fn(Engine) -> Observation) {
     if !haproxy_available() {
         return;
@@ -467,7 +512,7 @@ fn compare(name: &str, run: fn(Engine) -> Observation) {
     let ours = run(Engine::Switchyard);
     let theirs = run(Engine::Haproxy);
     assert!(
-        theirs.len() >= 3 || name == "retries",
+        theirs.len() >= 3 || name == "retries" || name == "queues",
         "{name}: too little observed from HAProxy: {theirs:?}"
     );
     eprintln!(
@@ -525,6 +570,11 @@ fn retries_and_redispatch_match_haproxy() {
 #[test]
 fn stats_csv_matches_haproxy() {
     compare("stats", stats_scenarios);
+}
+
+#[test]
+fn queues_match_haproxy() {
+    compare("queues", queue_scenarios);
 }
 
 #[test]

@@ -102,3 +102,32 @@ fn maxconn_queue_serves_in_turn_then_times_out_with_503() {
     );
     assert!(srv.requests().len() == 2);
 }
+
+#[test]
+fn full_server_queue_sends_persisted_requests_elsewhere() {
+    let slow = Backend::with("one", |_| {
+        Reply::After(Duration::from_millis(800), Box::new(Reply::Ok))
+    });
+    let other = Backend::start("two");
+    let port = free_port();
+    let cfg = format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
+         backend be\n    timeout queue 3s\n    option redispatch\n    cookie SRV insert\n\
+             server one {} cookie A maxconn 1 maxqueue 1\n    server two {} cookie B\n",
+        slow.addr(),
+        other.addr()
+    );
+    let _p = Proxy::start(&cfg, port);
+    let handles: Vec<_> = (0..3)
+        .map(|_| {
+            let h = std::thread::spawn(move || get(port, "/", "Cookie: SRV=A\r\n").text());
+            std::thread::sleep(Duration::from_millis(100));
+            h
+        })
+        .collect();
+    let bodies: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    // One served, one queued behind it, the third finds the queue full and,
+    // with `option redispatch`, goes to another server (without it: 503).
+    assert_eq!(bodies, ["one", "one", "two"]);
+}

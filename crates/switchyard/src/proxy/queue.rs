@@ -130,7 +130,8 @@ impl Drop for Lease {
 pub enum AssignError {
     /// No usable server at all (503 `SC--`, `<NOSRV>`).
     NoServer,
-    /// Waited `timeout queue` for a slot (503 `sQ--`).
+    /// Waited `timeout queue` for a slot, or the server queue was full
+    /// (`maxqueue`): 503 `sQ--`.
     QueueTimeout,
 }
 
@@ -174,6 +175,15 @@ pub async fn assign(
 ) -> Result<Assigned, AssignError> {
     let start = Instant::now();
     let list = &be.waitlist;
+    // `maxqueue`: when a persisted request's server queue is full, HAProxy
+    // answers 503, or with `option redispatch` balances it to another server.
+    let persist = match persist {
+        Some(i) if queue_full(be, i) => match be.cfg.redispatch {
+            Some(r) if r != 0 => None,
+            _ => return Err(AssignError::QueueTimeout),
+        },
+        p => p,
+    };
     if list.waiting.load(Ordering::Acquire) == 0 {
         match attempt(be, persist, ctx) {
             Try::Took(lease) => {
@@ -231,6 +241,13 @@ pub async fn assign(
     }
     drop(ticket);
     result
+}
+
+/// Server `i` is at `maxconn` and its queue holds `maxqueue` requests.
+fn queue_full(be: &BackendRt, i: usize) -> bool {
+    let s = &be.servers[i];
+    let limit = be.cfg.servers[i].maxqueue.filter(|m| *m > 0);
+    limit.is_some_and(|m| !s.has_room() && s.queued.load(Ordering::Acquire) >= m)
 }
 
 /// Takes a slot on server `i` if it has room.
