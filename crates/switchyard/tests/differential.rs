@@ -377,7 +377,7 @@ fn health_scenarios(engine: Engine) -> Observation {
 fn retry_scenarios(engine: Engine) -> Observation {
     let live = Backend::start("live");
     let dead = free_port();
-    let (p1, p2, p3) = (free_port(), free_port(), free_port());
+    let (p1, p2) = (free_port(), free_port());
     let cfg = format!(
         "defaults\n    mode http\n    retries 3\n    timeout connect 5s\n    timeout client 10s\n    timeout server 10s\n\
          frontend plain\n    bind 127.0.0.1:{p1}\n    default_backend plain\n\
