@@ -11,4 +11,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p switchyard -p switchyard-app
+# The page's socket.io client comes from npm (crates/switchyard-app/web/package.json), not
+# from a copy in the repository; the HTTP nodes serve it from node_modules.
+web=crates/switchyard-app/web
+if [ ! -f "$web/node_modules/socket.io-client/dist/socket.io.min.js" ]; then
+  if command -v npm >/dev/null; then
+    npm ci --prefix "$web" --no-audit --no-fund --loglevel=error
+  else
+    echo "demo.sh: npm is not installed, so the chat page cannot load socket.io-client;" \
+      "install node and npm, then run: npm ci --prefix $web" >&2
+  fi
+fi
 exec "${CARGO_TARGET_DIR:-target}/release/switchyard-app" demo "$@"

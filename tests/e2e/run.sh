@@ -44,6 +44,14 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
+# The chat page's socket.io client is a declared npm dependency of the application
+# (crates/switchyard-app/web), served by the HTTP nodes from its node_modules.
+WEB="$REPO/crates/switchyard-app/web"
+if [ ! -f "$WEB/node_modules/socket.io-client/dist/socket.io.min.js" ] || [ "$WEB/package-lock.json" -nt "$WEB/node_modules" ]; then
+  echo "e2e: npm ci --prefix crates/switchyard-app/web"
+  npm ci --prefix "$WEB" --no-audit --no-fund --loglevel=error
+fi
+
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 REDIS_PORT="${E2E_REDIS_PORT:-26379}"
 for p in 3000 4000 4001 5000 5001 "$REDIS_PORT"; do

@@ -73,7 +73,26 @@ function connect(user) {
   $("me").textContent = user;
 }
 
+// The socket.io client did not load (its script answered an error): show the server's
+// explanation (it says which command installs it) instead of failing silently.
+async function clientMissing() {
+  let text = "the socket.io client script /vendor/socket.io.min.js did not load";
+  try {
+    const r = await fetch("/vendor/socket.io.min.js", { cache: "no-store" });
+    if (!r.ok) text = await r.text();
+  } catch (err) {
+    text += ` (${err})`;
+  }
+  $("fatal").textContent = text;
+  $("fatal").hidden = false;
+  document.body.dataset.error = text;
+}
+
 async function main() {
+  if (typeof io === "undefined") {
+    await clientMissing();
+    return;
+  }
   const me = await (await fetch("/api/me", { credentials: "same-origin" })).json();
   $("http-node").textContent = me.node;
   if (!me.user) {

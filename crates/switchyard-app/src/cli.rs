@@ -10,6 +10,14 @@ pub const DEFAULT_CONFIG: &str = concat!(
     "/../../../shared/seed/haproxy.cfg"
 );
 
+/// socket.io-client's browser build as `npm ci --prefix crates/switchyard-app/web` installs it
+/// in this source tree. The repository holds no copy of it: it is a declared npm dependency
+/// (`web/package.json`, pinned by `web/package-lock.json`).
+pub const DEFAULT_CLIENT_JS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/web/node_modules/socket.io-client/dist/socket.io.min.js"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "switchyard-app",
@@ -24,7 +32,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run one HTTP-tier node (page, login/logout, JSON API).
-    Http(ServerArgs),
+    Http(HttpArgs),
     /// Run one socket-tier node (Socket.IO on /engine.io).
     Socket(ServerArgs),
     /// Start the balancer and two HTTP and two socket nodes as the configuration describes.
@@ -54,6 +62,16 @@ pub struct ServerArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct HttpArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// socket.io-client's browser build, served at /vendor/socket.io.min.js (installed by
+    /// `npm ci --prefix crates/switchyard-app/web`).
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_CLIENT_JS)]
+    pub client_js: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
     /// Redis URL: share sessions and broadcasts between the nodes.
     #[arg(long)]
@@ -64,6 +82,9 @@ pub struct DemoArgs {
     /// The balancer binary (default: `switchyard` next to this executable, then on PATH).
     #[arg(long)]
     pub switchyard_bin: Option<PathBuf>,
+    /// socket.io-client's browser build, passed to the HTTP nodes (see `http --help`).
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_CLIENT_JS)]
+    pub client_js: PathBuf,
     /// Seconds to wait for every process to accept connections.
     #[arg(long, default_value_t = 15)]
     pub start_timeout: u64,

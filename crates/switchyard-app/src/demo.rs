@@ -50,6 +50,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
              run with --redis redis://127.0.0.1:6379 for the full demo"
         );
     }
+    if let Err(problem) = crate::http_tier::ClientJs::new(&args.client_js).check() {
+        eprintln!("demo: warning: {problem}");
+    }
     let balancer_bin = find_balancer(args.switchyard_bin.as_deref())?;
     let mut procs = Vec::new();
     let started = start_all(&args, &topo, &balancer_bin, &mut procs).await;
@@ -138,6 +141,9 @@ async fn start_all(
                 .args(["--node-name", &format!("{tier}-{}", node.name)]);
             if let Some(url) = &args.redis {
                 cmd.args(["--redis", url]);
+            }
+            if tier == "http" {
+                cmd.arg("--client-js").arg(&args.client_js);
             }
             let label = format!("{tier} node {} ({})", node.name, node.addr);
             procs.push(spawn(cmd, label, node.addr, false)?);

@@ -1,8 +1,10 @@
 //! The HTTP tier: a stateless server for the chat page, its assets, login/logout and a small
 //! JSON API. All state lives in the session store, so any HTTP node can serve any request.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -22,12 +24,74 @@ pub const SESSION_IDLE: time::Duration = time::Duration::hours(8);
 const INDEX_HTML: &str = include_str!("../assets/index.html");
 const APP_JS: &str = include_str!("../assets/app.js");
 const APP_CSS: &str = include_str!("../assets/app.css");
-/// socket.io-client's browser build, shipped unmodified (MIT, see `assets/vendor/README.md`).
-const SOCKET_IO_JS: &str = include_str!("../assets/vendor/socket.io.min.js");
+
+/// Where the page loads socket.io-client's browser build from.
+pub const CLIENT_JS_ROUTE: &str = "/vendor/socket.io.min.js";
+/// The command that installs the browser build, from the repository root.
+pub const CLIENT_JS_INSTALL: &str = "npm ci --prefix crates/switchyard-app/web";
+
+/// socket.io-client's browser build, read from where npm installed it (`--client-js`).
+///
+/// This repository holds no copy of third-party code: the client is a declared, pinned npm
+/// dependency (`web/package.json`, `web/package-lock.json`). The file is read on the first
+/// request that finds it and then kept in memory, so a running node never serves a file half
+/// rewritten by a later `npm ci`, and a node started before `npm ci` starts serving it without
+/// a restart. While it is missing the route answers 503 with [`ClientJs::missing_message`]
+/// (and the page shows that text), never an empty script.
+#[derive(Debug, Clone)]
+pub struct ClientJs {
+    path: PathBuf,
+    loaded: Arc<tokio::sync::OnceCell<Bytes>>,
+}
+
+impl ClientJs {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            loaded: Arc::default(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the file is there now (a node logs the answer at start).
+    pub fn check(&self) -> Result<(), String> {
+        match std::fs::metadata(&self.path) {
+            Ok(meta) if meta.is_file() => Ok(()),
+            Ok(_) => Err(self.missing_message("it is not a file")),
+            Err(err) => Err(self.missing_message(&err.to_string())),
+        }
+    }
+
+    /// What is wrong and how to fix it, for the log, the 503 body and the page.
+    pub fn missing_message(&self, why: &str) -> String {
+        format!(
+            "socket.io-client's browser build is not installed: cannot read {} ({why}). \
+             Run `{CLIENT_JS_INSTALL}` in the switchyard repository (or start the HTTP node \
+             with --client-js PATH), then reload the page.",
+            self.path.display()
+        )
+    }
+
+    async fn load(&self) -> Result<Bytes, String> {
+        self.loaded
+            .get_or_try_init(|| async {
+                tokio::fs::read(&self.path)
+                    .await
+                    .map(Bytes::from)
+                    .map_err(|err| self.missing_message(&err.to_string()))
+            })
+            .await
+            .cloned()
+    }
+}
 
 #[derive(Debug)]
 struct HttpState {
     node: String,
+    client_js: ClientJs,
 }
 
 type AppState = State<Arc<HttpState>>;
@@ -37,7 +101,7 @@ type AppState = State<Arc<HttpState>>;
 /// `/health` sits outside the session layer: probes never load or create sessions.
 /// The session cookie is `HttpOnly`, `SameSite=Lax` (so a link from elsewhere still opens the
 /// chat logged in) and not `Secure`, because the demo and the tests run over plain HTTP.
-pub fn router(node: &str, backend: &Backend) -> anyhow::Result<Router> {
+pub fn router(node: &str, backend: &Backend, client_js: ClientJs) -> anyhow::Result<Router> {
     let sessions = SessionManagerLayer::new(backend.store.clone())
         .with_name(SESSION_COOKIE)
         .with_secure(false)
@@ -45,6 +109,7 @@ pub fn router(node: &str, backend: &Backend) -> anyhow::Result<Router> {
         .with_expiry(Expiry::OnInactivity(SESSION_IDLE));
     let state = Arc::new(HttpState {
         node: node.to_owned(),
+        client_js,
     });
     let app = Router::new()
         .route("/", get(index))
@@ -58,16 +123,31 @@ pub fn router(node: &str, backend: &Backend) -> anyhow::Result<Router> {
         .route("/health", get(health))
         .route("/app.js", get(|| asset("text/javascript", APP_JS)))
         .route("/app.css", get(|| asset("text/css", APP_CSS)))
-        .route(
-            "/vendor/socket.io.min.js",
-            get(|| asset("text/javascript", SOCKET_IO_JS)),
-        )
+        .route(CLIENT_JS_ROUTE, get(serve_client_js))
         .with_state(state);
     with_node_header(app, node)
 }
 
 async fn asset(content_type: &'static str, body: &'static str) -> Response {
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+async fn serve_client_js(State(state): AppState) -> Response {
+    match state.client_js.load().await {
+        Ok(body) => ([(header::CONTENT_TYPE, "text/javascript")], body).into_response(),
+        Err(problem) => {
+            tracing::warn!("{}: {problem}", state.node);
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [
+                    (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                    (header::CACHE_CONTROL, "no-store"),
+                ],
+                problem,
+            )
+                .into_response()
+        }
+    }
 }
 
 async fn index() -> Response {

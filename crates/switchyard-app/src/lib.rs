@@ -19,18 +19,31 @@ pub mod topology;
 
 use std::time::Duration;
 
-use cli::ServerArgs;
+use cli::{HttpArgs, ServerArgs};
 use store::Backend;
 
 /// Runs one HTTP-tier node until Ctrl-C or SIGTERM.
-pub async fn run_http(args: ServerArgs) -> anyhow::Result<()> {
+pub async fn run_http(args: HttpArgs) -> anyhow::Result<()> {
+    let HttpArgs {
+        server: args,
+        client_js,
+    } = args;
     let node = args
         .node_name
         .clone()
         .unwrap_or_else(|| format!("http-{}", args.port));
     let backend = Backend::from_url(args.redis.as_deref()).await?;
     let listener = node::bind(&args.host, args.port).await?;
-    let router = http_tier::router(&node, &backend)?;
+    let client_js = http_tier::ClientJs::new(client_js);
+    match client_js.check() {
+        Ok(()) => tracing::info!(
+            "{node}: serving {} at {}",
+            client_js.path().display(),
+            http_tier::CLIENT_JS_ROUTE
+        ),
+        Err(problem) => tracing::warn!("{node}: {problem}"),
+    }
+    let router = http_tier::router(&node, &backend, client_js)?;
     announce("http", &node, &listener, &backend);
     node::serve(listener, router, node::shutdown_signal()).await
 }

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use serde_json::Value;
-use switchyard_app::http_tier;
+use switchyard_app::http_tier::{self, ClientJs};
 use switchyard_app::socket_tier::{self, SocketOptions, SocketTier};
 use switchyard_app::store::Backend;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -125,7 +125,15 @@ async fn serve(router: axum::Router) -> (SocketAddr, JoinHandle<()>) {
 
 async fn pair() -> Pair {
     let backend = Backend::memory();
-    let (http, t1) = serve(http_tier::router("h-test", &backend).unwrap()).await;
+    let (http, t1) = serve(
+        http_tier::router(
+            "h-test",
+            &backend,
+            ClientJs::new(switchyard_app::cli::DEFAULT_CLIENT_JS),
+        )
+        .unwrap(),
+    )
+    .await;
     let tier: SocketTier = socket_tier::build("s-test", &backend, SocketOptions::default())
         .await
         .unwrap();
@@ -303,4 +311,68 @@ async fn the_session_counter_needs_a_login_and_counts() {
     )
     .await;
     assert_eq!(bad.status, 400);
+}
+
+/// The browser client is npm's file, not a copy in the repository: served as found, a 503 with
+/// the command that installs it while it is missing, and picked up once installed without a
+/// restart.
+#[tokio::test]
+async fn the_browser_client_is_served_from_npm_or_explained() {
+    let dir = std::env::temp_dir().join(format!("switchyard-app-clientjs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("socket.io.min.js");
+    let _ = std::fs::remove_file(&file);
+    let backend = Backend::memory();
+    let (http, task) =
+        serve(http_tier::router("h-js", &backend, ClientJs::new(&file)).unwrap()).await;
+
+    let missing = request(http, "GET", http_tier::CLIENT_JS_ROUTE, None, "").await;
+    assert_eq!(missing.status, 503, "{missing:?}");
+    assert!(
+        missing.body.contains(http_tier::CLIENT_JS_INSTALL),
+        "{missing:?}"
+    );
+    assert!(
+        missing.body.contains(&file.display().to_string()),
+        "{missing:?}"
+    );
+    assert_eq!(missing.header("x-node"), Some("h-js"));
+
+    let script = "/* not socket.io, just a stand-in for this test */ window.io = 1;";
+    std::fs::write(&file, script).unwrap();
+    let served = request(http, "GET", http_tier::CLIENT_JS_ROUTE, None, "").await;
+    assert_eq!(served.status, 200, "{served:?}");
+    assert_eq!(served.header("content-type"), Some("text/javascript"));
+    assert_eq!(served.body, script);
+
+    task.abort();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The default `--client-js` is where `npm ci --prefix crates/switchyard-app/web` puts the
+/// pinned socket.io-client, so a node started from this tree serves it.
+#[test]
+fn the_default_client_path_is_the_pinned_npm_dependency() {
+    let web = concat!(env!("CARGO_MANIFEST_DIR"), "/web");
+    let package: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{web}/package.json")).unwrap())
+            .unwrap();
+    let pinned = package["dependencies"]["socket.io-client"]
+        .as_str()
+        .unwrap();
+    assert!(
+        pinned.chars().all(|c| c.is_ascii_digit() || c == '.'),
+        "socket.io-client must be pinned to an exact version, got {pinned}"
+    );
+    assert!(switchyard_app::cli::DEFAULT_CLIENT_JS.starts_with(web));
+    assert!(switchyard_app::cli::DEFAULT_CLIENT_JS
+        .ends_with("/node_modules/socket.io-client/dist/socket.io.min.js"));
+    let lock: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{web}/package-lock.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        lock["packages"]["node_modules/socket.io-client"]["version"].as_str(),
+        Some(pinned),
+        "package-lock.json is out of date: run npm install in {web}"
+    );
 }

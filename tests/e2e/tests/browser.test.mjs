@@ -5,9 +5,11 @@
 // artifacts/.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { ARTIFACTS, BASE, SOCKET_NODES, startTopology } from "../lib/harness.mjs";
+import { ARTIFACTS, BASE, BIN_DIR, REPO, SOCKET_NODES, startTopology, until } from "../lib/harness.mjs";
 
 const CHROMIUM = process.env.E2E_CHROMIUM || "/usr/bin/chromium";
 const ARGS = [
@@ -97,5 +99,36 @@ test("a browser whose socket node dies reconnects to the other one, despite its 
     await a.page.screenshot({ path: join(ARTIFACTS, "e2e-browser-failover.png"), fullPage: true });
   } finally {
     await a.context.close();
+  }
+});
+
+test("the page loads npm's socket.io-client through the balancer, and explains how to install it when missing", async () => {
+  // Served: byte for byte the file npm ci installed (run.sh installs it), not a copy in the repo.
+  const installed = readFileSync(join(REPO, "crates/switchyard-app/web/node_modules/socket.io-client/dist/socket.io.min.js"), "utf8");
+  const r = await fetch(`${BASE}/vendor/socket.io.min.js`);
+  assert.equal(r.status, 200);
+  assert.equal(await r.text(), installed);
+
+  // Missing: an HTTP node started with a --client-js that does not exist warns at start, and
+  // the page shows the command that fixes it (the script route answers 503 with it).
+  const child = spawn(join(BIN_DIR, "switchyard-app"),
+    ["http", "--port", "0", "--node-name", "http-no-client", "--client-js", "/nonexistent/socket.io.min.js"],
+    { stdio: ["ignore", "ignore", "pipe"] });
+  let log = "";
+  child.stderr.on("data", (d) => { log += d; });
+  const context = await browser.newContext();
+  try {
+    const url = await until("the lone HTTP node to listen", () => log.match(/listening on (http:\/\/127\.0\.0\.1:\d+\/)/)?.[1]);
+    assert.match(log, /not installed.*npm ci --prefix crates\/switchyard-app\/web/s, "warned at start");
+    const page = await context.newPage();
+    await page.goto(url);
+    await page.waitForSelector("#fatal", { state: "visible" });
+    const text = await page.textContent("#fatal");
+    assert.match(text, /npm ci --prefix crates\/switchyard-app\/web/);
+    assert.match(text, /\/nonexistent\/socket\.io\.min\.js/);
+    await page.screenshot({ path: join(ARTIFACTS, "e2e-browser-no-client.png"), fullPage: true });
+  } finally {
+    await context.close();
+    child.kill("SIGKILL");
   }
 });
