@@ -71,7 +71,9 @@ pub fn run(snap: Arc<Snapshot>, on_bound: impl FnOnce()) -> Result<(), String> {
         .map_err(|e| format!("cannot start runtime: {e}"))?;
     rt.block_on(async {
         crate::health::start(&snap, stop_rx.clone());
-        wait_for_signal().await;
+        if wait_for_signal().await == Stop::Soft {
+            report_stopped_proxies(&snap);
+        }
         let _ = stop_tx.send(true);
     });
     for w in workers {
@@ -204,19 +206,55 @@ async fn accept_loop(
     }
 }
 
-async fn wait_for_signal() {
+/// How the process was asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// SIGTERM / SIGINT.
+    Hard,
+    /// SIGUSR1 (`-sf` from a newer process).
+    Soft,
+}
+
+/// HAProxy's soft-stop messages: one line per proxy, a frontend and a backend
+/// of the same name (a `listen` section) on one line.
+fn report_stopped_proxies(snap: &Snapshot) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut shown: Vec<&str> = Vec::new();
+    for fe in &snap.frontends {
+        let be = snap.backends.iter().find(|b| b.cfg.name == fe.cfg.name);
+        let fe_conns = fe.counters.connections.load(Relaxed);
+        let be_conns = be.map_or(0, |b| b.counters.requests.load(Relaxed));
+        observability::warning(&format!(
+            "Proxy {} stopped (cumulated conns: FE: {fe_conns}, BE: {be_conns}).",
+            fe.cfg.name
+        ));
+        shown.push(&fe.cfg.name);
+    }
+    for be in snap
+        .backends
+        .iter()
+        .filter(|b| !shown.contains(&b.cfg.name.as_str()))
+    {
+        let be_conns = be.counters.requests.load(Relaxed);
+        observability::warning(&format!(
+            "Proxy {} stopped (cumulated conns: FE: 0, BE: {be_conns}).",
+            be.cfg.name
+        ));
+    }
+}
+
+async fn wait_for_signal() -> Stop {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int), Ok(mut usr1)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
         signal(SignalKind::user_defined1()),
     ) else {
-        std::future::pending::<()>().await;
-        return;
+        return std::future::pending().await;
     };
     tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-        _ = usr1.recv() => {}
+        _ = term.recv() => Stop::Hard,
+        _ = int.recv() => Stop::Hard,
+        _ = usr1.recv() => Stop::Soft,
     }
 }

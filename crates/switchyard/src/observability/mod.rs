@@ -23,6 +23,8 @@ pub static ACTIVE_CONNS: AtomicUsize = AtomicUsize::new(0);
 pub struct Counters {
     /// Open client connections (frontends) or streams being served (backends).
     pub current: AtomicUsize,
+    /// Client connections accepted (frontends).
+    pub connections: AtomicU64,
     pub requests: AtomicU64,
     /// Responses by class: 1xx, 2xx, 3xx, 4xx, 5xx, other.
     pub responses: [AtomicU64; 6],

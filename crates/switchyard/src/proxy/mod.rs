@@ -87,6 +87,7 @@ pub async fn serve_connection(stream: TcpStream, mut cx: ConnCtx) {
     let fe = &cx.snap.clone().frontends[cx.fe];
     ACTIVE_CONNS.fetch_add(1, Ordering::Relaxed);
     fe.counters.current.fetch_add(1, Ordering::Relaxed);
+    fe.counters.connections.fetch_add(1, Ordering::Relaxed);
     let mut client = Client {
         stream,
         buf: BytesMut::with_capacity(body::READ_CHUNK),
