@@ -88,11 +88,7 @@ const KNOWN_FETCHES: &[&str] = &[
 fn fetch(word: &str) -> Result<(Fetch, MatchMethod), String> {
     let (base, arg) = match word.find('(') {
         Some(i) if word.ends_with(')') => (&word[..i], Some(&word[i + 1..word.len() - 1])),
-        Some(_) => {
-            return Err(format!(
-                "missing closing ')' after arguments to fetch keyword '{word}'"
-            ))
-        }
+        Some(i) => return Err(format!("ACL keyword '{}' : expected ')'", &word[..i])),
         None => (word, None),
     };
     let need_arg = |a: Option<&str>| -> Result<String, String> {
@@ -303,7 +299,7 @@ pub(crate) fn criterion(
     warn: &mut Vec<String>,
 ) -> Result<AclCriterion, String> {
     let Some(first) = words.first() else {
-        return Err("missing fetch method in ACL expression".into());
+        return Err("missing fetch method in ACL expression ''".into());
     };
     let mut depth = 0i32;
     let has_converter = first.chars().any(|c| {
@@ -384,9 +380,7 @@ pub(crate) fn criterion(
             MatchMethod::Int | MatchMethod::Len => {
                 let num = pat.rsplit(' ').next().unwrap_or("");
                 if !check_int_pattern(num) {
-                    return Err(format!(
-                        "'{w}' is neither a number nor a supported operator"
-                    ));
+                    return Err(format!("'{w}' is not a number"));
                 }
             }
             MatchMethod::Found | MatchMethod::Bool if method == MatchMethod::Found => {

@@ -152,6 +152,15 @@ pub(crate) fn bind(d: &mut Diags, line: &Line, spec: &str, section: &str) -> Opt
             "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
             h => match h.parse() {
                 Ok(ip) => ip,
+                // Something that looks like an IPv4 literal but is not one.
+                Err(_) if h.bytes().all(|b| b.is_ascii_digit() || b == b'.') => {
+                    d.alert(
+                        loc,
+                        "bind",
+                        format!("'bind' : invalid address: '{h}' in '{part}'"),
+                    );
+                    return None;
+                }
                 Err(_) => {
                     super::unsupported(d, line, &format!("bind {part}"), "listening addresses must be IP literals (no DNS in the configuration reader)");
                     return None;
@@ -173,7 +182,14 @@ pub(crate) fn bind(d: &mut Diags, line: &Line, spec: &str, section: &str) -> Opt
         let parse = |p: &str| p.parse::<u16>().ok().filter(|&n| n > 0);
         let (Some(lo_n), Some(hi_n)) = (parse(lo), parse(hi)) else {
             let bad = if parse(lo).is_none() { lo } else { hi };
-            d.alert(loc, "bind", format!("'bind' : invalid port '{bad}'"));
+            match bad.chars().find(|c| !c.is_ascii_digit()) {
+                Some(c) => d.alert(
+                    loc,
+                    "bind",
+                    format!("'bind' : invalid character '{c}' in port number '{bad}' in '{shown}'"),
+                ),
+                None => d.alert(loc, "bind", format!("'bind' : invalid port '{bad}'")),
+            }
             return None;
         };
         if hi_n < lo_n {
@@ -197,6 +213,14 @@ pub(crate) fn bind(d: &mut Diags, line: &Line, spec: &str, section: &str) -> Opt
         let kw = line.arg(i);
         let val = line.arg(i + 1);
         match kw {
+            "name" | "id" if val.is_empty() => {
+                d.alert(
+                    loc,
+                    "bind",
+                    format!("'bind {spec}' in section '{section}' : '{kw}' : missing {kw}"),
+                );
+                return None;
+            }
             "name" | "id" => {
                 if kw == "name" {
                     b.name = Some(val.to_string());

@@ -214,7 +214,7 @@ pub(crate) fn log_target(d: &mut Diags, line: &Line) -> Option<LogTarget> {
         d.alert(
             loc,
             "log",
-            "'log' expects either <address[:port]> and <facility> or 'global' as arguments.",
+            "log : expects <address> and <facility> or global as arguments",
         );
         return None;
     }
@@ -247,13 +247,21 @@ pub(crate) fn log_target(d: &mut Diags, line: &Line) -> Option<LogTarget> {
     }
     let facility = line.arg(i);
     if !FACILITIES.contains(&facility) {
-        d.alert(loc, "log", format!("unknown log facility '{facility}'"));
+        d.alert(
+            loc,
+            "log",
+            format!("log : unknown log facility '{facility}'"),
+        );
         return None;
     }
     // Empty words (an unset "${LEVEL}") count as absent, as in HAProxy.
     for lvl in line.words.iter().skip(i + 1).filter(|w| !w.is_empty()) {
         if !LEVELS.contains(&lvl.as_str()) {
-            d.alert(loc, "log", format!("unknown optional log level '{lvl}'"));
+            d.alert(
+                loc,
+                "log",
+                format!("log : unknown optional log level '{lvl}'"),
+            );
             return None;
         }
     }

@@ -212,7 +212,7 @@ pub(crate) fn cookie(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
             "domain" => {
                 let dom = line.arg(i + 1);
                 if dom.is_empty() {
-                    tight(d, "'domain' requires an argument.".to_string());
+                    tight(d, "'domain' expects <domain> as argument.".to_string());
                     return;
                 }
                 if dom
@@ -236,7 +236,7 @@ pub(crate) fn cookie(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
             "attr" => {
                 let a = line.arg(i + 1);
                 if a.is_empty() {
-                    tight(d, "'attr' expects a value.".to_string());
+                    tight(d, "'attr' expects <value> as argument.".to_string());
                     return;
                 }
                 if a.bytes().any(|b| b.is_ascii_control() || b == b';') {

@@ -117,14 +117,11 @@ pub(crate) fn option(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
         _ => (false, false, 0),
     };
     if base == 1 && line.arg(1) != "option" {
-        p.diags.alert(
+        p.diags.alert_shaped(
             loc,
             line.arg(0),
-            format!(
-                "'{}' only supports 'option' (got '{}').",
-                line.arg(0),
-                line.arg(1)
-            ),
+            Shape::ParsingTight,
+            "negation/default currently supported only for options, log, busy-polling, set-dumpable, strict-limits, insecure-fork-wanted and numa-cpu-mapping.",
         );
         return;
     }
@@ -132,7 +129,12 @@ pub(crate) fn option(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
     let args = &line.words[(base + 2).min(line.len())..];
     let d = &mut p.diags;
     if name.is_empty() {
-        d.alert(loc, "option", "'option' expects an option name.");
+        d.alert_shaped(
+            loc,
+            "option",
+            Shape::ParsingTight,
+            "'option' expects an option name.",
+        );
         return;
     }
     if name == "forceclose" {
@@ -260,11 +262,10 @@ pub(crate) fn option(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
                 (_, None) => LogFormat::HttpLog,
                 (_, Some("clf")) => LogFormat::Clf,
                 (_, Some(a)) => {
-                    d.alert(
-                        loc,
-                        "option",
-                        format!("'option httplog' only supports 'clf' as argument (got '{a}')."),
-                    );
+                    d.alert(loc, "option", {
+                        let _ = a;
+                        "keyword 'httplog' only supports option 'clf'.".to_string()
+                    });
                     return;
                 }
             });
@@ -292,16 +293,13 @@ pub(crate) fn option(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
                             }
                         }
                     }
-                    if let Some(host) = args.get(3) {
-                        chk.headers.push(("Host".to_string(), host.clone()));
-                    }
-                    if args.len() > 4 {
+                    if args.len() > 3 {
                         d.alert(
                             loc,
                             "option",
                             format!(
                                 "'option httpchk' cannot handle unexpected argument '{}'.",
-                                args[4]
+                                args[3]
                             ),
                         );
                         return;
@@ -405,7 +403,7 @@ fn forwardfor(p: &mut Parser<'_>, px: &mut Proxy, line: &Line, args: &[String]) 
                         d.alert(
                             loc,
                             "option",
-                            "'option forwardfor header' requires a header name.",
+                            "'option forwardfor header' expects <header_name> as argument.",
                         );
                         return;
                     }

@@ -220,6 +220,10 @@ pub(crate) fn keyword(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
             if !be(&mut p.diags, px, line) {
                 return;
             }
+            if line.arg(1).is_empty() {
+                p.diags.alert(loc, kw, "'retries' expects an integer argument (dispatch counts for one).");
+                return;
+            }
             if let Some(v) = uint_arg(&mut p.diags, line, 1, "retries", i32::MAX as u64) {
                 px.retries = v as u32;
             }
@@ -316,7 +320,7 @@ pub(crate) fn keyword(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
                     None => return,
                 },
                 other => {
-                    d.alert(loc, kw, format!("'use_backend' expects 'if' or 'unless' followed by a condition but found '{other}'."));
+                    d.alert(loc, kw, format!("unexpected keyword '{other}' after switching rule, only 'if' and 'unless' are allowed."));
                     return;
                 }
             };
@@ -354,6 +358,10 @@ pub(crate) fn keyword(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
             }
             if line.arg(1).is_empty() {
                 d.alert(loc, kw, "'monitor-uri' expects an URI.");
+                return;
+            }
+            if line.len() > 2 {
+                d.alert(loc, kw, format!("'monitor-uri' cannot handle unexpected argument '{}'.", line.arg(2)));
                 return;
             }
             px.monitor_uri = Some(line.arg(1).to_string());
@@ -481,8 +489,9 @@ fn timeout(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
             &line.loc,
             "timeout",
             format!(
-                "'{what}' cannot handle unexpected argument '{}'.",
-                line.arg(3)
+                "'{what}' : unexpected extra argument '{}' after value '{}'.",
+                line.arg(3),
+                line.arg(2)
             ),
         );
         return;

@@ -1,6 +1,6 @@
 //! `http-request`, `http-response`, `redirect`, `http-check` and `stats`.
 
-use super::{ignored, ms, time_arg};
+use super::{ignored, ms};
 use crate::acl;
 use crate::diag::Shape;
 use crate::draft::{Diags, Line, Proxy};
@@ -111,6 +111,10 @@ pub(crate) fn rule(d: &mut Diags, px: &mut Proxy, line: &Line) {
                 );
                 None
             }
+            [] => {
+                rule_err(d, "expects at least 1 argument.".into());
+                None
+            }
             _ => {
                 rule_err(d, "expects exactly 1 argument.".into());
                 None
@@ -169,6 +173,10 @@ pub(crate) fn rule(d: &mut Diags, px: &mut Proxy, line: &Line) {
                 match args[i] {
                     "deny_status" => {
                         let v = args.get(i + 1).copied().unwrap_or("");
+                        if v.is_empty() {
+                            rule_err(d, "'status' expects <status_code> as argument.".into());
+                            return;
+                        }
                         match v.parse::<u16>() {
                             Ok(c) if ERR_CODES.contains(&c) => status = c,
                             _ => {
@@ -178,12 +186,22 @@ pub(crate) fn rule(d: &mut Diags, px: &mut Proxy, line: &Line) {
                         }
                         i += 2;
                     }
-                    other => {
+                    other @ ("content-type" | "string" | "lf-string" | "file" | "lf-file"
+                    | "errorfile" | "errorfiles" | "hdr") => {
                         rule_err(
                             d,
                             format!(
                                 "'{other}' is not supported by switchyard (only 'deny_status' is)."
                             ),
+                        );
+                        return;
+                    }
+                    other => {
+                        d.alert_shaped(
+                            &line.loc,
+                            kw,
+                            Shape::ParsingTight,
+                            format!("'{kw} deny' expects either 'if' or 'unless' followed by a condition but found '{other}'."),
                         );
                         return;
                     }
@@ -273,7 +291,7 @@ fn redirect(args: &[&str]) -> Result<HttpRequestAction, String> {
                     Ok(c @ (301 | 302 | 303 | 307 | 308)) => c,
                     _ => {
                         return Err(format!(
-                            "invalid code '{v}' for 'redirect', expects 301, 302, 303, 307 or 308."
+                            "'code': unsupported HTTP code '{v}' (must be one of 301, 302, 303, 307 or 308)."
                         ))
                     }
                 };
@@ -306,8 +324,12 @@ pub(crate) fn http_check(d: &mut Diags, px: &mut Proxy, line: &Line) {
             let kind = line.arg(i);
             let pat = line.arg(i + 1).to_string();
             let err = |d: &mut Diags, m: String| d.alert(loc, "http-check", format!("'http-check expect' : {m}"));
+            if kind.is_empty() {
+                err(d, "expects at least a matching pattern as arguments.".to_string());
+                return;
+            }
             if matches!(kind, "status" | "rstatus" | "string" | "rstring") && pat.is_empty() {
-                err(d, format!("'{kind}' expects <pattern> as argument."));
+                err(d, format!("'{kind}' expects a <pattern> as argument."));
                 return;
             }
             let e = match kind {
@@ -368,8 +390,12 @@ pub(crate) fn http_check(d: &mut Diags, px: &mut Proxy, line: &Line) {
                         px.check_send.push(("hdr", v, line.arg(i + 2).to_string()));
                         i += 1;
                     }
-                    other => {
+                    other @ ("comment" | "uri-lf" | "body" | "body-lf") => {
                         super::unsupported(d, line, &format!("http-check send {other}"), "meth, uri, ver and hdr are implemented");
+                        return;
+                    }
+                    other => {
+                        d.alert(loc, "http-check", format!("'http-check send' : expects 'comment', 'meth', 'uri', 'uri-lf', 'ver', 'hdr', 'body' or 'body-lf' but got '{other}' as argument.."));
                         return;
                     }
                 }
@@ -415,7 +441,8 @@ pub(crate) fn stats(d: &mut Diags, px: &mut Proxy, line: &Line) {
         }
         "uri" | "realm" => {
             if line.arg(2).is_empty() {
-                d.alert(loc, "stats", format!("'stats {sub}' needs an argument."));
+                let what = if sub == "uri" { "an URI prefix" } else { "an realm name" };
+                d.alert(loc, "stats", format!("'{sub}' needs {what}."));
                 return;
             }
             let v = line.arg(2).to_string();
@@ -428,11 +455,16 @@ pub(crate) fn stats(d: &mut Diags, px: &mut Proxy, line: &Line) {
             };
             page(px).auth.push((u.to_string(), p.to_string()));
         }
-        "refresh" => {
-            if let Some(v) = time_arg(d, line, 2, "stats refresh", TimeUnit::S) {
-                page(px).refresh = Some(ms(v.saturating_mul(1000)));
-            }
-        }
+        "refresh" => match crate::units::parse_time(line.arg(2), TimeUnit::S) {
+            Ok(t) => page(px).refresh = Some(ms(t.value.saturating_mul(1000))),
+            Err(crate::units::TimeError::Unexpected(c)) => d.alert_shaped(
+                loc,
+                "stats",
+                Shape::ParsingTight,
+                format!("unexpected character '{c}' in argument to stats refresh interval."),
+            ),
+            Err(_) => d.alert(loc, "stats", "'refresh' needs a refresh interval."),
+        },
         "hide-version" => page(px).hide_version = true,
         "show-legends" | "show-node" | "show-desc" | "show-modules" | "scope" | "admin"
         | "http-request" => {

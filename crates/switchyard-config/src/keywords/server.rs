@@ -252,7 +252,16 @@ pub(crate) fn server(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
                 match a.port.parse::<u16>() {
                     Ok(n) if n > 0 => Some(n),
                     _ => {
-                        err(d, format!("invalid port '{}'", a.port));
+                        match a.port.chars().find(|c| !c.is_ascii_digit()) {
+                            Some(c) => err(
+                                d,
+                                format!(
+                                    "invalid character '{c}' in port number '{}' in '{text}'",
+                                    a.port
+                                ),
+                            ),
+                            None => err(d, format!("invalid port '{}'", a.port)),
+                        }
                         return;
                     }
                 }
@@ -296,7 +305,7 @@ pub(crate) fn server(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
                     Ok(_) => {
                         err(
                             d,
-                            format!("invalid value 0 for argument '{kw}' of server {name}."),
+                            format!("invalid value 0 for argument '{kw}' of server {name}.."),
                         );
                         return;
                     }
@@ -310,7 +319,7 @@ pub(crate) fn server(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
                         return;
                     }
                     Err(crate::units::TimeError::Empty) => {
-                        err(d, format!("'{kw}' expects <time> as argument.."));
+                        err(d, format!("'{kw}' expects a delay as argument.."));
                         return;
                     }
                     Err(crate::units::TimeError::Overflow) => {
@@ -354,7 +363,7 @@ pub(crate) fn server(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
                     }
                     "id" => {
                         if n <= 0 || n > i64::from(i32::MAX) {
-                            err(d, "custom id has to be > 0..".to_string());
+                            err(d, "'id' : custom id has to be > 0.".to_string());
                             return;
                         }
                         o.id = Some(n as u32);
@@ -401,7 +410,17 @@ pub(crate) fn server(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
                 let hint = suggest::hint(k, SERVER_KEYWORDS.iter().copied());
                 // HAProxy ends the message with a dot only when there is no hint.
                 let end = if hint.is_empty() { "." } else { "" };
-                err(d, format!("unknown keyword '{k}'{hint}{end}"));
+                if is_default && i == first_opt {
+                    // 2.6 reads the first word of default-server as a possible address.
+                    d.alert_shaped(
+                        loc,
+                        k,
+                        Shape::Bracket,
+                        format!("unknown keyword '{k}'{hint}{end} Hint: no address was expected for this server."),
+                    );
+                } else {
+                    err(d, format!("unknown keyword '{k}'{hint}{end}"));
+                }
                 return;
             }
         }

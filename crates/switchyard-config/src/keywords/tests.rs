@@ -320,7 +320,9 @@ fn options() {
         be("    option redispatch\n    no option redispatch").redispatch,
         None
     );
-    let chk = be("    option httpchk GET /health HTTP/1.1 www.example.com")
+    // 2.6.12 takes at most three arguments; a Host header comes with the
+    // version in the pre-2.2 style.
+    let chk = be(r"    option httpchk GET /health HTTP/1.1\r\nHost:\ www.example.com")
         .httpchk
         .unwrap();
     assert_eq!(
@@ -331,6 +333,9 @@ fn options() {
         chk.headers,
         [("Host".to_string(), "www.example.com".to_string())]
     );
+    assert!(alert("    option httpchk GET / HTTP/1.1 www.example.com")
+        .message
+        .contains("unexpected argument 'www.example.com'"));
     assert_eq!(be("    option httpchk /ping").httpchk.unwrap().uri, "/ping");
     assert_eq!(
         be("    option httpchk").httpchk.unwrap(),
