@@ -390,7 +390,7 @@ mod tests {
     #[test]
     fn random_splits_match_one_shot() {
         let mut rng = fastrand::Rng::with_seed(42);
-        for _ in 0..3_000 {
+        for _ in 0..crate::hardening::test_cases(3_000) {
             let (body, total) = gen_body(&mut rng);
             let mut with_next = body.clone();
             with_next.extend_from_slice(b"GET /next HTTP/1.1\r\n\r\n");
@@ -418,7 +418,7 @@ mod tests {
     fn random_mutations_agree_with_a_naive_decoder() {
         let mut rng = fastrand::Rng::with_seed(9);
         let interesting = [b'\r', b'\n', b' ', b';', b'=', b'"', b'0', b'f', b'x', 0u8];
-        for _ in 0..20_000 {
+        for _ in 0..crate::hardening::test_cases(20_000) {
             let (mut body, _) = gen_body(&mut rng);
             let i = rng.usize(..body.len());
             let b = interesting[rng.usize(..interesting.len())];

@@ -206,7 +206,7 @@ mod tests {
         let interesting = [
             0u8, b'\r', b'\n', b' ', b'\t', b':', b'#', 0x7f, 0x80, 0x01, b'a',
         ];
-        for _ in 0..20_000 {
+        for _ in 0..crate::hardening::test_cases(20_000) {
             let mut h = base.to_vec();
             let i = rng.usize(..h.len() - 4);
             let b = if rng.bool() {

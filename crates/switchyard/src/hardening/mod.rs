@@ -118,6 +118,16 @@ pub(crate) fn is_field_value_byte(b: u8) -> bool {
     b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80
 }
 
+/// Iterations of the randomized property tests: `PROPTEST_CASES` (the variable the
+/// project's proptest suites read) scales them for longer runs.
+#[cfg(test)]
+pub(crate) fn test_cases(default: usize) -> usize {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -168,7 +168,7 @@ mod tests {
     #[test]
     fn random_paths_properties() {
         let mut rng = fastrand::Rng::with_seed(3);
-        for _ in 0..20_000 {
+        for _ in 0..crate::hardening::test_cases(20_000) {
             let p = random_path(&mut rng);
             let n = default_path(&p).into_owned();
             assert_eq!(default_path(&n), n, "not idempotent for {p:?}");

@@ -606,7 +606,7 @@ mod tests {
     fn random_content_lengths() {
         let mut rng = fastrand::Rng::with_seed(7);
         let alphabet = b"0123456789 ,+-xa\t";
-        for _ in 0..20_000 {
+        for _ in 0..crate::hardening::test_cases(20_000) {
             let len = rng.usize(1..12);
             let v: Vec<u8> = (0..len)
                 .map(|_| alphabet[rng.usize(..alphabet.len())])
