@@ -9,8 +9,8 @@ POST, R3 slow read, R4 header limits, F1/F2 backend killed under load (GET / POS
 retries and redispatch), F3 slow backend (504 at `timeout server`), F4 flapping backend,
 W1 idle WebSockets memory, W2 WebSocket frame flood. (F5-F7 reloads/drain and Z fuzzing
 are measured elsewhere.)
-Writes the table into RELIABILITY.md between the scorecard markers; about 8 minutes on 2
-cores (`--quick`: about 3). Needs haproxy, nginx and wrk on PATH; Python 3.11 stdlib only.
+Writes the table into RELIABILITY.md between the scorecard markers; about 9 minutes on 2
+cores (`--quick`: about 5). Needs haproxy, nginx and wrk on PATH; Python 3.11 stdlib only.
 Every process it starts is killed by process group id when its row ends.
 """
 
@@ -552,7 +552,7 @@ def write_doc(path: str, block: str) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="shorter load rows (about 3 minutes)")
+    ap.add_argument("--quick", action="store_true", help="shorter load rows (about 5 minutes)")
     ap.add_argument("--proxies", default="switchyard,haproxy,nginx")
     ap.add_argument("--out", default=os.path.join(ROOT, "RELIABILITY.md"))
     ap.add_argument("--json")
