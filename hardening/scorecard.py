@@ -261,7 +261,8 @@ def row_kill(kind: str, work: str, quick: bool, method: str) -> dict:
     val = f"{r['errors']} errors / {r['requests']:,}"
     if method == "POST":
         val += f", {dups} duplicates"
-    return {"value": val, "errors": r["errors"], "requests": r["requests"], "duplicates": dups, "wrk": r["raw"]}
+    return {"value": val, "errors": r["errors"], "non2xx": r["non2xx"], "socket_errors": r["socket_errors"],
+            "requests": r["requests"], "duplicates": dups, "wrk": r["raw"]}
 
 
 def row_slow_backend(kind: str, work: str, quick: bool) -> dict:
@@ -343,7 +344,8 @@ def row_flap(kind: str, work: str, quick: bool) -> dict:
     changes = len(re.findall(r"is (?:UP|DOWN)", log))
     bound = dur / (2 * 0.2)  # at most one change per rise*inter
     val = f"{r['errors']} errors / {r['requests']:,}, {changes} state changes"
-    return {"value": val, "errors": r["errors"], "requests": r["requests"], "state_changes": changes, "bound": bound}
+    return {"value": val, "errors": r["errors"], "non2xx": r["non2xx"], "socket_errors": r["socket_errors"],
+            "requests": r["requests"], "state_changes": changes, "bound": bound, "wrk": r["raw"]}
 
 
 WS_UPGRADE = (
