@@ -549,12 +549,8 @@ pub(crate) fn condition(
             let crit = match criterion(inner, &line.loc, &mut warns) {
                 Ok(c) => c,
                 Err(e) => {
-                    report(
-                        d,
-                        line,
-                        &format!("{ctx}error detected while parsing anonymous ACL"),
-                        e,
-                    );
+                    // `ctx` ends with " : ", which `report` adds back.
+                    report(d, line, ctx.trim_end_matches(" : "), e);
                     return None;
                 }
             };

@@ -40,6 +40,8 @@ pub(crate) struct Parser<'e> {
     pub section: Section,
     /// `unsetenv`'d names (hidden from the environment handed in).
     unset: Vec<String>,
+    /// `expose-experimental-directives` seen in `global` (needed by `normalize-uri` in 2.6).
+    pub expose_experimental: bool,
 }
 
 /// Section keywords, for "did you mean" and for recognising a section start.
@@ -72,6 +74,7 @@ impl<'e> Parser<'e> {
             current: None,
             section: Section::None,
             unset: Vec::new(),
+            expose_experimental: false,
         }
     }
 

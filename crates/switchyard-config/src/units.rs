@@ -78,10 +78,12 @@ pub fn parse_time(text: &str, unit: TimeUnit) -> Result<Time, TimeError> {
         num.parse().map_err(|_| TimeError::Overflow)?
     };
     let micros = n * unit_us;
-    if micros.div_ceil(1_000) > u128::from(MAX_TIMER_MS) {
+    let value = micros.div_ceil(unit.micros());
+    // The result must fit a signed 32-bit count of the requested unit
+    // (2^31 ms, ~24.8 days, for timers; 2^31 s for cookie ages).
+    if value > u128::from(MAX_TIMER_MS) {
         return Err(TimeError::Overflow);
     }
-    let value = micros.div_ceil(unit.micros());
     Ok(Time {
         value: u64::try_from(value).map_err(|_| TimeError::Overflow)?,
         trailing: after.chars().next(),

@@ -136,6 +136,7 @@ pub(crate) fn keyword(p: &mut Parser<'_>, line: &Line) {
                 p.unsetenv(n);
             }
         }
+        "expose-experimental-directives" => p.expose_experimental = true,
         "resetenv" => ignored(&mut p.diags, line, "resetenv", "the environment handed to switchyard is kept"),
         "log" => {
             if let Some(t) = log_target(&mut p.diags, line) {
@@ -236,7 +237,7 @@ pub(crate) fn log_target(d: &mut Diags, line: &Line) -> Option<LogTarget> {
                         | "iso"
                         | "raw"
                 ) {
-                    d.alert(loc, "log", format!("unknown log format '{f}'"));
+                    d.alert(loc, "log", format!("log : unknown log format '{f}'"));
                     return None;
                 }
                 format = Some(f.to_string());

@@ -40,7 +40,15 @@ pub(crate) fn balance(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
                     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
                     let after = &rest[digits.len()..];
                     match (digits.parse::<u32>(), after) {
-                        (Ok(n), ")") if n > 0 => n,
+                        (Ok(0), ")") => {
+                            d.alert(
+                                loc,
+                                "balance",
+                                "balance random : number of draws must be at least 1.",
+                            );
+                            return;
+                        }
+                        (Ok(n), ")") => n,
                         _ => {
                             let c = after.chars().next().unwrap_or(')');
                             d.alert(
@@ -137,7 +145,11 @@ pub(crate) fn balance(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
                 .and_then(|r| r.strip_suffix(')'))
                 .filter(|n| !n.is_empty())
             else {
-                d.alert(loc, "balance", "hdr requires an http header field name.");
+                d.alert(
+                    loc,
+                    "balance",
+                    "balance hdr requires an http header field name.",
+                );
                 return;
             };
             let use_domain_only = match line.arg(2) {
@@ -306,12 +318,13 @@ pub(crate) fn cookie(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
         return;
     }
     if c.postonly && c.mode != CookieMode::Insert {
-        d.alert(
+        // 2.6 accepts it and does nothing with it.
+        d.warn(
             loc,
             "cookie",
-            "cookie 'postonly' option only makes sense with 'insert' mode.",
+            "cookie 'postonly' option only makes sense with 'insert' mode: ignored.",
         );
-        return;
+        c.postonly = false;
     }
     if c.preserve && c.mode != CookieMode::Insert && !c.indirect {
         d.alert(

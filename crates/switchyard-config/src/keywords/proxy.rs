@@ -208,6 +208,25 @@ pub(crate) fn keyword(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
         d.alert_shaped(loc, kw, shape, msg);
         return;
     }
+    if matches!(kw, "mode" | "maxconn" | "fullconn" | "retries") && line.len() > 2 {
+        d.alert(
+            loc,
+            kw,
+            format!(
+                "'{kw}' cannot handle unexpected argument '{}'.",
+                line.arg(2)
+            ),
+        );
+        return;
+    }
+    if kw == "log-format" && line.len() > 2 {
+        d.alert(
+            loc,
+            kw,
+            "log-format expects only one argument, don't forget to escape spaces!",
+        );
+        return;
+    }
     match kw {
         "mode" => match line.arg(1) {
             "http" => px.mode = Mode::Http,
@@ -345,7 +364,7 @@ pub(crate) fn keyword(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
                 d.alert(loc, kw, format!("'{kw}' not allowed in anonymous 'defaults' section."));
                 return;
             }
-            super::rules::rule(&mut p.diags, px, line);
+            super::rules::rule(&mut p.diags, px, line, p.expose_experimental);
         }
         "http-check" => {
             if be(&mut p.diags, px, line) {

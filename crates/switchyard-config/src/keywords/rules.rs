@@ -28,7 +28,8 @@ const ERR_CODES: &[u16] = &[
 ];
 
 /// `http-request ...`, `http-response ...` and `redirect ...` lines.
-pub(crate) fn rule(d: &mut Diags, px: &mut Proxy, line: &Line) {
+/// `experimental`: `expose-experimental-directives` was given in `global`.
+pub(crate) fn rule(d: &mut Diags, px: &mut Proxy, line: &Line, experimental: bool) {
     let kw = line.arg(0);
     let (action, first) = if kw == "redirect" {
         ("redirect", 0)
@@ -230,6 +231,14 @@ pub(crate) fn rule(d: &mut Diags, px: &mut Proxy, line: &Line) {
                 return;
             }
         },
+        "normalize-uri" if !experimental => {
+            d.alert(
+                &line.loc,
+                kw,
+                "'normalize-uri' action is experimental, must be allowed via a global 'expose-experimental-directives'",
+            );
+            return;
+        }
         "normalize-uri" => {
             let n = match args.as_slice() {
                 ["path-merge-slashes"] => NormalizeUri::PathMergeSlashes,
@@ -400,7 +409,7 @@ pub(crate) fn http_check(d: &mut Diags, px: &mut Proxy, line: &Line) {
                     }
                 }
                 if line.arg(i + 1).is_empty() {
-                    d.alert(loc, "http-check", format!("'http-check send' : '{}' expects a value.", line.arg(i)));
+                    d.alert(loc, "http-check", format!("'http-check send' : '{}' expects a string as argument..", line.arg(i)));
                     return;
                 }
                 i += 2;

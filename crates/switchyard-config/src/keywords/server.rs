@@ -329,9 +329,14 @@ pub(crate) fn server(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
                 }
             }
             "rise" | "fall" | "weight" | "maxconn" | "maxqueue" | "id" | "port" => {
-                let Ok(n) = val.parse::<i64>() else {
-                    err(d, format!("'{kw}' expects an integer argument.."));
-                    return;
+                let n = match val.parse::<i64>() {
+                    Ok(n) => n,
+                    // 2.6 reads rise/fall with atoi(): garbage is 0, refused below.
+                    Err(_) if matches!(kw, "rise" | "fall") && !val.is_empty() => 0,
+                    Err(_) => {
+                        err(d, format!("'{kw}' expects an integer argument.."));
+                        return;
+                    }
                 };
                 match kw {
                     "rise" | "fall" if n <= 0 => {

@@ -29,6 +29,15 @@ fn listen(lines: &str) -> Config {
     out.config.unwrap_or_else(|| panic!("refused: {errs:?}"))
 }
 
+/// Like [`listen`], with text (a `global` section) before the defaults.
+fn listen_in(before: &str, lines: &str) -> Config {
+    let out = read(&format!(
+        "{before}{D}listen l\n    bind 127.0.0.1:3990\n{lines}\n"
+    ));
+    assert!(!out.has_errors(), "{:?}", out.diagnostics);
+    out.config.unwrap()
+}
+
 /// The first alert for a `listen l` with the given lines.
 fn alert(lines: &str) -> Diagnostic {
     let out = read(&format!("{D}listen l\n    bind 127.0.0.1:3990\n{lines}\n"));
@@ -251,9 +260,9 @@ fn cookie_modes_and_options() {
     assert!(alert("    cookie S rewrite indirect")
         .message
         .contains("'rewrite' and 'indirect' modes are incompatible"));
-    assert!(alert("    cookie S prefix postonly")
-        .message
-        .contains("'postonly' option only makes sense with 'insert'"));
+    // 2.6 accepts postonly outside insert mode and does nothing with it.
+    assert!(warnings("    cookie S prefix postonly")[0]
+        .contains("only makes sense with 'insert' mode: ignored"));
     assert!(alert("    cookie S insert dynamic")
         .message
         .contains("not supported by switchyard"));
@@ -355,7 +364,13 @@ fn options() {
 
 #[test]
 fn http_rules() {
-    let cfg = listen(
+    // normalize-uri is experimental in 2.6: refused unless exposed in global.
+    let refused = alert("    http-request normalize-uri path-merge-slashes");
+    assert!(refused
+        .message
+        .contains("must be allowed via a global 'expose-experimental-directives'"));
+    let cfg = listen_in(
+        "global\n    expose-experimental-directives\n",
         "    acl api path_beg /api\n    http-request deny deny_status 429 if api\n    http-request allow\n    http-request set-header X-A \"a b\"\n    http-request add-header X-B c\n    http-request del-header X-C\n    http-request redirect prefix https://x.example code 301\n    http-request normalize-uri path-merge-slashes\n    http-response set-header X-D d unless api\n    http-response del-header Server\n    redirect scheme https if !api",
     );
     let fe = &cfg.frontends[0];
