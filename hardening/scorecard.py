@@ -4,7 +4,8 @@
     python3 hardening/scorecard.py [--quick] [--proxies switchyard,haproxy,nginx]
         [--out RELIABILITY.md] [--json scorecard.json] [--no-build] [--profile dev]
 
-Rows (../shared/docs/proxy-security.md §5): S1-S3 smuggling corpus, R1 slowloris, R2 slow
+Rows (../shared/docs/proxy-security.md §5): S1-S3 smuggling corpus, S4 malicious responses
+(§1.6), R1 slowloris, R2 slow
 POST, R3 slow read, R4 header limits, F1/F2 backend killed under load (GET / POST, with
 retries and redispatch), F3 slow backend (504 at `timeout server`), F4 flapping backend,
 W1 idle WebSockets memory, W2 WebSocket frame flood. (F5-F7 reloads/drain and Z fuzzing
@@ -33,6 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
+import response_cases  # noqa: E402
 import run_corpus  # noqa: E402
 from origin import Origin  # noqa: E402
 from proxies import NginxOrigin, Proxy, free_port  # noqa: E402
@@ -140,6 +142,12 @@ def row_corpus(kind: str, work: str, quick: bool) -> dict:
         "S3": f"{s['acl_pass']}/{s['acl_total']}",
         "_corpus": s,
     }
+
+
+def row_responses(kind: str, work: str, quick: bool) -> dict:
+    r = response_cases.run_proxy(kind, workroot=work)
+    val = f"{r['passed']}/{r['total']}" + (f" (fails {', '.join(sorted(r['failed']))})" if r["failed"] else "")
+    return {"value": val, **r}
 
 
 def slow_clients(port: int, n: int, mode: str, stop: threading.Event, opened: list) -> threading.Thread:
@@ -440,6 +448,7 @@ ROWS = [
     ("S1", "Strict corpus cases passed (of the project's corpus), rejected requests that reached the backend", "all strict, 0 reached"),
     ("S2", "Desyncs: smuggled request, origin strict-parse failure or poisoned probe", "0"),
     ("S3", "ACL bypass set denied (`path_beg /internal` vs encoded/dot/slash variants)", "all"),
+    ("S4", "Malicious origin responses (CL+TE, 2 CLs, body on HEAD/204, bytes after close, bare LF, NUL, unsolicited 101/response): right status, never reach another client", "all"),
     ("R1", "Slowloris: 2x maxconn (400) slow-header conns + 40 probes", ">= 39/40, p99 < 100 ms"),
     ("R2", "Slow POST: 400 conns trickling bodies + 40 probes, origin conns", ">= 39/40, origin bounded"),
     ("R3", "Slow read: 100 conns not reading a 1 MB object + 40 probes, RSS", ">= 39/40, RSS < 64 MB"),
@@ -459,6 +468,7 @@ def run_all(kinds: list[str], quick: bool, work: str) -> dict:
         t0 = time.time()
         steps = [
             ("S", lambda: row_corpus(kind, work, quick)),
+            ("S4", lambda: row_responses(kind, work, quick)),
             ("R1", lambda: row_slow(kind, work, quick, "headers")),
             ("R2", lambda: row_slow(kind, work, quick, "body")),
             ("R3", lambda: row_slow(kind, work, quick, "read")),
