@@ -6,6 +6,9 @@
 #   E2E_LB=haproxy tests/e2e/run.sh       # the same suite through HAProxy (differential oracle)
 #   tests/e2e/run.sh tests/sticky.test.mjs   # some files only
 #
+# Prepares what the tests need and is missing: npm packages (tests/e2e and the app's browser
+# client in crates/switchyard-app/web) and python-socketio in tests/e2e/.venv (requirements.txt).
+#
 # Environment: SWITCHYARD_BIN_DIR (default <repo>/target/debug), E2E_REDIS_PORT (26379),
 # E2E_CONFIG (default <repo>/../shared/seed/haproxy.cfg). Artefacts (node logs, screenshot)
 # go to <repo>/artifacts/. Each test file starts and stops its own topology on the seed ports
@@ -51,6 +54,24 @@ if [ ! -f "$WEB/node_modules/socket.io-client/dist/socket.io.min.js" ] || [ "$WE
   echo "e2e: npm ci --prefix crates/switchyard-app/web"
   npm ci --prefix "$WEB" --no-audit --no-fund --loglevel=error
 fi
+
+# python-socketio (tests/python.test.mjs) runs from a virtualenv of the suite's own, with the
+# versions pinned in requirements.txt, so that no system Python is changed (Debian's refuses
+# pip installs anyway). Created and filled here when missing: .ci/run relies on this and on
+# python3 with its venv module (Debian: python3-venv) and PyPI being reachable.
+command -v python3 >/dev/null || die "python3 is not installed (Debian: apt-get install python3 python3-venv)"
+VENV="$HERE/.venv"
+if ! "$VENV/bin/python" -c 'import socketio, requests, websocket' 2>/dev/null \
+   || [ requirements.txt -nt "$VENV/installed" ]; then
+  echo "e2e: pip install -r tests/e2e/requirements.txt (into tests/e2e/.venv)"
+  if [ ! -x "$VENV/bin/python" ]; then
+    python3 -m venv "$VENV" || die "cannot create $VENV (Debian: apt-get install python3-venv)"
+  fi
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt \
+    || die "pip install -r tests/e2e/requirements.txt failed"
+  touch "$VENV/installed"
+fi
+export E2E_PYTHON="$VENV/bin/python"
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 REDIS_PORT="${E2E_REDIS_PORT:-26379}"
