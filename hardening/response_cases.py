@@ -6,7 +6,9 @@ client must get one of the allowed statuses.
 
     python3 hardening/response_cases.py --proxy switchyard --proxy haproxy --proxy nginx
 
-The same cases run in CI against switchyard in crates/switchyard/tests/smuggling.rs.
+The cases are files: corpus/responses.tsv (path, method, file, allowed statuses) and
+corpus/responses/*.http (the raw bytes the origin sends, extra bytes included). The same
+files run in CI against switchyard in crates/switchyard/tests/smuggling.rs.
 """
 
 from __future__ import annotations
@@ -26,19 +28,23 @@ sys.path.insert(0, HERE)
 from proxies import KINDS, Proxy, free_port  # noqa: E402
 from run_corpus import WINDOW, exchange  # noqa: E402
 
-POISON = b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nok POISON"
-# (path, method, raw response, allowed statuses)
-CASES: list[tuple[str, str, bytes, list[int]]] = [
-    ("/r-clte", "GET", b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + POISON, [200, 502]),
-    ("/r-2cl", "GET", b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", [502]),
-    ("/r-head-body", "HEAD", b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n" + POISON, [200, 502]),
-    ("/r-204-body", "GET", b"HTTP/1.1 204 No Content\r\n\r\n" + POISON, [204, 502]),
-    ("/r-close-extra", "GET", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok" + POISON, [200]),
-    ("/r-bare-lf", "GET", b"HTTP/1.1 200 OK\nContent-Length: 2\nX-A: b\n\nok", [502]),
-    ("/r-nul", "GET", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: a\x00b\r\n\r\nok", [502]),
-    ("/r-101", "GET", b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n" + POISON, [502]),
-    ("/r-unsolicited", "GET", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" + POISON, [200]),
-]
+CORPUS = os.path.join(HERE, "corpus")
+
+
+def load_cases() -> list[tuple[str, str, bytes, list[int]]]:
+    """(path, method, raw response, allowed statuses) from corpus/responses.tsv."""
+    out = []
+    with open(os.path.join(CORPUS, "responses.tsv")) as f:
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            path, method, fname, allowed = line.rstrip("\n").split("\t")
+            with open(os.path.join(CORPUS, fname), "rb") as g:
+                out.append((path, method, g.read(), [int(x) for x in allowed.split(",")]))
+    return out
+
+
+CASES = load_cases()
 
 
 class _Handler(socketserver.BaseRequestHandler):
@@ -66,13 +72,16 @@ class _Handler(socketserver.BaseRequestHandler):
                 buf += chunk
             buf = buf[cl:]
             case = next((c for c in CASES if c[0] == path), None)
-            if case:
-                s.sendall(case[2])
-                if path == "/r-close-extra":
-                    s.shutdown(socket.SHUT_WR)
-            else:
-                body = f"ok {method} {path}\n".encode()
-                s.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(body) + (b"" if method == "HEAD" else body))
+            try:
+                if case:
+                    s.sendall(case[2])
+                    if b"connection: close" in case[2].split(b"\r\n\r\n")[0].lower():
+                        s.shutdown(socket.SHUT_WR)
+                else:
+                    body = f"ok {method} {path}\n".encode()
+                    s.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(body) + (b"" if method == "HEAD" else body))
+            except OSError:  # the proxy closed first (it refused the response): fine
+                return
 
 
 class _Server(socketserver.ThreadingTCPServer):

@@ -1111,66 +1111,39 @@ fn cl0_scenario_poisons_a_naive_proxy() {
 
 // ------------------------------------------------------------------------- response side
 
-/// Response-side cases (../shared/docs/proxy-security.md §1.6): the origin is untrusted
-/// too. Each is (path, method, raw response the origin sends, statuses the client may
-/// see). Whatever the proxy answers, the leftover bytes must never reach another client:
-/// the probes that follow must each get their own answer.
-const RESPONSE_CASES: &[(&str, &str, &[u8], &[u16])] = &[
-    (
-        "/r-clte",
-        "GET",
-        b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nok POISON",
-        &[200, 502],
-    ),
-    (
-        "/r-2cl",
-        "GET",
-        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
-        &[502],
-    ),
-    (
-        "/r-head-body",
-        "HEAD",
-        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nok POISON",
-        &[200, 502],
-    ),
-    (
-        "/r-204-body",
-        "GET",
-        b"HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nok POISON",
-        &[204, 502],
-    ),
-    (
-        "/r-close-extra",
-        "GET",
-        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nok POISON",
-        &[200],
-    ),
-    (
-        "/r-bare-lf",
-        "GET",
-        b"HTTP/1.1 200 OK\nContent-Length: 2\nX-A: b\n\nok",
-        &[502],
-    ),
-    (
-        "/r-nul",
-        "GET",
-        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: a\x00b\r\n\r\nok",
-        &[502],
-    ),
-    (
-        "/r-101",
-        "GET",
-        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nok POISON",
-        &[502],
-    ),
-    (
-        "/r-unsolicited",
-        "GET",
-        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nok POISON",
-        &[200],
-    ),
-];
+/// A response-side case (../shared/docs/proxy-security.md §1.6), from
+/// `hardening/corpus/responses.tsv`: the origin is untrusted too. The origin answers `path`
+/// with `raw` (extra bytes included); the client must get one of `allowed`, and whatever
+/// the proxy answers, the leftover bytes must never reach another client: the probes that
+/// follow must each get their own answer.
+#[derive(Debug, Clone)]
+struct ResponseCase {
+    path: String,
+    method: String,
+    raw: Vec<u8>,
+    allowed: Vec<u16>,
+}
+
+fn response_cases() -> Vec<ResponseCase> {
+    let tsv = std::fs::read_to_string(format!("{CORPUS}/responses.tsv"))
+        .expect("hardening/corpus/responses.tsv");
+    tsv.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            assert_eq!(f.len(), 4, "bad responses.tsv line {l:?}");
+            ResponseCase {
+                path: f[0].to_owned(),
+                method: f[1].to_owned(),
+                raw: std::fs::read(format!("{CORPUS}/{}", f[2])).expect("response file"),
+                allowed: f[3]
+                    .split(',')
+                    .map(|s| s.parse().expect("status"))
+                    .collect(),
+            }
+        })
+        .collect()
+}
 
 /// Response-side checks switchyard fails today (path, reason).
 const RESPONSE_GAPS: &[(&str, &str)] = &[(
@@ -1178,21 +1151,23 @@ const RESPONSE_GAPS: &[(&str, &str)] = &[(
     "a response head with bare LF line endings is accepted (and re-emitted with CRLF) instead of a 502",
 )];
 
-/// A scripted origin: answers the paths of [`RESPONSE_CASES`] with their raw bytes and
-/// anything else with `ok <method> <path>`; keeps connections open (unless it said close).
-fn scripted_origin() -> (u16, Arc<AtomicBool>) {
+/// A scripted origin: answers the paths of the response cases with their raw bytes
+/// (half-closing after one that says `Connection: close`) and anything else with
+/// `ok <method> <path>`; keeps connections open otherwise.
+fn scripted_origin(cases: Vec<ResponseCase>) -> (u16, Arc<AtomicBool>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     l.set_nonblocking(true).unwrap();
     let port = l.local_addr().unwrap().port();
     let stop = Arc::new(AtomicBool::new(false));
     let st = stop.clone();
+    let cases = Arc::new(cases);
     thread::spawn(move || {
         while !st.load(Ordering::SeqCst) {
             let Ok((mut s, _)) = l.accept() else {
                 thread::sleep(Duration::from_millis(2));
                 continue;
             };
-            let st = st.clone();
+            let (st, cases) = (st.clone(), cases.clone());
             thread::spawn(move || {
                 s.set_nonblocking(false).unwrap();
                 s.set_read_timeout(Some(Duration::from_millis(200)))
@@ -1214,9 +1189,9 @@ fn scripted_origin() -> (u16, Arc<AtomicBool>) {
                     let mut words = line.split(' ');
                     let method = words.next().unwrap_or("").to_owned();
                     let path = words.next().unwrap_or("").to_owned();
-                    let reply = RESPONSE_CASES.iter().find(|c| c.0 == path);
+                    let reply = cases.iter().find(|c| c.path == path);
                     let raw = match reply {
-                        Some(c) => c.2.to_vec(),
+                        Some(c) => c.raw.clone(),
                         None => {
                             let body = format!("ok {method} {path}\n");
                             let mut r = format!(
@@ -1233,7 +1208,14 @@ fn scripted_origin() -> (u16, Arc<AtomicBool>) {
                     if s.write_all(&raw).is_err() {
                         return;
                     }
-                    if reply.is_some_and(|c| c.0 == "/r-close-extra") {
+                    let head_end = raw
+                        .windows(4)
+                        .position(|w| w == b"\r\n\r\n")
+                        .unwrap_or(raw.len());
+                    if latin1(&raw[..head_end])
+                        .to_ascii_lowercase()
+                        .contains("connection: close")
+                    {
                         let _ = s.shutdown(Shutdown::Write);
                     }
                 }
@@ -1243,22 +1225,24 @@ fn scripted_origin() -> (u16, Arc<AtomicBool>) {
     (port, stop)
 }
 
-fn response_case(port: u16, case: &(&str, &str, &[u8], &[u16])) -> Result<(), String> {
-    let (path, method, _, allowed) = *case;
-    let req = format!("{method} {path} HTTP/1.1\r\nHost: example.com\r\n\r\n");
+fn response_case(port: u16, case: &ResponseCase) -> Result<(), String> {
+    let req = format!(
+        "{} {} HTTP/1.1\r\nHost: example.com\r\n\r\n",
+        case.method, case.path
+    );
     let got = exchange(port, req.as_bytes(), None, WINDOW, 1);
     let status = got.statuses.iter().copied().find(|&s| s >= 200);
-    if !status.is_some_and(|s| allowed.contains(&s)) {
+    if !status.is_some_and(|s| case.allowed.contains(&s)) {
         return Err(format!(
-            "client got {:?} {:?}, want one of {allowed:?}",
-            got.statuses, got.bodies
+            "client got {:?} {:?}, want one of {:?}",
+            got.statuses, got.bodies, case.allowed
         ));
     }
     if got.bodies.iter().any(|b| b.contains("POISON")) {
         return Err("the extra response reached the client".into());
     }
     for i in 0..4 {
-        let probe = format!("/probe{path}-{i}");
+        let probe = format!("/probe{}-{i}", case.path);
         let p = exchange(
             port,
             format!("GET {probe} HTTP/1.1\r\nHost: example.com\r\n\r\n").as_bytes(),
@@ -1278,17 +1262,25 @@ fn response_case(port: u16, case: &(&str, &str, &[u8], &[u16])) -> Result<(), St
 
 #[test]
 fn malicious_responses_never_reach_another_client() {
-    let (oport, stop) = scripted_origin();
+    let cases = response_cases();
+    assert!(cases.len() >= 9);
+    for (p, _) in RESPONSE_GAPS {
+        assert!(
+            cases.iter().any(|c| c.path == *p),
+            "RESPONSE_GAPS names unknown case {p}"
+        );
+    }
+    let (oport, stop) = scripted_origin(cases.clone());
     let port = free_port();
     let _proxy = Proxy::start(&config(port, oport), port);
     let mut unexpected = Vec::new();
     let mut fixed = Vec::new();
-    for case in RESPONSE_CASES {
-        let gap = RESPONSE_GAPS.iter().any(|(p, _)| *p == case.0);
+    for case in &cases {
+        let gap = RESPONSE_GAPS.iter().any(|(p, _)| *p == case.path);
         match (response_case(port, case), gap) {
-            (Err(e), false) => unexpected.push(format!("{}: {e}", case.0)),
-            (Err(e), true) => eprintln!("{}: known gap: {e}", case.0),
-            (Ok(()), true) => fixed.push(case.0),
+            (Err(e), false) => unexpected.push(format!("{}: {e}", case.path)),
+            (Err(e), true) => eprintln!("{}: known gap: {e}", case.path),
+            (Ok(()), true) => fixed.push(case.path.clone()),
             (Ok(()), false) => {}
         }
     }
@@ -1308,12 +1300,14 @@ fn malicious_responses_never_reach_another_client() {
 /// upstream connection, so the origin's extra response reaches the next client.
 #[test]
 fn malicious_response_poisons_a_naive_proxy() {
-    let (oport, stop) = scripted_origin();
-    let case = RESPONSE_CASES
+    let cases = response_cases();
+    let case = cases
         .iter()
-        .find(|c| c.0 == "/r-unsolicited")
-        .unwrap();
-    let err = response_case(naive_proxy(oport), case)
+        .find(|c| c.path == "/r-unsolicited")
+        .expect("case /r-unsolicited")
+        .clone();
+    let (oport, stop) = scripted_origin(cases);
+    let err = response_case(naive_proxy(oport), &case)
         .expect_err("a blindly reusing proxy must be caught");
     stop.store(true, Ordering::SeqCst);
     assert!(err.contains("POISON"), "{err}");
