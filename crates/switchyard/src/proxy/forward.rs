@@ -90,7 +90,11 @@ pub async fn handle(
     fe.counters.requests.fetch_add(1, Ordering::Relaxed);
     // The log shows the request line as received, before any rewriting.
     if rec.enabled {
-        let (m, t, v) = (&req.method, target_string(&req), version_str(req.version));
+        let (m, t, v) = (
+            &req.method,
+            target_string(&req.uri),
+            version_str(req.version),
+        );
         rec.request_line = format!("{m} {t} {v}");
     }
 
@@ -177,7 +181,7 @@ pub async fn handle(
         .await;
     }
     let mode = be.conn_mode(&fe.cfg);
-    let target = target_string(&req);
+    let target = target_str(&req.uri);
 
     // 5. Backend rules (above), persistence cookie, server assignment (queue).
     let now = SystemTime::now();
@@ -587,9 +591,17 @@ fn response_cookie_flag(name: &str, headers: &HeaderMap) -> u8 {
     }
 }
 
-fn target_string(req: &RequestHead) -> String {
+/// The request target as sent, without copying for the usual origin form.
+fn target_str(uri: &http::Uri) -> std::borrow::Cow<'_, str> {
+    match (uri.scheme(), uri.path_and_query()) {
+        (None, Some(pq)) => std::borrow::Cow::Borrowed(pq.as_str()),
+        _ => std::borrow::Cow::Owned(target_string(uri)),
+    }
+}
+
+fn target_string(uri: &http::Uri) -> String {
     let mut b = BytesMut::with_capacity(64);
-    h1::write_target(&mut b, &req.uri);
+    h1::write_target(&mut b, uri);
     String::from_utf8_lossy(&b).into_owned()
 }
 
