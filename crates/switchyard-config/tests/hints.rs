@@ -1,7 +1,8 @@
 //! "did you mean" hints compared with HAProxy 2.6.12. The `.tsv` files hold, for
 //! typos of keywords, the message `haproxy -c` printed (Debian 2.6.12 package):
 //! `hints_listen.tsv` for a word alone in a `listen` section, `hints_server.tsv`
-//! for a word on a `server` line, `hints_option.tsv` for `option <word>`.
+//! for a word on a `server` line, `hints_option.tsv` for `option <word>`,
+//! `hints_global.tsv` for a word in the `global` section.
 
 use switchyard_config::{parse, Level, Source};
 
@@ -113,6 +114,27 @@ fn option_hints_mostly_match_haproxy() {
     );
     eprintln!(
         "option hints: {} of {total} identical to haproxy",
+        total - bad.len()
+    );
+}
+
+#[test]
+fn global_keyword_hints_mostly_match_haproxy() {
+    let (total, bad) = compare(
+        include_str!("hints_global.tsv"),
+        |w| (format!("global\n    {w}\n"), 2),
+        str::to_string,
+    );
+    assert!(total > 100);
+    // HAProxy's global keyword order is unknown; this number may only go down.
+    assert!(
+        bad.len() <= 22,
+        "{} of {total} differ:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+    eprintln!(
+        "global hints: {} of {total} identical to haproxy",
         total - bad.len()
     );
 }
