@@ -81,7 +81,7 @@ fn server_keyword_hints_mostly_match_haproxy() {
     // HAProxy's internal keyword order is unknown: some ties resolve
     // differently. This number may only go down.
     assert!(
-        bad.len() <= 20,
+        bad.len() <= 13,
         "{} of {total} differ:\n{}",
         bad.len(),
         bad.join("\n")
@@ -107,7 +107,7 @@ fn option_hints_mostly_match_haproxy() {
     assert!(total > 100);
     // HAProxy's option table order is unknown; this number may only go down.
     assert!(
-        bad.len() <= 25,
+        bad.len() <= 4,
         "{} of {total} differ:\n{}",
         bad.len(),
         bad.join("\n")
@@ -128,7 +128,7 @@ fn global_keyword_hints_mostly_match_haproxy() {
     assert!(total > 100);
     // HAProxy's global keyword order is unknown; this number may only go down.
     assert!(
-        bad.len() <= 22,
+        bad.len() <= 1,
         "{} of {total} differ:\n{}",
         bad.len(),
         bad.join("\n")
