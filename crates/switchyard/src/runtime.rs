@@ -48,6 +48,17 @@ pub fn thread_count(snap: &Snapshot) -> usize {
 /// newer process started with `-sf`). Bind failures are reported HAProxy-style
 /// and returned.
 pub fn run(snap: Arc<Snapshot>, on_bound: impl FnOnce()) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start runtime: {e}"))?;
+    // Signal handlers first: once a listener is bound, clients (and service
+    // managers) may already talk to us, and a signal must never find the
+    // default action (death) in place.
+    let signals = {
+        let _guard = rt.enter();
+        Signals::register()
+    };
     let threads = thread_count(&snap);
     let mut per_thread = Vec::with_capacity(threads);
     for _ in 0..threads {
@@ -65,13 +76,9 @@ pub fn run(snap: Arc<Snapshot>, on_bound: impl FnOnce()) -> Result<(), String> {
             .map_err(|e| format!("cannot start worker thread: {e}"))?;
         workers.push(handle);
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start runtime: {e}"))?;
     rt.block_on(async {
         crate::health::start(&snap, stop_rx.clone());
-        if wait_for_signal().await == Stop::Soft {
+        if signals.wait().await == Stop::Soft {
             report_stopped_proxies(&snap);
         }
         let _ = stop_tx.send(true);
@@ -243,18 +250,32 @@ fn report_stopped_proxies(snap: &Snapshot) {
     }
 }
 
-async fn wait_for_signal() -> Stop {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int), Ok(mut usr1)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::user_defined1()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => Stop::Hard,
-        _ = int.recv() => Stop::Hard,
-        _ = usr1.recv() => Stop::Soft,
+/// SIGTERM, SIGINT and SIGUSR1 handlers, installed before anything listens.
+struct Signals(Option<[tokio::signal::unix::Signal; 3]>);
+
+impl Signals {
+    fn register() -> Self {
+        use tokio::signal::unix::{signal, SignalKind};
+        let kinds = [
+            SignalKind::terminate(),
+            SignalKind::interrupt(),
+            SignalKind::user_defined1(),
+        ];
+        let [a, b, c] = kinds.map(signal);
+        match (a, b, c) {
+            (Ok(a), Ok(b), Ok(c)) => Signals(Some([a, b, c])),
+            _ => Signals(None),
+        }
+    }
+
+    async fn wait(self) -> Stop {
+        let Some([mut term, mut int, mut usr1]) = self.0 else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => Stop::Hard,
+            _ = int.recv() => Stop::Hard,
+            _ = usr1.recv() => Stop::Soft,
+        }
     }
 }

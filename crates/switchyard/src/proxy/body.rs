@@ -83,14 +83,7 @@ pub async fn read_some<R: AsyncRead + Unpin>(
     if buf.capacity() - buf.len() < 4096 {
         buf.reserve(READ_CHUNK);
     }
-    let read = src.read_buf(buf);
-    match timeout {
-        Some(t) => match tokio::time::timeout(t, read).await {
-            Ok(r) => r.map_err(IoError::Io),
-            Err(_) => Err(IoError::Timeout),
-        },
-        None => read.await.map_err(IoError::Io),
-    }
+    bounded(src.read_buf(buf), timeout).await
 }
 
 /// Writes all of `data` under a timeout.
@@ -99,13 +92,27 @@ pub async fn write_all<W: AsyncWrite + Unpin>(
     data: &[u8],
     timeout: Option<Duration>,
 ) -> Result<(), IoError> {
-    let write = dst.write_all(data);
+    bounded(dst.write_all(data), timeout).await
+}
+
+/// Runs an I/O future under a timeout. The future is polled once first: when
+/// it completes at once (the usual case for writes, and for reads of data
+/// already there), no timer is armed at all.
+async fn bounded<T, F>(io: F, timeout: Option<Duration>) -> Result<T, IoError>
+where
+    F: std::future::Future<Output = std::io::Result<T>>,
+{
+    use std::task::{Context, Poll, Waker};
+    let mut io = std::pin::pin!(io);
+    if let Poll::Ready(r) = io.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        return r.map_err(IoError::Io);
+    }
     match timeout {
-        Some(t) => match tokio::time::timeout(t, write).await {
+        Some(t) => match tokio::time::timeout(t, io).await {
             Ok(r) => r.map_err(IoError::Io),
             Err(_) => Err(IoError::Timeout),
         },
-        None => write.await.map_err(IoError::Io),
+        None => io.await.map_err(IoError::Io),
     }
 }
 

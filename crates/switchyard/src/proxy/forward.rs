@@ -383,7 +383,11 @@ pub async fn handle(
             .fetch_add(1, Ordering::Relaxed);
         return generated(client, rec, 502, req.version, close, started).await;
     };
-    let server_reusable = mode == ConnMode::KeepAlive && reuse && body_done;
+    // A connection that carried a request body is not reused: a server that
+    // answered without reading the body (CL.0 desync) would otherwise have
+    // the body read as a request, and its answer served to the next client.
+    let server_reusable =
+        mode == ConnMode::KeepAlive && reuse && body_done && body_kind == BodyKind::None;
     close |= cx.stopping();
     let timeouts = (fe.cfg.timeouts.client, be.cfg.timeouts.server);
     let keep = respond(

@@ -3,7 +3,9 @@
 //!
 //! The pool is thread-local (each worker thread runs its own current-thread
 //! runtime), so checkout and checkin never lock. A connection goes back to the
-//! pool only after a complete, error-free exchange in keep-alive mode; a pooled
+//! pool only after a complete, error-free exchange in keep-alive mode for a
+//! request without body (a body the server did not read would desynchronise
+//! the connection: the CL.0 attack); a pooled
 //! connection is checked for liveness (no pending EOF or stray bytes) before reuse
 //! and dropped after [`MAX_IDLE`] of inactivity.
 
