@@ -10,7 +10,7 @@
 # client in crates/switchyard-app/web) and python-socketio in tests/e2e/.venv (requirements.txt).
 #
 # Environment: SWITCHYARD_BIN_DIR (default <repo>/target/debug), E2E_REDIS_PORT (26379),
-# E2E_CONFIG (default <repo>/../shared/seed/haproxy.cfg). Artefacts (node logs, screenshot)
+# E2E_REDIS_OUTAGE_PORT (26380), E2E_CONFIG (default <repo>/../shared/seed/haproxy.cfg). Artefacts (node logs, screenshot)
 # go to <repo>/artifacts/. Each test file starts and stops its own topology on the seed ports
 # 3000, 4000, 4001, 5000, 5001, which must be free.
 set -euo pipefail
@@ -75,8 +75,10 @@ export E2E_PYTHON="$VENV/bin/python"
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 REDIS_PORT="${E2E_REDIS_PORT:-26379}"
-for p in 3000 4000 4001 5000 5001 "$REDIS_PORT"; do
-  port_busy "$p" && die "port $p is already in use; the suite needs 3000 4000 4001 5000 5001 and $REDIS_PORT free"
+# redis.test.mjs runs (and kills) a Redis of its own on this port.
+export E2E_REDIS_OUTAGE_PORT="${E2E_REDIS_OUTAGE_PORT:-26380}"
+for p in 3000 4000 4001 5000 5001 "$REDIS_PORT" "$E2E_REDIS_OUTAGE_PORT"; do
+  port_busy "$p" && die "port $p is already in use; the suite needs 3000 4000 4001 5000 5001, $REDIS_PORT and $E2E_REDIS_OUTAGE_PORT free"
 done
 
 mkdir -p "$E2E_ARTIFACTS"
@@ -88,7 +90,7 @@ cleanup() {
   # Processes a test file started and could not stop (it was killed itself): only those pids,
   # and only if they still run one of the topology's programs.
   while read -r pid; do
-    if [ -n "$pid" ] && ps -o args= -p "$pid" 2>/dev/null | grep -qE 'switchyard|haproxy'; then
+    if [ -n "$pid" ] && ps -o args= -p "$pid" 2>/dev/null | grep -qE 'switchyard|haproxy|redis-server'; then
       kill -9 "$pid" 2>/dev/null || true
     fi
   done < "$E2E_PIDFILE"

@@ -51,6 +51,13 @@ function connect(user) {
         "(logged out, or the servers run without Redis and keep sessions per node)";
       return;
     }
+    if (e.message === "session store unavailable") {
+      // The socket server cannot read sessions right now (its Redis is away): the refusal is
+      // final for this attempt, so try again a little later.
+      $("status").textContent = "the session store is unavailable; retrying in 3 s";
+      setTimeout(() => socket.connect(), 3000);
+      return;
+    }
     $("status").textContent = `cannot connect: ${e.message}`;
   });
   socket.on("disconnect", (reason) => {

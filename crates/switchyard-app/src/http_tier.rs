@@ -92,6 +92,7 @@ impl ClientJs {
 struct HttpState {
     node: String,
     client_js: ClientJs,
+    backend: Backend,
 }
 
 type AppState = State<Arc<HttpState>>;
@@ -110,6 +111,7 @@ pub fn router(node: &str, backend: &Backend, client_js: ClientJs) -> anyhow::Res
     let state = Arc::new(HttpState {
         node: node.to_owned(),
         client_js,
+        backend: backend.clone(),
     });
     let app = Router::new()
         .route("/", get(index))
@@ -161,8 +163,14 @@ async fn index() -> Response {
         .into_response()
 }
 
+/// `ok <node>`, or `degraded <node>: <why>` while Redis is unreachable: 200 either way (see
+/// `store::RedisHealth` for why a shared Redis being away does not take nodes out of service).
 async fn health(State(state): AppState) -> Response {
-    (StatusCode::OK, format!("ok {}\n", state.node)).into_response()
+    let body = match state.backend.degraded() {
+        None => format!("ok {}\n", state.node),
+        Some(problem) => format!("degraded {}: {problem}\n", state.node),
+    };
+    (StatusCode::OK, body).into_response()
 }
 
 /// The login form and JSON body: a user name, nothing else (this demo has no passwords).

@@ -45,6 +45,7 @@ pub async fn run_http(args: HttpArgs) -> anyhow::Result<()> {
     }
     let router = http_tier::router(&node, &backend, client_js)?;
     announce("http", &node, &listener, &backend);
+    backend.monitor(&node);
     node::serve(listener, router, node::shutdown_signal()).await
 }
 
@@ -68,6 +69,7 @@ pub async fn run_socket(args: ServerArgs) -> anyhow::Result<()> {
     let listener = node::bind(&args.host, args.port).await?;
     let router = tier.router.clone();
     announce("socket", &node, &listener, &backend);
+    backend.monitor(&node);
     let node = node.clone();
     let shutdown = async move {
         node::shutdown_signal().await;

@@ -116,14 +116,15 @@ pub async fn build(
             let (layer, io) = builder.build_layer();
             io.ns("/", on_root_connect::<LocalAdapter>.with(load_user));
             io.ns("/chat", on_chat_connect::<LocalAdapter>.with(require_user));
-            finish(node, layer, io)
+            finish(node, backend, layer, io)
         }
         Some(url) => {
             let started = std::time::Instant::now();
             let subscriber = redis_builder(url)?.build_subscriber_client()?;
+            backend.redis_health.watch(subscriber.clone());
             // `new_with_fred` connects the subscriber itself (calling `init` first as well made
             // start-up hang now and then).
-            let connect = RedisAdapterCtr::new_with_fred(subscriber);
+            let connect = RedisAdapterCtr::new_with_fred(subscriber.clone());
             let adapter = tokio::time::timeout(ADAPTER_INIT_TIMEOUT, connect)
                 .await
                 .context("Redis did not answer in time (broadcast adapter)")?
@@ -139,17 +140,59 @@ pub async fn build(
                 .await
                 .context("Redis did not answer in time (namespace init)")?
                 .context("cannot start the Redis broadcast adapter")?;
+            resubscribe_on_reconnect(node, subscriber);
             tracing::info!(
                 "{node}: Redis broadcast adapter ready in {} ms",
                 started.elapsed().as_millis()
             );
-            finish(node, layer, io)
+            finish(node, backend, layer, io)
         }
     }
 }
 
+/// Renews the broadcast adapter's subscriptions each time its connection comes back.
+///
+/// A new Redis connection has no subscriptions, and socketioxide-redis subscribes only once, at
+/// start: without this a node would stop hearing the other nodes' broadcasts after any Redis
+/// restart, silently. fred keeps the list of channels the client subscribed to; every
+/// reconnection after start-up (the task starts once the adapter is subscribed) subscribes to
+/// them again.
+fn resubscribe_on_reconnect(node: &str, subscriber: fred::clients::SubscriberClient) {
+    use fred::interfaces::{EventInterface, PubsubInterface};
+    let node = node.to_owned();
+    let mut reconnects = subscriber.reconnect_rx();
+    tokio::spawn(async move {
+        loop {
+            match reconnects.recv().await {
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+            let channels: Vec<String> = subscriber
+                .tracked_shard_channels()
+                .into_iter()
+                .map(|c| c.to_string())
+                .collect();
+            if channels.is_empty() {
+                continue;
+            }
+            match subscriber.ssubscribe(channels.clone()).await {
+                Ok(()) => tracing::info!(
+                    "{node}: broadcast subscriptions renewed after a Redis reconnection ({} channels)",
+                    channels.len()
+                ),
+                Err(err) => tracing::warn!(
+                    "{node}: cannot renew the broadcast subscriptions after a Redis reconnection: \
+                     {err}; cross-node broadcast is broken until the next reconnection"
+                ),
+            }
+        }
+    });
+}
+
 fn finish<A: Adapter>(
     node: &str,
+    backend: &Backend,
     layer: socketioxide::layer::SocketIoLayer<A>,
     io: SocketIo<A>,
 ) -> anyhow::Result<SocketTier> {
@@ -163,13 +206,29 @@ fn finish<A: Adapter>(
             .sum()
     });
     let health_count = count.clone();
+    let health_backend = backend.clone();
+    // Always 200: see `RedisHealth` for why a Redis outage is "degraded", not "down".
     let router = Router::new()
         .route(
             "/health",
             get(move || {
                 let connected = health_count();
                 let node = node_name.clone();
-                async move { Json(json!({ "status": "ok", "node": node, "connected": connected })) }
+                let degraded = health_backend.degraded();
+                let redis = match (&health_backend.redis_url, &degraded) {
+                    (None, _) => "none",
+                    (Some(_), None) => "up",
+                    (Some(_), Some(_)) => "down",
+                };
+                async move {
+                    Json(json!({
+                        "status": if degraded.is_some() { "degraded" } else { "ok" },
+                        "node": node,
+                        "connected": connected,
+                        "redis": redis,
+                        "problem": degraded,
+                    }))
+                }
             }),
         )
         .layer(layer);
@@ -181,29 +240,41 @@ fn finish<A: Adapter>(
     })
 }
 
-/// Refusal of a `/chat` connect without a logged-in session.
+/// Refusal of a `/chat` connect: the CONNECT_ERROR message the client sees.
 #[derive(Debug)]
-struct Unauthorized;
+enum Refusal {
+    /// No logged-in session (logged out, expired, or another node's memory store).
+    Unauthorized,
+    /// The session store cannot be read (Redis unreachable): worth retrying later.
+    StoreUnavailable,
+}
 
-impl fmt::Display for Unauthorized {
+impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("unauthorized")
+        f.write_str(match self {
+            Self::Unauthorized => "unauthorized",
+            Self::StoreUnavailable => "session store unavailable",
+        })
     }
 }
 
-impl std::error::Error for Unauthorized {}
+impl std::error::Error for Refusal {}
 
 /// `/`: reads the session user from the handshake request (never refuses) and registers the
 /// events before the client is told it is connected.
 async fn load_user<A: Adapter>(
     s: SocketRef<A>,
     State(state): State<Arc<SocketState>>,
-) -> Result<(), Unauthorized> {
+) -> Result<(), Refusal> {
     let user = state
         .backend
         .store
         .user_from_headers(&s.req_parts().headers)
-        .await;
+        .await
+        .unwrap_or_else(|err| {
+            tracing::warn!(%err, "session store unavailable, the client is anonymous on /");
+            None
+        });
     s.extensions.insert(SessionUser(user));
     s.on("whoami", whoami::<A>);
     s.on("echo", echo::<A>);
@@ -218,13 +289,17 @@ async fn load_user<A: Adapter>(
 async fn require_user<A: Adapter>(
     s: SocketRef<A>,
     State(state): State<Arc<SocketState>>,
-) -> Result<(), Unauthorized> {
+) -> Result<(), Refusal> {
     let user = state
         .backend
         .store
         .user_from_headers(&s.req_parts().headers)
         .await
-        .ok_or(Unauthorized)?;
+        .map_err(|err| {
+            tracing::warn!(%err, "session store unavailable, /chat connect refused");
+            Refusal::StoreUnavailable
+        })?
+        .ok_or(Refusal::Unauthorized)?;
     s.extensions.insert(SessionUser(Some(user)));
     s.on("message", chat_message::<A>);
     s.on("room", chat_room::<A>);

@@ -31,6 +31,16 @@ pub const COUNTER_KEY: &str = "counter";
 const SHARED_COUNTER_KEY: &str = "switchyard-app:shared-counter";
 /// How long start-up waits for Redis to answer `PING` before giving up.
 pub const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long any Redis command may take. While Redis is unreachable, fred queues commands until
+/// it reconnects: without a bound a login would hang for the whole outage instead of failing
+/// with 503.
+pub const REDIS_COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest wait between two reconnection attempts once Redis went away.
+pub const REDIS_RECONNECT_MAX: Duration = Duration::from_secs(2);
+/// How often a node checks that Redis answers (see [`RedisHealth`]).
+pub const REDIS_CHECK_EVERY: Duration = Duration::from_secs(1);
+/// How often a node repeats, while Redis stays unreachable, that it still is.
+const REDIS_DOWN_REMINDER: Duration = Duration::from_secs(30);
 
 /// The session store, chosen at run time: tower-sessions' layer is generic over one store
 /// type, so the choice is an enum that delegates.
@@ -76,19 +86,27 @@ impl AppStore {
     ///
     /// Used by the socket tier on the Engine.IO handshake request. Several `Cookie` headers
     /// and junk pairs are tolerated; an expired, unknown or malformed id reads as "no user".
-    pub async fn user_from_headers(&self, headers: &HeaderMap) -> Option<String> {
-        let id = session_id_from_headers(headers)?;
-        let record = match self.load(&id).await {
-            Ok(record) => record?,
-            Err(err) => {
-                tracing::warn!(%err, "session store unavailable, treating the client as anonymous");
-                return None;
-            }
+    ///
+    /// An error means the store could not be read (Redis unreachable): the caller decides
+    /// whether that is "anonymous" or a refusal.
+    pub async fn user_from_headers(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Option<String>, session_store::Error> {
+        let Some(id) = session_id_from_headers(headers) else {
+            return Ok(None);
+        };
+        let Some(record) = self.load(&id).await? else {
+            return Ok(None);
         };
         if record.expiry_date <= time::OffsetDateTime::now_utc() {
-            return None;
+            return Ok(None);
         }
-        record.data.get(USER_KEY)?.as_str().map(str::to_owned)
+        Ok(record
+            .data
+            .get(USER_KEY)
+            .and_then(|u| u.as_str())
+            .map(str::to_owned))
     }
 }
 
@@ -136,6 +154,111 @@ impl SharedCounter {
     }
 }
 
+/// Whether this node's Redis connections work, as last checked.
+///
+/// A node keeps running while Redis is away: pages, assets and the Socket.IO connections it
+/// already holds do not need Redis, and its clients reconnect by themselves. Everything that
+/// does need Redis (logins, session reads, the shared counter, cross-node broadcast) fails
+/// fast (see [`REDIS_COMMAND_TIMEOUT`]) and the node reports itself `degraded` on `/health`,
+/// with status 200 all the same: every node shares the one Redis, so a health check that took
+/// nodes out of service for it would turn a partial outage into a complete one.
+#[derive(Debug, Clone, Default)]
+pub struct RedisHealth {
+    state: Arc<std::sync::Mutex<RedisState>>,
+    /// Other connections that must be up too (the socket tier's broadcast subscriber).
+    extra: Arc<std::sync::Mutex<Vec<fred::clients::SubscriberClient>>>,
+}
+
+#[derive(Debug, Clone, Default)]
+enum RedisState {
+    #[default]
+    Up,
+    Down {
+        since: std::time::Instant,
+        error: String,
+    },
+}
+
+impl RedisHealth {
+    /// `None` when Redis answered the last check, else how long it has been failing and why.
+    pub fn down(&self) -> Option<(Duration, String)> {
+        match &*self.state.lock().unwrap_or_else(|e| e.into_inner()) {
+            RedisState::Up => None,
+            RedisState::Down { since, error } => Some((since.elapsed(), error.clone())),
+        }
+    }
+
+    /// Also watch `subscriber` (it must be connected for the node to be healthy).
+    pub fn watch(&self, subscriber: fred::clients::SubscriberClient) {
+        self.extra
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(subscriber);
+    }
+
+    /// One check: `PING` on the pool within [`REDIS_CHECK_EVERY`], and every watched
+    /// connection connected.
+    async fn check(&self, pool: &Pool) -> Result<(), String> {
+        match tokio::time::timeout(REDIS_CHECK_EVERY, pool.ping::<String>(None)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => return Err(err.to_string()),
+            Err(_) => return Err(format!("no answer to PING within {REDIS_CHECK_EVERY:?}")),
+        }
+        let extra = self.extra.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if extra.iter().any(|s| !s.is_connected()) {
+            return Err("the broadcast subscriber is not connected yet".into());
+        }
+        Ok(())
+    }
+
+    /// Checks Redis every [`REDIS_CHECK_EVERY`] for the life of the process, logging each change
+    /// (and a reminder every 30 s while it stays down).
+    fn spawn_monitor(&self, node: String, url: String, pool: Pool) {
+        let health = self.clone();
+        tokio::spawn(async move {
+            let mut reminded = std::time::Instant::now();
+            loop {
+                tokio::time::sleep(REDIS_CHECK_EVERY).await;
+                let result = health.check(&pool).await;
+                let mut state = health.state.lock().unwrap_or_else(|e| e.into_inner());
+                match (&*state, result) {
+                    (RedisState::Up, Ok(())) => {}
+                    (RedisState::Up, Err(error)) => {
+                        tracing::warn!(
+                            "{node}: Redis at {url} is unreachable ({error}): logins, sessions, \
+                             the shared counter and cross-node broadcast fail until it returns; \
+                             reconnecting"
+                        );
+                        reminded = std::time::Instant::now();
+                        *state = RedisState::Down {
+                            since: std::time::Instant::now(),
+                            error,
+                        };
+                    }
+                    (RedisState::Down { since, .. }, Ok(())) => {
+                        tracing::info!(
+                            "{node}: Redis at {url} is reachable again after {:.1} s",
+                            since.elapsed().as_secs_f64()
+                        );
+                        *state = RedisState::Up;
+                    }
+                    (RedisState::Down { since, .. }, Err(error)) => {
+                        if reminded.elapsed() >= REDIS_DOWN_REMINDER {
+                            tracing::warn!(
+                                "{node}: Redis at {url} still unreachable after {} s ({error})",
+                                since.elapsed().as_secs()
+                            );
+                            reminded = std::time::Instant::now();
+                        }
+                        let since = *since;
+                        *state = RedisState::Down { since, error };
+                    }
+                }
+            }
+        });
+    }
+}
+
 /// Everything a node keeps outside its own memory, or in it when there is no Redis.
 #[derive(Debug, Clone)]
 pub struct Backend {
@@ -144,6 +267,8 @@ pub struct Backend {
     /// The Redis URL when the node runs against Redis (the socket tier reuses it for the
     /// broadcast adapter's subscriber connection).
     pub redis_url: Option<String>,
+    /// Redis's health as this node sees it (always healthy without Redis).
+    pub redis_health: RedisHealth,
 }
 
 impl Backend {
@@ -153,6 +278,7 @@ impl Backend {
             store: AppStore::Memory(MemoryStore::default()),
             counter: SharedCounter::Local(Arc::default()),
             redis_url: None,
+            redis_health: RedisHealth::default(),
         }
     }
 
@@ -163,7 +289,27 @@ impl Backend {
             store: AppStore::Redis(RedisStore::new(pool.clone())),
             counter: SharedCounter::Redis(pool),
             redis_url: Some(url.to_owned()),
+            redis_health: RedisHealth::default(),
         })
+    }
+
+    /// Starts watching Redis for node `node` (nothing to watch without Redis). A node calls
+    /// this once it runs; the demo's start-up check does not.
+    pub fn monitor(&self, node: &str) {
+        if let (Some(url), SharedCounter::Redis(pool)) = (&self.redis_url, &self.counter) {
+            self.redis_health
+                .spawn_monitor(node.to_owned(), url.clone(), pool.clone());
+        }
+    }
+
+    /// `None` when healthy, else why this node is degraded (for `/health`).
+    pub fn degraded(&self) -> Option<String> {
+        let url = self.redis_url.as_deref()?;
+        let (for_how_long, error) = self.redis_health.down()?;
+        Some(format!(
+            "Redis at {url} unreachable for {} s ({error})",
+            for_how_long.as_secs()
+        ))
     }
 
     /// Redis when a URL is given, memory otherwise.
@@ -194,8 +340,9 @@ pub fn redis_config(url: &str) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-/// A builder with a bounded connect time. After start-up the client reconnects forever (a
-/// restarted Redis must not take the node down); start-up itself is bounded by the caller.
+/// A builder with a bounded connect time and command time ([`REDIS_COMMAND_TIMEOUT`]). After
+/// start-up the client reconnects forever, at most [`REDIS_RECONNECT_MAX`] apart (a restarted
+/// Redis must not take the node down); start-up itself is bounded by the caller.
 pub fn redis_builder(url: &str) -> anyhow::Result<Builder> {
     let mut builder = Builder::from_config(redis_config(url)?);
     builder
@@ -203,7 +350,13 @@ pub fn redis_builder(url: &str) -> anyhow::Result<Builder> {
             c.connection_timeout = REDIS_CONNECT_TIMEOUT;
             c.internal_command_timeout = REDIS_CONNECT_TIMEOUT;
         })
-        .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2));
+        .with_performance_config(|p| p.default_command_timeout = REDIS_COMMAND_TIMEOUT)
+        .set_policy(ReconnectPolicy::new_exponential(
+            0,
+            100,
+            REDIS_RECONNECT_MAX.as_millis() as u32,
+            2,
+        ));
     Ok(builder)
 }
 

@@ -112,14 +112,17 @@ class Proc {
 
 /**
  * Starts the topology. `redis: true` runs every node against E2E_REDIS_URL (shared sessions,
- * cross-node broadcast); otherwise the nodes keep sessions in memory.
+ * cross-node broadcast), `redisUrl` another Redis (a test that stops its own); otherwise the
+ * nodes keep sessions in memory.
  */
-export async function startTopology({ redis = true, label = "topology", pingIntervalMs, pingTimeoutMs } = {}) {
+export async function startTopology({ redis = true, redisUrl, label = "topology", pingIntervalMs, pingTimeoutMs } = {}) {
   const logDir = join(ARTIFACTS, "e2e-logs", label);
   mkdirSync(logDir, { recursive: true });
   const app = join(BIN_DIR, "switchyard-app");
   const redisArgs = [];
-  if (redis) {
+  if (redisUrl) {
+    redisArgs.push("--redis", redisUrl);
+  } else if (redis) {
     if (!process.env.E2E_REDIS_URL) throw new Error("E2E_REDIS_URL is not set (run through tests/e2e/run.sh)");
     redisArgs.push("--redis", process.env.E2E_REDIS_URL);
   }
