@@ -34,7 +34,7 @@ pub enum Command {
     /// Run one HTTP-tier node (page, login/logout, JSON API).
     Http(HttpArgs),
     /// Run one socket-tier node (Socket.IO on /engine.io).
-    Socket(ServerArgs),
+    Socket(SocketArgs),
     /// Start the balancer and two HTTP and two socket nodes as the configuration describes.
     Demo(DemoArgs),
 }
@@ -72,6 +72,16 @@ pub struct HttpArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct SocketArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// A page origin (`scheme://host[:port]`) allowed to connect from another origin with
+    /// credentials (cookies); repeat for several. Without it, only same-origin pages connect.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    pub cors_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
     /// Redis URL: share sessions and broadcasts between the nodes.
     #[arg(long)]
@@ -82,6 +92,9 @@ pub struct DemoArgs {
     /// The balancer binary (default: `switchyard` next to this executable, then on PATH).
     #[arg(long)]
     pub switchyard_bin: Option<PathBuf>,
+    /// Origins allowed to reach the socket nodes cross-origin (see `socket --help`).
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    pub cors_origins: Vec<String>,
     /// socket.io-client's browser build, passed to the HTTP nodes (see `http --help`).
     #[arg(long, value_name = "PATH", default_value = DEFAULT_CLIENT_JS)]
     pub client_js: PathBuf,

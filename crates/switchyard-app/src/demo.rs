@@ -144,6 +144,10 @@ async fn start_all(
             }
             if tier == "http" {
                 cmd.arg("--client-js").arg(&args.client_js);
+            } else {
+                for origin in &args.cors_origins {
+                    cmd.args(["--cors-origin", origin]);
+                }
             }
             let label = format!("{tier} node {} ({})", node.name, node.addr);
             procs.push(spawn(cmd, label, node.addr, false)?);

@@ -19,7 +19,7 @@ pub mod topology;
 
 use std::time::Duration;
 
-use cli::{HttpArgs, ServerArgs};
+use cli::{HttpArgs, SocketArgs};
 use store::Backend;
 
 /// Runs one HTTP-tier node until Ctrl-C or SIGTERM.
@@ -53,7 +53,13 @@ pub async fn run_http(args: HttpArgs) -> anyhow::Result<()> {
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Runs one socket-tier node until Ctrl-C or SIGTERM, disconnecting its clients on the way out.
-pub async fn run_socket(args: ServerArgs) -> anyhow::Result<()> {
+pub async fn run_socket(args: SocketArgs) -> anyhow::Result<()> {
+    let SocketArgs {
+        server: args,
+        cors_origins,
+    } = args;
+    let args_cors = cors_origins.clone();
+    let cors_origins = socket_tier::parse_origins(&cors_origins)?;
     let node = args
         .node_name
         .clone()
@@ -62,6 +68,7 @@ pub async fn run_socket(args: ServerArgs) -> anyhow::Result<()> {
     let opts = socket_tier::SocketOptions {
         ping_interval: Duration::from_millis(args.ping_interval_ms),
         ping_timeout: Duration::from_millis(args.ping_timeout_ms),
+        cors_origins,
     };
     // Listen only once the tier (and its Redis adapter) is ready: a node that accepts
     // connections is a node that can serve them.
@@ -69,6 +76,12 @@ pub async fn run_socket(args: ServerArgs) -> anyhow::Result<()> {
     let listener = node::bind(&args.host, args.port).await?;
     let router = tier.router.clone();
     announce("socket", &node, &listener, &backend);
+    if !args_cors.is_empty() {
+        tracing::info!(
+            "{node}: cross-origin pages allowed (with credentials): {}",
+            args_cors.join(", ")
+        );
+    }
     backend.monitor(&node);
     let node = node.clone();
     let shutdown = async move {

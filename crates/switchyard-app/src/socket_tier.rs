@@ -19,7 +19,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
+use axum::http::HeaderValue;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -44,11 +45,14 @@ const EVERYONE: &str = "everyone";
 /// The room a `/chat` client starts in.
 const LOBBY: &str = "lobby";
 
-/// Engine.IO timing. Tests shorten it; the defaults are Engine.IO's own.
-#[derive(Debug, Clone, Copy)]
+/// Engine.IO timing (tests shorten it; the defaults are Engine.IO's own) and the origins
+/// allowed cross-origin.
+#[derive(Debug, Clone)]
 pub struct SocketOptions {
     pub ping_interval: Duration,
     pub ping_timeout: Duration,
+    /// Page origins allowed to connect from another origin with credentials (see [`cors`]).
+    pub cors_origins: Vec<HeaderValue>,
 }
 
 impl Default for SocketOptions {
@@ -56,8 +60,56 @@ impl Default for SocketOptions {
         Self {
             ping_interval: Duration::from_secs(25),
             ping_timeout: Duration::from_secs(20),
+            cors_origins: Vec::new(),
         }
     }
+}
+
+/// Checks `--cors-origin` values: each an exact origin, `scheme://host[:port]` with scheme
+/// http or https and nothing after the authority. `*` is refused: browsers ignore a wildcard
+/// on credentialed requests, and without the cookies (the balancer's SRVNAME above all)
+/// polling loses its stickiness.
+pub fn parse_origins(origins: &[String]) -> anyhow::Result<Vec<HeaderValue>> {
+    origins
+        .iter()
+        .map(|origin| {
+            let rest = origin
+                .strip_prefix("http://")
+                .or_else(|| origin.strip_prefix("https://"));
+            let valid = rest.is_some_and(|authority| {
+                !authority.is_empty()
+                    && !authority.contains(['/', '?', '#', '*', ' ', '@'])
+            });
+            if !valid {
+                bail!("--cors-origin {origin:?} is not an origin: expected scheme://host[:port], such as http://127.0.0.1:8080 (no path, no wildcard)");
+            }
+            HeaderValue::from_str(origin)
+                .with_context(|| format!("--cors-origin {origin:?} is not a valid header value"))
+        })
+        .collect()
+}
+
+/// Cross-origin access for the listed page origins (none: same origin only).
+///
+/// Engine.IO polling from a page on another origin is a credentialed XHR/fetch: it needs the
+/// exact origin echoed in `Access-Control-Allow-Origin` with `Access-Control-Allow-Credentials:
+/// true`, or the browser neither sends nor stores the cookies. Preflights (`OPTIONS`) are
+/// answered here, before socketioxide (which would refuse them as a bad handshake method).
+/// Other origins get no CORS headers at all, so their browsers refuse the responses.
+fn cors(origins: &[HeaderValue]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::Method;
+    use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins.iter().cloned()))
+            .allow_credentials(true)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers(AllowHeaders::mirror_request())
+            .max_age(Duration::from_secs(600)),
+    )
 }
 
 #[derive(Debug)]
@@ -116,7 +168,7 @@ pub async fn build(
             let (layer, io) = builder.build_layer();
             io.ns("/", on_root_connect::<LocalAdapter>.with(load_user));
             io.ns("/chat", on_chat_connect::<LocalAdapter>.with(require_user));
-            finish(node, backend, layer, io)
+            finish(node, backend, &opts.cors_origins, layer, io)
         }
         Some(url) => {
             let started = std::time::Instant::now();
@@ -145,7 +197,7 @@ pub async fn build(
                 "{node}: Redis broadcast adapter ready in {} ms",
                 started.elapsed().as_millis()
             );
-            finish(node, backend, layer, io)
+            finish(node, backend, &opts.cors_origins, layer, io)
         }
     }
 }
@@ -193,6 +245,7 @@ fn resubscribe_on_reconnect(node: &str, subscriber: fred::clients::SubscriberCli
 fn finish<A: Adapter>(
     node: &str,
     backend: &Backend,
+    cors_origins: &[HeaderValue],
     layer: socketioxide::layer::SocketIoLayer<A>,
     io: SocketIo<A>,
 ) -> anyhow::Result<SocketTier> {
@@ -232,6 +285,10 @@ fn finish<A: Adapter>(
             }),
         )
         .layer(layer);
+    let router = match cors(cors_origins) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
     let close_io = io;
     Ok(SocketTier {
         router: with_node_header(router, node)?,
@@ -463,6 +520,36 @@ async fn counter_add<A: Adapter>(
         Err(err) => {
             tracing::warn!(%err, "shared counter unavailable");
             let _ = ack.send(&json!({ "ok": false, "error": "counter unavailable" }));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_origins;
+
+    #[test]
+    fn cors_origins_are_exact_origins() {
+        let ok = [
+            "http://127.0.0.1:4000",
+            "https://front.test",
+            "http://[::1]:8080",
+        ];
+        let parsed = parse_origins(&ok.map(String::from)).unwrap();
+        assert_eq!(parsed.len(), 3);
+        assert_eq!(parsed[0], "http://127.0.0.1:4000");
+        for bad in [
+            "*",
+            "http://*.test",
+            "front.test",
+            "http://front.test/",
+            "http://front.test/app",
+            "ftp://front.test",
+            "http://",
+            "http://user@front.test",
+        ] {
+            let err = parse_origins(&[bad.to_owned()]).unwrap_err().to_string();
+            assert!(err.contains("is not an origin"), "{bad}: {err}");
         }
     }
 }

@@ -113,9 +113,9 @@ class Proc {
 /**
  * Starts the topology. `redis: true` runs every node against E2E_REDIS_URL (shared sessions,
  * cross-node broadcast), `redisUrl` another Redis (a test that stops its own); otherwise the
- * nodes keep sessions in memory.
+ * nodes keep sessions in memory. `socketArgs` are added to every socket node's command line.
  */
-export async function startTopology({ redis = true, redisUrl, label = "topology", pingIntervalMs, pingTimeoutMs } = {}) {
+export async function startTopology({ redis = true, redisUrl, label = "topology", pingIntervalMs, pingTimeoutMs, socketArgs = [] } = {}) {
   const logDir = join(ARTIFACTS, "e2e-logs", label);
   mkdirSync(logDir, { recursive: true });
   const app = join(BIN_DIR, "switchyard-app");
@@ -134,7 +134,7 @@ export async function startTopology({ redis = true, redisUrl, label = "topology"
   if (pingIntervalMs) pingArgs.push("--ping-interval-ms", String(pingIntervalMs));
   if (pingTimeoutMs) pingArgs.push("--ping-timeout-ms", String(pingTimeoutMs));
   for (const n of SOCKET_NODES) {
-    procs.set(n.name, new Proc(n.name, app, ["socket", "--port", String(n.port), "--node-name", n.name, ...redisArgs, ...pingArgs], n.port, logDir));
+    procs.set(n.name, new Proc(n.name, app, ["socket", "--port", String(n.port), "--node-name", n.name, ...redisArgs, ...pingArgs, ...socketArgs], n.port, logDir));
   }
   const lb = LB === "haproxy"
     ? new Proc("balancer", "/usr/sbin/haproxy", ["-f", CONFIG, "-db"], 3000, logDir)
