@@ -303,14 +303,15 @@ def run_case(port: int, origin: Origin, case: dict) -> dict:
     evs = origin.since(mark)
     reqs = [e for e in evs if e["ev"] == "request"]
     got_bytes = any(e["ev"] == "bytes" for e in evs)
-    desync = []
+    desync: list[str] = []
+    bypass: list[str] = []
     for e in evs:
         if e["ev"] == "origin-parse-error":
             desync.append(f"origin parse error: {e['reason']}")
         if e["ev"] == "request" and "/smuggled" in e["target"]:
             desync.append("SMUGGLED request reached the origin")
         if e["ev"] == "request" and norm_path(e["target"]).startswith("/internal"):
-            desync.append(f"ACL bypassed: origin served {e['target']!r}")
+            bypass.append(f"ACL bypassed: origin served {e['target']!r}")
     mark2 = origin.mark()
     pr = probe(port, case["id"])
     for e in origin.since(mark2):
@@ -326,7 +327,7 @@ def run_case(port: int, origin: Origin, case: dict) -> dict:
             ok = True
             break
         reasons.append(f"{kind}: {why}")
-    passed = ok and not desync
+    passed = ok and not desync and not bypass
     reached = any("REACHED-BACKEND" in r for r in reasons) and not ok
     return {
         "id": case["id"],
@@ -335,8 +336,9 @@ def run_case(port: int, origin: Origin, case: dict) -> dict:
         "expect": case["expect"],
         "desc": case["desc"],
         "pass": passed,
-        "why": "; ".join(desync + ([] if ok else reasons)),
+        "why": "; ".join(desync + bypass + ([] if ok else reasons)),
         "desync": bool(desync),
+        "acl_bypass": bool(bypass),
         "reached_backend": reached,
         "client": client,
         "origin_requests": [
