@@ -43,6 +43,30 @@ def free_port() -> int:
     return p
 
 
+def kill_group(proc: subprocess.Popen | None) -> None:
+    """SIGKILL to the process group a process was started in (start_new_session=True)."""
+    if proc and proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(5)
+
+
+def wait_listening(port: int, proc: subprocess.Popen, seconds: float, what: str) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    kill_group(proc)
+    raise RuntimeError(f"{what} did not listen on {port}")
+
+
 def ms(v: str) -> int:
     if v.endswith("ms"):
         return int(v[:-2])
@@ -170,29 +194,15 @@ class Proxy:
         self.proc = subprocess.Popen(
             self.command(), stdout=self.log, stderr=self.log, start_new_session=True
         )
-        deadline = time.time() + wait
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.kind} exited with {self.proc.returncode}; see {self.log.name}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"{self.kind} did not listen on {self.port}")
+        wait_listening(self.port, self.proc, wait, f"{self.kind} (log: {self.log.name})")
+        return self
 
     def pid(self) -> int:
         assert self.proc is not None
         return self.proc.pid
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait(5)
+        kill_group(self.proc)
         self.proc = None
 
     def __enter__(self) -> "Proxy":
@@ -238,23 +248,12 @@ http {{
             ["nginx", "-p", self.workdir, "-c", self.cfg, "-g", "daemon off;"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
-        deadline = time.time() + 5
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError(f"nginx origin did not listen on {self.port}")
+        wait_listening(self.port, self.proc, 5, "nginx origin")
+        return self
 
     def kill(self) -> None:
         """kill -9 of the whole origin (master and worker)."""
-        if self.proc and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait(5)
+        kill_group(self.proc)
         self.proc = None
 
     def request_ids(self) -> list[str]:

@@ -790,6 +790,19 @@ struct Outcome {
     statuses: Vec<u16>,
 }
 
+/// A fresh request on a new connection must be answered by the origin with its own path
+/// (the recording and scripted origins answer `ok GET <path>`); anything else means an
+/// upstream connection carried another exchange's bytes.
+fn probe(port: u16, path: &str) -> Result<(), String> {
+    let req = format!("GET {path} HTTP/1.1\r\nHost: example.com\r\n\r\n");
+    let p = exchange(port, req.as_bytes(), None, WINDOW, 1);
+    match (p.statuses.first(), p.bodies.first()) {
+        (Some(200), Some(b)) if *b == format!("ok GET {path}\n") => Ok(()),
+        (Some(200), Some(b)) => Err(format!("probe {path} answered with {b:?}: pool poisoned")),
+        _ => Err(format!("probe {path} got {:?} {:?}", p.statuses, p.bodies)),
+    }
+}
+
 fn run_case(port: u16, origin: &Origin, case: &Case) -> Outcome {
     let mark = origin.mark();
     let client = exchange(port, &case.raw, case.split, WINDOW, 0);
@@ -820,21 +833,8 @@ fn run_case(port: u16, origin: &Origin, case: &Case) -> Outcome {
         }
     }
     let mark2 = origin.mark();
-    let path = format!("/probe-{}", case.id);
-    let probe = exchange(
-        port,
-        format!("GET {path} HTTP/1.1\r\nHost: example.com\r\n\r\n").as_bytes(),
-        None,
-        WINDOW,
-        1,
-    );
-    if probe.statuses.first() != Some(&200) {
-        desync.push(format!("probe got {:?}", probe.statuses));
-    } else if probe.bodies[0] != format!("ok GET {path}\n") {
-        desync.push(format!(
-            "probe answered with {:?} (poisoned pool)",
-            probe.bodies[0]
-        ));
+    if let Err(e) = probe(port, &format!("/probe-{}", case.id)) {
+        desync.push(e);
     }
     for e in origin.since(mark2) {
         if let Ev::ParseError(r) = e {
@@ -1017,20 +1017,7 @@ fn cl0_case(port: u16) -> Result<(), String> {
         ));
     }
     for i in 0..5 {
-        let path = format!("/probe-cl0-{i}");
-        let p = exchange(
-            port,
-            format!("GET {path} HTTP/1.1\r\nHost: example.com\r\n\r\n").as_bytes(),
-            None,
-            WINDOW,
-            1,
-        );
-        if p.bodies.first() != Some(&format!("ok GET {path}\n")) {
-            return Err(format!(
-                "probe {i} got {:?} {:?}: pool poisoned",
-                p.statuses, p.bodies
-            ));
-        }
+        probe(port, &format!("/probe-cl0-{i}"))?;
     }
     Ok(())
 }
@@ -1242,20 +1229,7 @@ fn response_case(port: u16, case: &ResponseCase) -> Result<(), String> {
         return Err("the extra response reached the client".into());
     }
     for i in 0..4 {
-        let probe = format!("/probe{}-{i}", case.path);
-        let p = exchange(
-            port,
-            format!("GET {probe} HTTP/1.1\r\nHost: example.com\r\n\r\n").as_bytes(),
-            None,
-            WINDOW,
-            1,
-        );
-        if p.bodies.first() != Some(&format!("ok GET {probe}\n")) {
-            return Err(format!(
-                "probe {i} got {:?} {:?}: pool poisoned",
-                p.statuses, p.bodies
-            ));
-        }
+        probe(port, &format!("/probe{}-{i}", case.path))?;
     }
     Ok(())
 }
