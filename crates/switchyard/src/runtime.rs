@@ -206,7 +206,7 @@ async fn accept_loop(
         };
         let done = done.clone();
         tokio::spawn(async move {
-            proxy::serve_connection(stream, cx).await;
+            proxy::serve(stream, cx).await;
             drop(permits);
             drop(done);
         });

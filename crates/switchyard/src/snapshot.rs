@@ -128,12 +128,6 @@ impl Snapshot {
         }
         let mut frontends = Vec::with_capacity(config.frontends.len());
         for fe in &config.frontends {
-            if fe.mode != Mode::Http {
-                return Err(format!(
-                    "frontend '{}': only 'mode http' is supported",
-                    fe.name
-                ));
-            }
             let router = Router::build(fe).map_err(|e| format!("frontend '{}': {e}", fe.name))?;
             let mut log = log_sinks(fe, &config.global.logs);
             if log.is_empty() && debug_log {
@@ -220,12 +214,16 @@ fn resolve(host: &str, port: Option<u16>) -> Result<SocketAddr, String> {
         .ok_or_else(|| "no address".to_string())
 }
 
-/// The access-log destinations: a frontend with `option httplog` and `log`
-/// lines (its own, or `log global` for the global ones); every target gets
-/// each line, as in HAProxy. Other log formats (`tcplog`, `clf`, custom
-/// `log-format`) are not written yet.
+/// The access-log destinations: an HTTP frontend with `option httplog` (or a
+/// TCP one with `option tcplog`) and `log` lines (its own, or `log global` for
+/// the global ones); every target gets each line, as in HAProxy. Other log
+/// formats (`clf`, custom `log-format`) are not written yet.
 fn log_sinks(fe: &Frontend, global: &[LogTarget]) -> Vec<LogSink> {
-    if !matches!(fe.log_format, Some(LogFormat::HttpLog)) {
+    let wanted = match fe.mode {
+        Mode::Http => LogFormat::HttpLog,
+        Mode::Tcp => LogFormat::TcpLog,
+    };
+    if fe.log_format.as_ref() != Some(&wanted) {
         return Vec::new();
     }
     fe.logs

@@ -505,6 +505,71 @@ fn queue_scenarios(engine: Engine) -> Observation {
     out
 }
 
+/// `mode tcp` with `option tcplog`: which server each connection reached, the
+/// bytes relayed, and the log lines (client port, date and timers masked).
+fn tcp_scenarios(engine: Engine) -> Observation {
+    use std::io::{BufRead, Read};
+    let banner = |name: &'static str| {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for mut s in l.incoming().flatten() {
+                let _ = s.write_all(format!("{name}\n").as_bytes());
+                let mut buf = [0u8; 256];
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 || s.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        port
+    };
+    let (a, b) = (banner("a"), banner("b"));
+    let (port, probe) = (free_port(), free_port());
+    // The harness's start-up probe goes to a frontend of its own, so that it
+    // takes no turn in the balancing under test.
+    let cfg = format!(
+        "global\n    log stdout format raw local0\n\
+         defaults\n    mode tcp\n    log global\n    option tcplog\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend ft\n    bind 127.0.0.1:{port}\n    default_backend bt\n\
+         frontend probe\n    bind 127.0.0.1:{probe}\n    default_backend bp\n\
+         backend bt\n    server a 127.0.0.1:{a}\n    server b 127.0.0.1:{b}\n\
+         backend bp\n    server p 127.0.0.1:{a}\n"
+    );
+    let p = Proxy::start_engine(engine, &cfg, probe);
+    let mut out = Observation::new();
+    for i in 0..3 {
+        let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let mut r = std::io::BufReader::new(s);
+        let mut line = String::new();
+        let _ = r.read_line(&mut line);
+        let _ = r.get_mut().write_all(b"hello\n");
+        let mut echo = String::new();
+        let _ = r.read_line(&mut echo);
+        out.push(format!("conn {i}: {:?} {:?}", line, echo));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let re = regex::Regex::new(
+        r"^127\.0\.0\.1:\d+ \[[^\]]+\] (\S+ \S+) [-\d]+/[-\d]+/\d+ (\d+) (\S\S) \d+/\d+/\d+/(.*)$",
+    )
+    .unwrap();
+    let mut logs: Vec<String> = p
+        .stdout_lines()
+        .iter()
+        .filter(|l| l.contains(" ft "))
+        .map(|l| {
+            re.captures(l).map_or(format!("unparsed: {l}"), |c| {
+                format!("{} {} {} a/f/b/{}", &c[1], &c[2], &c[3], &c[4])
+            })
+        })
+        .collect();
+    logs.sort();
+    out.extend(logs);
+    out
+}
+
 fn compare(name: &str, run: fn(Engine) -> Observation) {
     if !haproxy_available() {
         return;
@@ -575,6 +640,11 @@ fn stats_csv_matches_haproxy() {
 #[test]
 fn queues_match_haproxy() {
     compare("queues", queue_scenarios);
+}
+
+#[test]
+fn tcp_mode_matches_haproxy() {
+    compare("tcp", tcp_scenarios);
 }
 
 #[test]

@@ -117,6 +117,36 @@ impl LogRecord {
     }
 }
 
+impl LogRecord {
+    /// Renders the `option tcplog` line:
+    /// `%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq`.
+    pub fn format_tcp(&self) -> String {
+        let term = String::from_utf8_lossy(&self.term[..2]);
+        format!(
+            "{}:{} [{}] {} {}/{} {}/{}/{} {} {} {}/{}/{}/{}/{}{} {}/{}",
+            self.client.ip(),
+            self.client.port(),
+            log_date(self.accept),
+            self.frontend,
+            self.backend,
+            self.server,
+            self.t_queue,
+            self.t_connect,
+            self.t_total,
+            self.bytes,
+            term,
+            self.actconn,
+            self.feconn,
+            self.beconn,
+            self.srvconn,
+            if self.redispatched { "+" } else { "" },
+            self.retries,
+            self.srv_queue,
+            self.be_queue,
+        )
+    }
+}
+
 pub(crate) const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];

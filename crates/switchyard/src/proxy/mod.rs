@@ -23,6 +23,7 @@ pub mod headers;
 mod local;
 pub mod queue;
 mod retry;
+mod tcp;
 pub mod tunnel;
 pub mod upstream;
 
@@ -79,7 +80,16 @@ enum HeadRead {
     Invalid,
 }
 
-/// Serves one accepted client connection until it closes.
+/// Serves one accepted connection according to its frontend's mode.
+pub async fn serve(stream: TcpStream, cx: ConnCtx) {
+    if cx.snap.frontends[cx.fe].cfg.mode == switchyard_config::Mode::Tcp {
+        tcp::serve(stream, cx).await
+    } else {
+        serve_connection(stream, cx).await
+    }
+}
+
+/// Serves one accepted HTTP client connection until it closes.
 pub async fn serve_connection(stream: TcpStream, mut cx: ConnCtx) {
     let accepted = Instant::now();
     let accepted_at = SystemTime::now();

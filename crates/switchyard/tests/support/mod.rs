@@ -15,13 +15,21 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// A port that was free a moment ago (bound to port 0, then released).
+/// A port for a proxy to listen on, free a moment ago. Chosen below 32768,
+/// outside Linux's ephemeral range, so that no port-0 bind elsewhere (our
+/// backends, other tests) can be handed the same port before the proxy binds
+/// it; spread by process id so that concurrent test binaries rarely meet.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let start = (std::process::id() as usize * 7919) % 12000;
+    for _ in 0..12000 {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let port = 20000 + ((start + n * 13) % 12000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between 20000 and 32000");
 }
 
 // === Recording backends ===
