@@ -100,10 +100,24 @@ async function main() {
     await clientMissing();
     return;
   }
-  const me = await (await fetch("/api/me", { credentials: "same-origin" })).json();
+  const reply = await fetch("/api/me", { credentials: "same-origin" });
+  const me = await reply.json();
+  if (!reply.ok) {
+    // 503 while the session store (Redis) is away: say so rather than offer a login that fails.
+    $("fatal").textContent = `the server cannot read sessions right now (${me.error || reply.status}); reload in a moment`;
+    $("fatal").hidden = false;
+    $("http-node").textContent = reply.headers.get("x-node") || "?";
+    return;
+  }
   $("http-node").textContent = me.node;
   if (!me.user) {
     $("login").hidden = false;
+    // A failed form login comes back as /?error=<why>.
+    const error = new URLSearchParams(location.search).get("error");
+    if (error) {
+      $("login-error").textContent = `cannot log in: ${error}`;
+      $("login-error").hidden = false;
+    }
     return;
   }
   $("chat").hidden = false;

@@ -221,11 +221,28 @@ async fn start_session(session: &Session, name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The page's login form: back to the page either way, with `?error=<why>` when the login
+/// failed (a bad name, or the session store away), which the page shows next to the form; a
+/// bare JSON error would leave the user on a dead end.
 async fn login_form(session: Session, Form(req): Form<LoginRequest>) -> Response {
     match start_session(&session, req.user.trim()).await {
         Ok(()) => Redirect::to("/").into_response(),
-        Err(err) => err.into_response(),
+        Err(ApiError(_, why)) => {
+            Redirect::to(&format!("/?error={}", query_escape(&why))).into_response()
+        }
     }
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986), for a query value.
+fn query_escape(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 async fn login_json(

@@ -13,14 +13,16 @@ import { spawn } from "node:child_process";
 import { appendFileSync, readFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join } from "node:path";
+import { chromium } from "playwright-core";
 import { closeAll, connect, login, placement, raw, whoami } from "../lib/clients.mjs";
-import { ARTIFACTS, HTTP_NODES, SOCKET_NODES, sleep, startTopology, until } from "../lib/harness.mjs";
+import { ARTIFACTS, BASE, HTTP_NODES, SOCKET_NODES, sleep, startTopology, until } from "../lib/harness.mjs";
 
 const REDIS_PORT = Number(process.env.E2E_REDIS_OUTAGE_PORT || 26380);
 const REDIS_URL = `redis://127.0.0.1:${REDIS_PORT}`;
 
 let redis;
 let topo;
+let browser;
 process.on("exit", () => { try { redis?.kill("SIGKILL"); } catch {} });
 
 function redisPing() {
@@ -107,6 +109,7 @@ before(async () => {
   topo = await startTopology({ label: "redis-outage", redisUrl: REDIS_URL, pingIntervalMs: 2000, pingTimeoutMs: 2000 });
 });
 after(async () => {
+  await browser?.close();
   await topo?.stop();
   if (redis) await killRedis();
 });
@@ -118,6 +121,16 @@ test("nodes survive a killed Redis: degraded health, fast 503s, clients kept; al
   const disconnects = [];
   for (const s of [a, b]) s.on("disconnect", (r) => disconnects.push(r));
   assert.equal(await shoutHeard(a, b, 3000), 1, "cross-node broadcast works before the outage");
+
+  browser = await chromium.launch({
+    executablePath: process.env.E2E_CHROMIUM || "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
+  });
+  const loggedInPage = await (await browser.newContext()).newPage();
+  await loggedInPage.goto(`${BASE}/`);
+  await loggedInPage.fill("#user", "before");
+  await Promise.all([loggedInPage.waitForNavigation(), loggedInPage.click("#login-form button")]);
+  await loggedInPage.waitForSelector("#chat", { state: "visible" });
 
   await killRedis();
   const down = Date.now();
@@ -137,6 +150,21 @@ test("nodes survive a killed Redis: degraded health, fast 503s, clients kept; al
   assert.equal(refused.status, 503, refused.body);
   assert.match(refused.body, /session store unavailable/);
   assert.ok(loginMs < 4000, `login refused in ${loginMs} ms`);
+  // The page says what is wrong: to a user logged in before the outage, and at a login.
+  try {
+    await loggedInPage.reload();
+    await loggedInPage.waitForSelector("#fatal", { state: "visible", timeout: 5000 });
+    assert.match(await loggedInPage.textContent("#fatal"), /cannot read sessions right now \(session store unavailable\)/);
+    await loggedInPage.screenshot({ path: join(ARTIFACTS, "e2e-browser-redis-down.png") });
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(`${BASE}/`);
+    await page.fill("#user", "during");
+    await Promise.all([page.waitForNavigation(), page.click("#login-form button")]);
+    await page.waitForSelector("#login-error", { state: "visible", timeout: 5000 });
+    assert.equal(await page.textContent("#login-error"), "cannot log in: session store unavailable");
+  } finally {
+    await browser.close();
+  }
   // Connected clients stay connected, and what needs no Redis still works.
   assert.equal((await whoami(a)).node, SOCKET_NODES[0].name);
   assert.equal((await whoami(b)).node, SOCKET_NODES[1].name);
