@@ -155,11 +155,14 @@ fn worker(snap: Arc<Snapshot>, bound: Vec<Bound>, stop: watch::Receiver<bool>) {
             ));
         }
         drop(done_tx);
+        // Not tracked by `done`: it ends with the runtime.
+        let purge = tokio::spawn(crate::proxy::upstream::purge_idle());
         // Every accept loop and connection task holds a sender: recv() returns
         // None once they are all gone.
         let mut stop_wait = stop.clone();
         let _ = stop_wait.wait_for(|s| *s).await;
         let _ = tokio::time::timeout(GRACE, done_rx.recv()).await;
+        purge.abort();
     });
 }
 

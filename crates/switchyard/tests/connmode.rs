@@ -211,3 +211,42 @@ fn server_without_port_uses_the_client_destination_port() {
     let r = c.get("/np", "");
     assert_eq!((r.status, r.text().as_str()), (200, "s"));
 }
+
+#[test]
+fn pooled_connections_closed_by_the_server_are_released() {
+    // A server that answers one request keep-alive, then closes after 100 ms.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let srv_port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let mut s = s;
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+                std::thread::sleep(Duration::from_millis(100));
+            });
+        }
+    });
+    let port = free_port();
+    let cfg = format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\nbackend be\n    server s 127.0.0.1:{srv_port}\n"
+    );
+    let p = Proxy::start(&cfg, port);
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{}/fd", p.child.id()))
+            .unwrap()
+            .count()
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let before = fds();
+    assert_eq!(get(port, "/", "").status, 200);
+    // The idle pooled connection is closed once the periodic purge sees the server's FIN.
+    let deadline = std::time::Instant::now() + Duration::from_secs(6);
+    while fds() > before && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(fds(), before, "no socket left behind");
+}

@@ -95,6 +95,21 @@ pub fn checkin(up: Upstream) {
     });
 }
 
+/// Closes this thread's idle connections that are too old or that the server
+/// closed; runs forever (spawned once per worker thread).
+pub async fn purge_idle() {
+    let mut tick = tokio::time::interval(MAX_IDLE / 2);
+    loop {
+        tick.tick().await;
+        let now = Instant::now();
+        POOL.with(|p| {
+            for list in p.borrow_mut().values_mut() {
+                list.retain(|i| now.duration_since(i.since) < MAX_IDLE && is_idle_alive(&i.stream));
+            }
+        });
+    }
+}
+
 /// Number of idle pooled connections to `addr` on this thread.
 pub fn idle_count(addr: SocketAddr) -> usize {
     POOL.with(|p| p.borrow().get(&addr).map_or(0, Vec::len))
