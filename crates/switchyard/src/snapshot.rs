@@ -214,16 +214,17 @@ fn resolve(host: &str, port: Option<u16>) -> Result<SocketAddr, String> {
         .ok_or_else(|| "no address".to_string())
 }
 
-/// The access-log destinations: an HTTP frontend with `option httplog` (or a
-/// TCP one with `option tcplog`) and `log` lines (its own, or `log global` for
+/// The access-log destinations: an HTTP frontend with `option httplog [clf]`
+/// (or a TCP one with `option tcplog`) and `log` lines (its own, or `log global` for
 /// the global ones); every target gets each line, as in HAProxy. Other log
-/// formats (`clf`, custom `log-format`) are not written yet.
+/// formats (custom `log-format`) are not written yet.
 fn log_sinks(fe: &Frontend, global: &[LogTarget]) -> Vec<LogSink> {
-    let wanted = match fe.mode {
-        Mode::Http => LogFormat::HttpLog,
-        Mode::Tcp => LogFormat::TcpLog,
-    };
-    if fe.log_format.as_ref() != Some(&wanted) {
+    let usable = matches!(
+        (fe.mode, &fe.log_format),
+        (Mode::Http, Some(LogFormat::HttpLog | LogFormat::Clf))
+            | (Mode::Tcp, Some(LogFormat::TcpLog))
+    );
+    if !usable {
         return Vec::new();
     }
     fe.logs

@@ -570,6 +570,41 @@ fn tcp_scenarios(engine: Engine) -> Observation {
     out
 }
 
+/// `option httplog clf`: the line with port, dates, milliseconds, timers and
+/// byte count masked.
+fn clf_scenarios(engine: Engine) -> Observation {
+    let srv = Backend::start("s");
+    let (port, probe) = (free_port(), free_port());
+    let cfg = format!(
+        "global\n    log stdout format raw local0\n\
+         defaults\n    mode http\n    timeout connect 1s\n    timeout client 3s\n    timeout server 1s\n\
+         frontend clf\n    bind 127.0.0.1:{port}\n    log global\n    option httplog clf\n    default_backend b\n\
+         frontend probe\n    bind 127.0.0.1:{probe}\n    default_backend b\n\
+         backend b\n    server a {}\n",
+        srv.addr()
+    );
+    let p = Proxy::start_engine(engine, &cfg, probe);
+    let mut c = Client::connect(port);
+    c.get("/x?y=1", "");
+    drop(c);
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while p.stdout_lines().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let re = regex::Regex::new(
+        r#"^127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d \+0000\] (".*") (\d+) \d+ "" "" \d+ \d+ (\S+ \S+ \S+) [-\d]+ [-\d]+ [-\d]+ [-\d]+ [-\d]+ (\S{4}) \d+ \d+ (.*)$"#,
+    )
+    .unwrap();
+    p.stdout_lines()
+        .iter()
+        .map(|l| {
+            re.captures(l).map_or(format!("unparsed: {l}"), |c| {
+                format!("{} {} {} T {} a f {}", &c[1], &c[2], &c[3], &c[4], &c[5])
+            })
+        })
+        .collect()
+}
+
 fn compare(name: &str, run: fn(Engine) -> Observation) {
     if !haproxy_available() {
         return;
@@ -577,7 +612,7 @@ fn compare(name: &str, run: fn(Engine) -> Observation) {
     let ours = run(Engine::Switchyard);
     let theirs = run(Engine::Haproxy);
     assert!(
-        theirs.len() >= 3 || name == "retries" || name == "queues",
+        theirs.len() >= 3 || ["retries", "queues", "clf"].contains(&name),
         "{name}: too little observed from HAProxy: {theirs:?}"
     );
     eprintln!(
@@ -645,6 +680,11 @@ fn queues_match_haproxy() {
 #[test]
 fn tcp_mode_matches_haproxy() {
     compare("tcp", tcp_scenarios);
+}
+
+#[test]
+fn clf_log_matches_haproxy() {
+    compare("clf", clf_scenarios);
 }
 
 #[test]

@@ -118,6 +118,47 @@ impl LogRecord {
 }
 
 impl LogRecord {
+    /// Renders the `option httplog clf` line (Common Log Format followed by
+    /// HAProxy's fields, all dates in GMT; the empty captured-header fields
+    /// leave a trailing space, as in HAProxy):
+    /// `%{+Q}o %{-Q}ci - - [%trg] %r %ST %B "" "" %cp %ms %ft %b %s %TR %Tw %Tc %Tr %Ta %tsc %ac %fc %bc %sc %rc %sq %bq %CC %CS`.
+    pub fn format_clf(&self) -> String {
+        let d = self.accept.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let date = log_date(self.accept);
+        let request = if self.request_line.is_empty() {
+            "<BADREQ>"
+        } else {
+            &self.request_line
+        };
+        format!(
+            "{} - - [{} +0000] \"{}\" {} {} \"\" \"\" {} {} \"{}\" \"{}\" \"{}\" {} {} {} {} {} {} {} {} {} {} {}{} {} {} \"\" \"\" ",
+            self.client.ip(),
+            &date[..date.len() - 4],
+            request,
+            self.status,
+            self.bytes,
+            self.client.port(),
+            d.subsec_millis(),
+            self.frontend,
+            self.backend,
+            self.server,
+            self.t_request,
+            self.t_queue,
+            self.t_connect,
+            self.t_response,
+            self.t_total,
+            String::from_utf8_lossy(&self.term),
+            self.actconn,
+            self.feconn,
+            self.beconn,
+            self.srvconn,
+            if self.redispatched { "+" } else { "" },
+            self.retries,
+            self.srv_queue,
+            self.be_queue,
+        )
+    }
+
     /// Renders the `option tcplog` line:
     /// `%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq`.
     pub fn format_tcp(&self) -> String {
@@ -205,5 +246,10 @@ mod tests {
         r.retries = 3;
         r.redispatched = true;
         assert!(r.format().contains(" 1/1/0/0/+3 "));
+        (r.retries, r.redispatched) = (0, false);
+        assert_eq!(
+            r.format_clf(),
+            "127.0.0.1 - - [26/Nov/2026:12:04:54 +0000] \"GET /foo HTTP/1.1\" 200 270 \"\" \"\" 49790 906 \"all\" \"http-servers\" \"node-1\" 0 0 0 4 4 ---- 1 1 0 0 0 0 0 \"\" \"\" "
+        );
     }
 }
