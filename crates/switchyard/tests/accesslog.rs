@@ -77,3 +77,39 @@ fn no_httplog_no_lines() {
     assert!(p.stdout_lines().is_empty(), "{:?}", p.stdout_lines());
     drop(p);
 }
+
+#[test]
+fn monitor_uri_answers_locally_and_is_not_logged() {
+    let srv = Backend::start("s");
+    let port = free_port();
+    let cfg = format!(
+        "global\n    log stdout format raw local0\n\
+         defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.1:{port}\n    option httplog\n    log global\n    monitor-uri /health\n    default_backend be\n\
+         backend be\n    server s1 {}\n",
+        srv.addr()
+    );
+    let p = Proxy::start(&cfg, port);
+    let r = get(port, "/health", "");
+    assert_eq!(
+        format!("{}{}", r.raw_head, r.text()),
+        "HTTP/1.1 200 OK\r\ncontent-length: 58\r\ncache-control: no-cache\r\ncontent-type: text/html\r\n\r\n<html><body><h1>200 OK</h1>\nService ready.\n</body></html>\n"
+    );
+    // Exact match only: anything else is proxied.
+    assert_eq!(get(port, "/health?x=1", "").text(), "s");
+    std::thread::sleep(Duration::from_millis(200));
+    let lines = p.stdout_lines();
+    assert!(
+        lines
+            .iter()
+            .all(|l| !l.contains("\"GET /health HTTP/1.1\"")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"GET /health?x=1 HTTP/1.1\"")),
+        "{lines:?}"
+    );
+    assert_eq!(srv.count(), 1);
+}

@@ -116,6 +116,41 @@ pub async fn handle(
         || had_te_and_cl
         || cx.stopping();
 
+    // `monitor-uri`: the proxy's own health, answered before any rule
+    // (exact match of the target, not logged, as in HAProxy).
+    if fe
+        .cfg
+        .monitor_uri
+        .as_deref()
+        .is_some_and(|m| req.uri.path_and_query().is_some_and(|pq| pq == m))
+    {
+        rec.enabled = false;
+        let mut h = HeaderMap::with_capacity(3);
+        let body: &[u8] = b"<html><body><h1>200 OK</h1>\nService ready.\n</body></html>\n";
+        h.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        h.insert(
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache"),
+        );
+        h.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html"),
+        );
+        let close = close || body_kind != BodyKind::None;
+        return send_local(
+            client,
+            rec,
+            StatusCode::OK,
+            "OK",
+            h,
+            body,
+            req.version,
+            close,
+            started,
+        )
+        .await;
+    }
+
     // 4. Frontend rules, then route.
     let pending_body = body_kind != BodyKind::None;
     let verdict = run_request_rules(&fe.request_rules, fe.router.acls(), &mut req, cx);
