@@ -45,14 +45,18 @@ fn banner(r: &mut BufReader<TcpStream>) -> String {
 #[test]
 fn tcp_connections_are_balanced_and_relayed_with_tcplog() {
     let (a, b) = (banner_server("a"), banner_server("b"));
-    let port = free_port();
+    let (port, probe) = (free_port(), free_port());
+    // The harness's start-up probe goes to a frontend of its own, so that it
+    // takes no turn in the balancing under test.
     let cfg = format!(
         "global\n    log stdout format raw local0\n\
          defaults\n    mode tcp\n    log global\n    option tcplog\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
          frontend ft\n    bind 127.0.0.1:{port}\n    default_backend bt\n\
-         backend bt\n    server a 127.0.0.1:{a}\n    server b 127.0.0.1:{b}\n"
+         frontend probe\n    bind 127.0.0.1:{probe}\n    default_backend bp\n\
+         backend bt\n    server a 127.0.0.1:{a}\n    server b 127.0.0.1:{b}\n\
+         backend bp\n    server p 127.0.0.1:{a}\n"
     );
-    let p = Proxy::start(&cfg, port);
+    let p = Proxy::start(&cfg, probe);
     let mut names = Vec::new();
     for _ in 0..4 {
         let mut c = connect(port);
