@@ -17,6 +17,9 @@ else
   cargo test --workspace --locked --no-fail-fast
 fi
 
+echo "== benchmark harness self-tests (no timings asserted)"
+python3 -m unittest discover -s bench/tests
+
 if [ -x tests/e2e/run.sh ]; then
   echo "== end-to-end (node, socket.io-client, chromium)"
   tests/e2e/run.sh
