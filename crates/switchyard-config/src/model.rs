@@ -181,6 +181,31 @@ pub struct Frontend {
     pub stats: Option<StatsPage>,
     /// `monitor-uri /path`: answered 200 by the proxy itself.
     pub monitor_uri: Option<String>,
+    /// `http-request use-service <name> [if|unless cond]` lines, in order.
+    pub services: Vec<UseService>,
+}
+
+/// A service the proxy answers itself (`http-request use-service`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// HAProxy's built-in Prometheus exporter.
+    PrometheusExporter,
+}
+
+/// `http-request use-service <service> [if|unless cond]`.
+///
+/// Kept apart from [`Frontend::http_request_rules`]: switchyard evaluates these
+/// after the frontend's other `http-request` rules (a `deny` placed after a
+/// `use-service` line still applies), where HAProxy stops at the first
+/// matching rule in line order. `after_rules` records how many ordinary rules
+/// preceded the line, so the difference is visible to whoever needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UseService {
+    pub service: Service,
+    pub cond: Option<Condition>,
+    /// Number of `http-request` rules written before this line.
+    pub after_rules: usize,
+    pub loc: Location,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -208,6 +208,7 @@ pub(crate) fn finish(global: Global, mut proxies: Vec<Proxy>, d: &mut Diags) -> 
                 logs: p.logs.clone(),
                 stats: p.stats.clone(),
                 monitor_uri: p.monitor_uri.clone(),
+                services: p.services.clone(),
             };
             for s in &p.switching {
                 if let Some(b) = target(d, &s.backend, "use_backend", "in a 'use_backend' rule") {
@@ -304,7 +305,8 @@ fn ignore_http_in_tcp(p: &mut Proxy, d: &mut Diags) {
             format!("'stats' statement ignored for {what} as it requires HTTP mode."),
         );
     }
-    if !std::mem::take(&mut p.http_request_rules).is_empty() {
+    let services = !std::mem::take(&mut p.services).is_empty();
+    if !std::mem::take(&mut p.http_request_rules).is_empty() || services {
         warn(
             "http-request",
             format!("'http-request' rules ignored for {what} as they require HTTP mode."),

@@ -253,6 +253,34 @@ pub(crate) fn rule(d: &mut Diags, px: &mut Proxy, line: &Line, experimental: boo
             };
             HttpRequestAction::NormalizeUri(n)
         }
+        "use-service" => {
+            match args.as_slice() {
+                ["prometheus-exporter"] => {}
+                [] => {
+                    rule_err(d, "expects a service name.".into());
+                    return;
+                }
+                [name] => {
+                    rule_err(d, format!("'use-service {name}' is not supported by switchyard (only 'prometheus-exporter' is)."));
+                    return;
+                }
+                _ => {
+                    rule_err(d, "expects exactly 1 argument.".into());
+                    return;
+                }
+            }
+            if !px.kind.fe() {
+                rule_err(d, "'use-service prometheus-exporter' is only supported by switchyard in a frontend or listen section.".into());
+                return;
+            }
+            px.services.push(UseService {
+                service: Service::PrometheusExporter,
+                cond,
+                after_rules: px.http_request_rules.len(),
+                loc,
+            });
+            return;
+        }
         "capture" | "set-log-level" => {
             super::ignored(
                 d,
@@ -263,7 +291,7 @@ pub(crate) fn rule(d: &mut Diags, px: &mut Proxy, line: &Line, experimental: boo
             return;
         }
         other => {
-            super::unsupported(d, line, &format!("{kw} {other}"), "only allow, deny, set-header, add-header, del-header, redirect and normalize-uri are implemented");
+            super::unsupported(d, line, &format!("{kw} {other}"), "only allow, deny, set-header, add-header, del-header, redirect, normalize-uri and use-service prometheus-exporter are implemented");
             return;
         }
     };

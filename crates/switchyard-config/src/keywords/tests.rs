@@ -642,3 +642,30 @@ fn log_in_a_backend_warns() {
         .any(|d| d.level == Level::Warning
             && d.message.starts_with("'log' is ignored by switchyard")));
 }
+
+#[test]
+fn use_service_prometheus_exporter_only() {
+    let cfg = listen(
+        "    http-request set-header X-A 1\n    http-request use-service prometheus-exporter if { path /metrics }",
+    );
+    let s = &cfg.frontends[0].services;
+    assert_eq!(s.len(), 1);
+    assert_eq!(
+        (s[0].service, s[0].after_rules, s[0].cond.is_some()),
+        (Service::PrometheusExporter, 1, true)
+    );
+    let a = alert("    http-request use-service lua.hello");
+    assert!(
+        a.message
+            .contains("'use-service lua.hello' is not supported by switchyard (only 'prometheus-exporter' is)."),
+        "{}",
+        a.message
+    );
+    assert!(alert("    http-request use-service")
+        .message
+        .contains("expects a service name."));
+    let out = read(&format!(
+        "{D}backend b\n    http-request use-service prometheus-exporter\n"
+    ));
+    assert!(out.has_errors(), "refused in a backend");
+}
