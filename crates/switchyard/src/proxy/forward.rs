@@ -22,7 +22,7 @@ use super::body::{self, XferError};
 use super::exchange::{exchange, Fail};
 use super::h1::{self, BodyKind, RequestHead, ResponseHead};
 use super::headers::{self, Extra};
-use super::local::{answer_verdict, exchange_failed, generated, raw_400, send_local};
+use super::local::{answer_verdict, exchange_failed, generated, raw_400, raw_reject, send_local};
 use super::queue::{self, AssignError, Lease};
 use super::retry::connect_retries;
 use super::tunnel;
@@ -40,20 +40,26 @@ struct Checked {
     body_kind: BodyKind,
     upgrade: bool,
     websocket: bool,
-    /// Both `Transfer-Encoding` and `Content-Length` were sent: chunked wins,
-    /// and the client connection closes after the response.
-    had_te_and_cl: bool,
 }
 
-/// HAProxy's H1-layer checks: framing, a single `Host`, a 24-character
-/// `Sec-WebSocket-Key` on WebSocket upgrades. None means 400.
-fn validate(req: &mut RequestHead) -> Option<Checked> {
-    let had_te_and_cl = req.headers.contains_key(http::header::TRANSFER_ENCODING)
-        && req.headers.contains_key(http::header::CONTENT_LENGTH);
-    let body_kind = h1::request_body_kind(req).ok()?;
-    if h1::host_count(&req.headers) > 1 {
-        return None;
-    }
+/// Step 3. First the RFC 9112/9110 checks of [`crate::hardening::check_request`]
+/// (stricter than HAProxy where HAProxy is lax: `Transfer-Encoding` with
+/// `Content-Length`, codings other than one final `chunked`, a missing `Host` on
+/// HTTP/1.1, an absolute-form authority that differs from `Host`, target forms,
+/// `Expect` other than `100-continue` → 417), then HAProxy's own H1-layer checks (a
+/// 24-character `Sec-WebSocket-Key` on WebSocket upgrades). Afterwards the request is
+/// normalised by [`crate::hardening::normalize_request`]: the path ACLs see *and the
+/// server receives* the path with dot-segments removed, slashes merged and unreserved
+/// escapes decoded (RELIABILITY.md "Paths are normalised by default"), and an `h2c`
+/// upgrade offer is removed. `Err` carries the refusal to answer.
+fn validate(req: &mut RequestHead) -> Result<Checked, crate::hardening::Reject> {
+    crate::hardening::check_request(&req.method, &req.uri, req.version, &req.headers)?;
+    let framing = crate::hardening::Reject {
+        status: 400,
+        reason: "framing",
+    };
+    let body_kind = h1::request_body_kind(req).map_err(|_| framing)?;
+    crate::hardening::normalize_request(&mut req.uri, &mut req.headers);
     let upgrade = headers::is_upgrade(&req.headers);
     let websocket = upgrade
         && req
@@ -66,13 +72,15 @@ fn validate(req: &mut RequestHead) -> Option<Checked> {
         .get("sec-websocket-key")
         .is_some_and(|k| k.len() == 24);
     if websocket && !key_ok {
-        return None;
+        return Err(crate::hardening::Reject {
+            status: 400,
+            reason: "WebSocket upgrade without a valid key",
+        });
     }
-    Some(Checked {
+    Ok(Checked {
         body_kind,
         upgrade,
         websocket,
-        had_te_and_cl,
     })
 }
 
@@ -99,21 +107,20 @@ pub async fn handle(
     }
 
     // 3. Validate: nothing that fails here reaches a server.
-    let Some(checked) = validate(&mut req) else {
-        return raw_400(client, rec).await;
+    let checked = match validate(&mut req) {
+        Ok(c) => c,
+        Err(r) => return raw_reject(client, rec, r).await,
     };
     let Checked {
         body_kind,
         upgrade,
         websocket,
-        had_te_and_cl,
     } = checked;
     if body::early_framing_error(&client.buf, body_kind) {
         return raw_400(client, rec).await;
     }
     let mut close = fe.cfg.conn_mode == Some(ConnMode::Close)
         || headers::client_wants_close(req.version, &req.headers)
-        || had_te_and_cl
         || cx.stopping();
 
     // `monitor-uri`: the proxy's own health, answered before any rule

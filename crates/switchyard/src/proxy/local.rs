@@ -107,6 +107,35 @@ pub(super) async fn send_local(
     ok && !close
 }
 
+/// The answer to a request `crate::hardening` refused: HAProxy's raw 400 for a 400,
+/// else a bodiless raw answer with the refusal's status (417, 501, 505), always
+/// `Connection: close`; nothing was forwarded and the connection closes.
+pub(super) async fn raw_reject(
+    client: &mut Client,
+    rec: &mut LogRecord,
+    reject: crate::hardening::Reject,
+) -> bool {
+    if reject.status == 400 {
+        return raw_400(client, rec).await;
+    }
+    let status = StatusCode::from_u16(reject.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut out = BytesMut::with_capacity(128);
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.extend_from_slice(b" ");
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(
+        b"\r\nContent-length: 0\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n",
+    );
+    let _ = body::write_all(&mut client.stream, &out, None).await;
+    rec.status = status.as_u16();
+    rec.bytes = 0;
+    if rec.term[0] == b'-' {
+        rec.term[..2].copy_from_slice(b"PR");
+    }
+    false
+}
+
 pub(super) async fn raw_400(client: &mut Client, rec: &mut LogRecord) -> bool {
     let _ = body::write_all(&mut client.stream, error::RAW_400, None).await;
     rec.status = 400;

@@ -78,6 +78,10 @@ enum HeadRead {
     /// `timeout http-request` / `timeout client` while waiting for a head: 408.
     Timeout,
     Invalid,
+    /// The raw head broke a line-level rule of `crate::hardening::check_head_bytes`
+    /// (bare CR/LF, request-line syntax, CTLs in fields, unsupported version): answered
+    /// with the refusal's status, then closed.
+    Rejected(crate::hardening::Reject),
 }
 
 /// Serves one accepted connection according to its frontend's mode.
@@ -122,6 +126,12 @@ pub async fn serve_connection(stream: TcpStream, mut cx: ConnCtx) {
             HeadRead::Invalid => {
                 let _ = client.stream.write_all(error::RAW_400).await;
                 finish_raw(&mut rec, 400, *b"PR--", started);
+                false
+            }
+            HeadRead::Rejected(r) => {
+                local::raw_reject(&mut client, &mut rec, r).await;
+                rec.term = *b"PR--";
+                rec.t_total = started.elapsed().as_millis() as i64;
                 false
             }
             HeadRead::Head(head) => {
@@ -226,6 +236,9 @@ async fn read_head(
     loop {
         match h1::parse_request(&client.buf, cx.snap.limits) {
             Ok(Some((head, len))) => {
+                if let Err(r) = crate::hardening::check_head_bytes(&client.buf[..len]) {
+                    return (HeadRead::Rejected(r), start, start_at);
+                }
                 client.buf.advance(len);
                 return (HeadRead::Head(Box::new(head)), start, start_at);
             }
