@@ -4,6 +4,7 @@
 //! - [`runtime`]: listeners, worker threads, signals, shutdown (the only place
 //!   that binds sockets or spawns top-level tasks).
 //! - [`snapshot`]: the compiled, immutable runtime form of a configuration.
+//! - [`reload`]: the published snapshot that new requests use (SIGHUP reloads).
 //! - [`frontend`]: routing decisions (ACLs, `use_backend`), pure and synchronous.
 //! - [`backend`]: server runtime state, balancing algorithms, cookie stickiness.
 //! - [`proxy`]: moving HTTP/1.x bytes: client connections, forwarding,
@@ -20,5 +21,6 @@ pub mod hardening;
 pub mod health;
 pub mod observability;
 pub mod proxy;
+pub mod reload;
 pub mod runtime;
 pub mod snapshot;

@@ -1,5 +1,7 @@
 //! The `switchyard` binary: parse the command line, read the configuration,
-//! then run it until SIGTERM/SIGINT (or SIGUSR1 from a newer process's `-sf`).
+//! then run it until SIGTERM/SIGINT (or SIGUSR1 from a newer process's `-sf`);
+//! SIGHUP reads the same `-f` files again and swaps the configuration in
+//! without dropping connections (see `runtime`).
 
 use std::process::ExitCode;
 
@@ -29,9 +31,27 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime::run(snap, || after_bind(&cli)) {
+    let reload = |prev: &std::sync::Arc<Snapshot>| reread(&cli, prev);
+    match runtime::run(snap, || after_bind(&cli), reload) {
         Ok(()) => ExitCode::SUCCESS,
         Err(_) => ExitCode::from(1),
+    }
+}
+
+/// SIGHUP: the `-f` files read and checked as at start-up (diagnostics on
+/// stderr), then compiled against the running snapshot. `None` when anything
+/// fails: the caller keeps the running configuration.
+fn reread(cli: &Cli, prev: &std::sync::Arc<Snapshot>) -> Option<runtime::Reloaded> {
+    let loaded = cli::load(cli).ok()?;
+    match Snapshot::rebuild(loaded.config, cli.debug, prev) {
+        Ok(snap) => Some(runtime::Reloaded {
+            snap,
+            files: loaded.files,
+        }),
+        Err(e) => {
+            observability::alert(&e);
+            None
+        }
     }
 }
 

@@ -1,37 +1,99 @@
-//! Process runtime: listeners, worker threads, health checks, signals, shutdown.
+//! Process runtime: listeners, worker threads, health checks, signals,
+//! reloads, shutdown.
 //!
 //! Layout: `nbthread` worker OS threads, each with a current-thread tokio
 //! runtime and its own `SO_REUSEPORT` listening socket per bind address (the
 //! kernel spreads connections across them); no work stealing, no cross-thread
 //! wake-up on the hot path. The main thread runs a small runtime for health
-//! checks and signal handling.
+//! checks, signals and reloads, and tells the workers about listeners to open
+//! or close through a command channel.
 //!
 //! `nbthread` defaults to the number of CPUs the process may use, like
-//! HAProxy 2.6. SIGTERM or SIGINT: every listener closes at once, idle
-//! keep-alive connections close, requests in flight finish (their connection
-//! closes after the response), and the process exits 0 once all connections are
-//! gone or after [`GRACE`], whichever comes first.
+//! HAProxy 2.6.
+//!
+//! Signals:
+//! * SIGHUP: in-process reload ([`Reloaded`]): the `-f` files are read again;
+//!   an invalid configuration is refused and the running one keeps serving.
+//!   Otherwise the new snapshot is published ([`crate::reload`]) for new
+//!   connections and for the next request of open ones; listeners whose
+//!   (frontend, address) is unchanged stay open (no accept gap), new ones are
+//!   bound before anything else changes (a bind failure refuses the reload),
+//!   removed ones stop accepting and drain (below). Health checks restart on
+//!   the new snapshot, server state carried over (`Snapshot::rebuild`).
+//! * SIGUSR1 (soft stop, sent by a newer process started with `-sf`) and
+//!   SIGTERM/SIGINT: every listener stops accepting and drains; the process
+//!   exits 0 once all connections are gone or after [`GRACE`].
+//!
+//! Draining a listener (stop, or removed by a reload), so that no connection
+//! the kernel already completed is reset: the backlog is shrunk to zero with
+//! `listen(fd, 0)` (new SYNs for this socket are then dropped, and the client
+//! retransmits them, by then to a sibling `SO_REUSEPORT` socket of the newer
+//! process or generation, instead of being completed into a queue nobody will
+//! read), then the accept queue is emptied with non-blocking `accept` until
+//! `EAGAIN`, and only then is the socket closed. Connections taken from the
+//! queue are served like any other. Connections of a draining listener finish
+//! the request in flight and answer it with `connection: close`; an idle
+//! keep-alive connection waits up to [`IDLE_LINGER`] for a next request, which
+//! it serves with `connection: close` (closing idle connections at once makes
+//! a client that is just sending its next request fail); a tunnel (WebSocket,
+//! `mode tcp`) goes on until it ends or [`GRACE`] expires.
+//!
+//! `hard-stop-after` is accepted by the configuration reader but not kept in
+//! its model, so the grace period is the fixed [`GRACE`].
 
+use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpListener as StdListener};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use socket2::{Domain, Protocol, Socket, Type};
-use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 
 use crate::observability;
 use crate::proxy::{self, ConnCtx};
+use crate::reload;
 use crate::snapshot::Snapshot;
 
-/// Longest wait for in-flight requests after SIGTERM/SIGINT.
+/// Longest wait for in-flight requests and tunnels once the process stops.
 pub const GRACE: Duration = Duration::from_secs(10);
+/// How long an idle keep-alive connection of a draining listener waits for a
+/// next request (served with `connection: close`) before it is closed.
+pub const IDLE_LINGER: Duration = Duration::from_secs(1);
 const BACKLOG: i32 = 4096;
+
+/// A listening socket's identity across reloads: kept when a new
+/// configuration binds the same address in a frontend of the same name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    fe: String,
+    addr: SocketAddr,
+}
 
 /// One bound listening socket and the frontend it serves.
 struct Bound {
+    key: Key,
+    /// Index of the frontend in the snapshot it was bound for.
     fe: usize,
+    snap: Arc<Snapshot>,
     listener: StdListener,
+}
+
+/// What the main thread asks of a worker.
+enum Cmd {
+    /// Accept on these new sockets.
+    Listen(Vec<Bound>),
+    /// Stop accepting on these, drain them and close them.
+    Close(Vec<Key>),
+}
+
+/// A configuration read again on SIGHUP.
+#[derive(Debug)]
+pub struct Reloaded {
+    pub snap: Arc<Snapshot>,
+    /// The files it was read from (for the log line).
+    pub files: Vec<PathBuf>,
 }
 
 /// Number of worker threads: `nbthread`, else the CPUs available.
@@ -45,9 +107,15 @@ pub fn thread_count(snap: &Snapshot) -> usize {
 
 /// Binds every listener, calls `on_bound`, starts the workers and health
 /// checks, and runs until SIGTERM, SIGINT or SIGUSR1 (soft stop, sent by a
-/// newer process started with `-sf`). Bind failures are reported HAProxy-style
+/// newer process started with `-sf`). On SIGHUP, `reload` is asked for the
+/// next configuration (it prints its own diagnostics and returns `None` when
+/// the files are invalid). Bind failures at start are reported HAProxy-style
 /// and returned.
-pub fn run(snap: Arc<Snapshot>, on_bound: impl FnOnce()) -> Result<(), String> {
+pub fn run(
+    snap: Arc<Snapshot>,
+    on_bound: impl FnOnce(),
+    mut reload: impl FnMut(&Arc<Snapshot>) -> Option<Reloaded>,
+) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -55,32 +123,57 @@ pub fn run(snap: Arc<Snapshot>, on_bound: impl FnOnce()) -> Result<(), String> {
     // Signal handlers first: once a listener is bound, clients (and service
     // managers) may already talk to us, and a signal must never find the
     // default action (death) in place.
-    let signals = {
+    let mut signals = {
         let _guard = rt.enter();
         Signals::register()
     };
     let threads = thread_count(&snap);
+    let keys = keys(&snap);
     let mut per_thread = Vec::with_capacity(threads);
     for _ in 0..threads {
-        per_thread.push(bind_all(&snap)?);
+        per_thread.push(bind_keys(&snap, &keys).map_err(|e| {
+            let exit =
+                "[switchyard.main()] Some protocols failed to start their listeners! Exiting.";
+            observability::alert(&e);
+            observability::alert(exit);
+            exit.to_string()
+        })?);
     }
     on_bound();
+    reload::publish(snap.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = Vec::with_capacity(threads);
+    let mut commands = Vec::with_capacity(threads);
     for (i, bound) in per_thread.into_iter().enumerate() {
-        let snap = snap.clone();
         let stop = stop_rx.clone();
+        let (tx, rx) = mpsc::unbounded_channel();
         let handle = std::thread::Builder::new()
             .name(format!("switchyard-w{i}"))
-            .spawn(move || worker(snap, bound, stop))
+            .spawn(move || worker(bound, rx, stop))
             .map_err(|e| format!("cannot start worker thread: {e}"))?;
         workers.push(handle);
+        commands.push(tx);
     }
+    let mut live = Live {
+        snap,
+        keys,
+        threads,
+        commands,
+        health: watch::channel(false).0,
+    };
     rt.block_on(async {
-        crate::health::start(&snap, stop_rx.clone());
-        if signals.wait().await == Stop::Soft {
-            report_stopped_proxies(&snap);
+        live.health = start_health(&live.snap);
+        loop {
+            match signals.next().await {
+                Event::Reload => live.reload(&mut reload),
+                Event::Soft => {
+                    report_stopped_proxies(&live.snap);
+                    break;
+                }
+                Event::Hard => break,
+            }
         }
+        let _ = live.health.send(true);
         let _ = stop_tx.send(true);
     });
     for w in workers {
@@ -89,28 +182,144 @@ pub fn run(snap: Arc<Snapshot>, on_bound: impl FnOnce()) -> Result<(), String> {
     Ok(())
 }
 
-fn bind_all(snap: &Snapshot) -> Result<Vec<Bound>, String> {
-    let mut out = Vec::new();
-    for (fe_index, fe) in snap.frontends.iter().enumerate() {
-        for bind in &fe.cfg.binds {
-            for addr in &bind.addrs {
-                let listener = bind_one(*addr).map_err(|e| {
-                    let text = e.to_string();
-                    let reason = text.split(" (os error").next().unwrap_or(&text);
-                    observability::alert(&format!(
-                        "Binding [{}] for frontend {}: cannot bind socket ({reason}) for [{addr}]",
-                        bind.loc, fe.cfg.name
-                    ));
-                    let exit = "[switchyard.main()] Some protocols failed to start their listeners! Exiting.";
-                    observability::alert(exit);
-                    exit.to_string()
-                })?;
-                out.push(Bound {
-                    fe: fe_index,
-                    listener,
-                });
+/// The main thread's view of the running configuration.
+struct Live {
+    snap: Arc<Snapshot>,
+    /// The listeners every worker has (one socket each per key).
+    keys: Vec<Key>,
+    threads: usize,
+    commands: Vec<mpsc::UnboundedSender<Cmd>>,
+    /// Stops the current generation's health checks.
+    health: watch::Sender<bool>,
+}
+
+impl Live {
+    /// SIGHUP: read, validate, bind, then swap. Nothing changes unless every
+    /// step up to the swap succeeded.
+    fn reload(&mut self, read: &mut impl FnMut(&Arc<Snapshot>) -> Option<Reloaded>) {
+        const REFUSED: &str = "reload refused, keeping the running configuration";
+        let Some(Reloaded { snap, files }) = read(&self.snap) else {
+            observability::warning(REFUSED);
+            return;
+        };
+        let new_keys = keys(&snap);
+        let added: Vec<Key> = new_keys
+            .iter()
+            .filter(|k| !self.keys.contains(k))
+            .cloned()
+            .collect();
+        let removed: Vec<Key> = self
+            .keys
+            .iter()
+            .filter(|k| !new_keys.contains(k))
+            .cloned()
+            .collect();
+        let mut per_thread = Vec::with_capacity(self.threads);
+        for _ in 0..self.threads {
+            match bind_keys(&snap, &added) {
+                Ok(b) => per_thread.push(b),
+                Err(e) => {
+                    // Sockets bound so far close when `per_thread` drops.
+                    observability::alert(&e);
+                    observability::warning(REFUSED);
+                    return;
+                }
             }
         }
+        if thread_count(&snap) != self.threads {
+            observability::warning(&format!(
+                "nbthread cannot change on a reload: keeping {} threads (restart with -sf to change it).",
+                self.threads
+            ));
+        }
+        reload::publish(snap.clone());
+        let _ = self.health.send(true);
+        self.health = start_health(&snap);
+        for (tx, bound) in self.commands.iter().zip(per_thread) {
+            if !bound.is_empty() {
+                let _ = tx.send(Cmd::Listen(bound));
+            }
+            if !removed.is_empty() {
+                let _ = tx.send(Cmd::Close(removed.clone()));
+            }
+        }
+        let files: Vec<String> = files
+            .iter()
+            .map(|f| f.to_string_lossy().into_owned())
+            .collect();
+        observability::notice(&format!(
+            "reloaded configuration from {} (generation {}): {} listener(s) kept, {} added, {} closed.",
+            files.join(", "),
+            snap.generation,
+            new_keys.len() - added.len(),
+            added.len(),
+            removed.len()
+        ));
+        self.snap = snap;
+        self.keys = new_keys;
+    }
+}
+
+/// Starts the health checks of `snap`; sending `true` stops them.
+fn start_health(snap: &Arc<Snapshot>) -> watch::Sender<bool> {
+    let (tx, rx) = watch::channel(false);
+    crate::health::start(snap, rx);
+    tx
+}
+
+/// Every (frontend, address) the snapshot listens on, in declaration order.
+fn keys(snap: &Snapshot) -> Vec<Key> {
+    let mut out: Vec<Key> = Vec::new();
+    for fe in &snap.frontends {
+        for bind in &fe.cfg.binds {
+            for addr in &bind.addrs {
+                let key = Key {
+                    fe: fe.cfg.name.clone(),
+                    addr: *addr,
+                };
+                if !out.contains(&key) {
+                    out.push(key);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Binds one socket per key; the error is HAProxy's alert for the first
+/// address that cannot be bound.
+fn bind_keys(snap: &Arc<Snapshot>, keys: &[Key]) -> Result<Vec<Bound>, String> {
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        let Some((fe_index, fe)) = snap
+            .frontends
+            .iter()
+            .enumerate()
+            .find(|(_, f)| f.cfg.name == key.fe)
+        else {
+            continue;
+        };
+        let listener = bind_one(key.addr).map_err(|e| {
+            let text = e.to_string();
+            let reason = text.split(" (os error").next().unwrap_or(&text);
+            let loc = fe
+                .cfg
+                .binds
+                .iter()
+                .find(|b| b.addrs.contains(&key.addr))
+                .map(|b| b.loc.to_string())
+                .unwrap_or_default();
+            format!(
+                "Binding [{loc}] for frontend {}: cannot bind socket ({reason}) for [{}]",
+                fe.cfg.name, key.addr
+            )
+        })?;
+        out.push(Bound {
+            key: key.clone(),
+            fe: fe_index,
+            snap: snap.clone(),
+            listener,
+        });
     }
     Ok(out)
 }
@@ -129,7 +338,11 @@ fn bind_one(addr: SocketAddr) -> std::io::Result<StdListener> {
     Ok(socket.into())
 }
 
-fn worker(snap: Arc<Snapshot>, bound: Vec<Bound>, stop: watch::Receiver<bool>) {
+fn worker(
+    bound: Vec<Bound>,
+    mut commands: mpsc::UnboundedReceiver<Cmd>,
+    stop: watch::Receiver<bool>,
+) {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -142,42 +355,73 @@ fn worker(snap: Arc<Snapshot>, bound: Vec<Bound>, stop: watch::Receiver<bool>) {
     };
     rt.block_on(async move {
         let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
-        for b in bound {
-            let Ok(listener) = TcpListener::from_std(b.listener) else {
-                continue;
-            };
-            tokio::spawn(accept_loop(
-                listener,
-                snap.clone(),
-                b.fe,
-                stop.clone(),
-                done_tx.clone(),
-            ));
-        }
-        drop(done_tx);
+        // One "close" switch per open listener.
+        let mut closers: Vec<(Key, watch::Sender<bool>)> = Vec::new();
+        let listen = |bound: Vec<Bound>, closers: &mut Vec<(Key, watch::Sender<bool>)>| {
+            for b in bound {
+                let Ok(listener) = TcpListener::from_std(b.listener) else {
+                    continue;
+                };
+                let (close_tx, close_rx) = watch::channel(false);
+                closers.push((b.key, close_tx));
+                tokio::spawn(accept_loop(
+                    listener,
+                    b.snap,
+                    b.fe,
+                    [stop.clone(), close_rx],
+                    done_tx.clone(),
+                ));
+            }
+        };
+        listen(bound, &mut closers);
         // Not tracked by `done`: it ends with the runtime.
         let purge = tokio::spawn(crate::proxy::upstream::purge_idle());
+        let mut stop_wait = stop.clone();
+        loop {
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    Some(Cmd::Listen(b)) => listen(b, &mut closers),
+                    Some(Cmd::Close(keys)) => closers.retain(|(k, tx)| {
+                        let closing = keys.contains(k);
+                        if closing {
+                            let _ = tx.send(true);
+                        }
+                        !closing
+                    }),
+                    None => break,
+                },
+                _ = stop_wait.wait_for(|s| *s) => break,
+            }
+        }
+        drop(done_tx);
         // Every accept loop and connection task holds a sender: recv() returns
         // None once they are all gone.
-        let mut stop_wait = stop.clone();
-        let _ = stop_wait.wait_for(|s| *s).await;
         let _ = tokio::time::timeout(GRACE, done_rx.recv()).await;
+        drop(closers);
         purge.abort();
     });
 }
 
+/// Accepts until the process stops or the listener is closed by a reload,
+/// then drains the accept queue (see the module docs) and closes the socket.
+/// `ends`: the process stop and this listener's close switch.
 async fn accept_loop(
     listener: TcpListener,
-    snap: Arc<Snapshot>,
-    fe: usize,
-    mut stop: watch::Receiver<bool>,
+    mut snap: Arc<Snapshot>,
+    mut fe: usize,
+    ends: [watch::Receiver<bool>; 2],
     done: mpsc::Sender<()>,
 ) {
-    let limits = [snap.frontends[fe].conns.clone(), snap.global_conns.clone()];
+    // Connections of this listener learn through `drain` that it is closing;
+    // every connection task holds the sender so that it stays readable.
+    let (drain_tx, drain_rx) = watch::channel(false);
+    let drain_tx = Arc::new(drain_tx);
+    let [mut stop, mut close] = ends;
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
             _ = stop.wait_for(|s| *s) => break,
+            _ = close.wait_for(|s| *s) => break,
         };
         let (stream, peer) = match accepted {
             Ok(x) => x,
@@ -187,42 +431,96 @@ async fn accept_loop(
                 continue;
             }
         };
+        reload::follow(&mut snap, &mut fe);
         // `maxconn` (frontend, then global): the accepted connection is not
         // served, and this listener accepts nothing more, until a slot frees
         // up. (HAProxy leaves them in the backlog instead; with one listener
         // per thread, holding a slot while waiting in accept() would strand
-        // slots on idle listeners.)
+        // slots on idle listeners.) A connection already accepted when the
+        // listener starts draining is served without waiting.
+        let limits = [snap.frontends[fe].conns.clone(), snap.global_conns.clone()];
         let mut permits = Vec::with_capacity(2);
-        for sem in limits.iter().flatten() {
+        let mut ending = false;
+        for sem in limits.into_iter().flatten() {
             tokio::select! {
-                p = sem.clone().acquire_owned() => permits.extend(p.ok()),
-                _ = stop.wait_for(|s| *s) => return,
+                p = sem.acquire_owned() => permits.extend(p.ok()),
+                _ = stop.wait_for(|s| *s) => { ending = true; break }
+                _ = close.wait_for(|s| *s) => { ending = true; break }
             }
         }
+        if ending {
+            let _ = drain_tx.send(true);
+        }
+        let conn = Conn {
+            snap: &snap,
+            fe,
+            drain: (&drain_tx, &drain_rx),
+            done: &done,
+        };
+        conn.spawn(stream, peer, permits);
+        if ending {
+            break;
+        }
+    }
+    let _ = drain_tx.send(true);
+    let Ok(listener) = listener.into_std() else {
+        return;
+    };
+    // No new connection may be completed into this socket's queue from now on.
+    let _ = SockRef::from(&listener).listen(0);
+    loop {
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                let Ok(stream) = stream
+                    .set_nonblocking(true)
+                    .and_then(|()| TcpStream::from_std(stream))
+                else {
+                    continue;
+                };
+                reload::follow(&mut snap, &mut fe);
+                let conn = Conn {
+                    snap: &snap,
+                    fe,
+                    drain: (&drain_tx, &drain_rx),
+                    done: &done,
+                };
+                conn.spawn(stream, peer, Vec::new());
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == ErrorKind::ConnectionAborted => continue,
+            Err(_) => break,
+        }
+    }
+    drop(listener);
+}
+
+/// What a connection task is started with.
+struct Conn<'a> {
+    snap: &'a Arc<Snapshot>,
+    fe: usize,
+    drain: (&'a Arc<watch::Sender<bool>>, &'a watch::Receiver<bool>),
+    done: &'a mpsc::Sender<()>,
+}
+
+impl Conn<'_> {
+    fn spawn(self, stream: TcpStream, peer: SocketAddr, permits: Vec<OwnedSemaphorePermit>) {
         let local = stream.local_addr().unwrap_or(peer);
         let cx = ConnCtx {
-            snap: snap.clone(),
-            fe,
+            snap: self.snap.clone(),
+            fe: self.fe,
             peer,
             local,
-            shutdown: stop.clone(),
+            shutdown: self.drain.1.clone(),
         };
-        let done = done.clone();
+        let keep_drain = self.drain.0.clone();
+        let done = self.done.clone();
         tokio::spawn(async move {
             proxy::serve(stream, cx).await;
             drop(permits);
+            drop(keep_drain);
             drop(done);
         });
     }
-}
-
-/// How the process was asked to stop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stop {
-    /// SIGTERM / SIGINT.
-    Hard,
-    /// SIGUSR1 (`-sf` from a newer process).
-    Soft,
 }
 
 /// HAProxy's soft-stop messages: one line per proxy, a frontend and a backend
@@ -253,8 +551,20 @@ fn report_stopped_proxies(snap: &Snapshot) {
     }
 }
 
-/// SIGTERM, SIGINT and SIGUSR1 handlers, installed before anything listens.
-struct Signals(Option<[tokio::signal::unix::Signal; 3]>);
+/// What a signal asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Event {
+    /// SIGTERM / SIGINT.
+    Hard,
+    /// SIGUSR1 (`-sf` from a newer process).
+    Soft,
+    /// SIGHUP.
+    Reload,
+}
+
+/// SIGTERM, SIGINT, SIGUSR1 and SIGHUP handlers, installed before anything
+/// listens.
+struct Signals(Option<[tokio::signal::unix::Signal; 4]>);
 
 impl Signals {
     fn register() -> Self {
@@ -263,22 +573,24 @@ impl Signals {
             SignalKind::terminate(),
             SignalKind::interrupt(),
             SignalKind::user_defined1(),
+            SignalKind::hangup(),
         ];
-        let [a, b, c] = kinds.map(signal);
-        match (a, b, c) {
-            (Ok(a), Ok(b), Ok(c)) => Signals(Some([a, b, c])),
+        let [a, b, c, d] = kinds.map(signal);
+        match (a, b, c, d) {
+            (Ok(a), Ok(b), Ok(c), Ok(d)) => Signals(Some([a, b, c, d])),
             _ => Signals(None),
         }
     }
 
-    async fn wait(self) -> Stop {
-        let Some([mut term, mut int, mut usr1]) = self.0 else {
+    async fn next(&mut self) -> Event {
+        let Some([term, int, usr1, hup]) = self.0.as_mut() else {
             return std::future::pending().await;
         };
         tokio::select! {
-            _ = term.recv() => Stop::Hard,
-            _ = int.recv() => Stop::Hard,
-            _ = usr1.recv() => Stop::Soft,
+            _ = term.recv() => Event::Hard,
+            _ = int.recv() => Event::Hard,
+            _ = usr1.recv() => Event::Soft,
+            _ = hup.recv() => Event::Reload,
         }
     }
 }

@@ -6,10 +6,13 @@
 //! lives in atomics inside it, never behind locks.
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchyard_config::{Backend, Balance, Config, ConnMode, Frontend, LogFormat, LogTarget, Mode};
+use switchyard_config::{
+    Backend, Balance, Config, ConnMode, Frontend, LogFormat, LogTarget, Mode, Server,
+};
 
 use crate::backend::balance::{self, Balancer};
 use crate::backend::ServerState;
@@ -22,6 +25,8 @@ use tokio::sync::Semaphore;
 /// Everything the workers need to serve one configuration.
 #[derive(Debug)]
 pub struct Snapshot {
+    /// 0 for the configuration the process started with, +1 per reload.
+    pub generation: u64,
     pub config: Arc<Config>,
     /// Request head limits from `tune.bufsize` / `tune.http.maxhdr`.
     pub limits: Limits,
@@ -122,9 +127,39 @@ impl Snapshot {
     /// Like [`Snapshot::build`]; `debug_log` (`-d`) sends an httplog line for
     /// every request on stderr for frontends that log nowhere else.
     pub fn build_with(config: Config, debug_log: bool) -> Result<Arc<Snapshot>, String> {
+        Self::compile(config, debug_log, None)
+    }
+
+    /// The snapshot that replaces `prev` on a reload (generation + 1).
+    ///
+    /// Runtime state survives for what did not change: a server keeps its
+    /// [`ServerState`] (health verdict, drain/maintenance, in-flight and queued
+    /// counts, so leastconn and `maxconn` stay exact across the swap) when its
+    /// backend name, server name, position, address and identity (`id`,
+    /// `cookie`, `backup`, `maxconn`) are unchanged; its weight is taken from the
+    /// new file, and `disabled` only when the file changed it. A server that
+    /// moved or changed identity gets a new state but keeps its health verdict
+    /// when it is still checked at the same address. The global and per-frontend
+    /// `maxconn` semaphores are kept when their limits are unchanged, so
+    /// connections of both generations count against the same limit.
+    /// Traffic counters start from zero, as after a HAProxy reload.
+    pub fn rebuild(
+        config: Config,
+        debug_log: bool,
+        prev: &Snapshot,
+    ) -> Result<Arc<Snapshot>, String> {
+        Self::compile(config, debug_log, Some(prev))
+    }
+
+    fn compile(
+        config: Config,
+        debug_log: bool,
+        prev: Option<&Snapshot>,
+    ) -> Result<Arc<Snapshot>, String> {
         let mut backends = Vec::with_capacity(config.backends.len());
         for (index, be) in config.backends.iter().enumerate() {
-            backends.push(build_backend(index, be)?);
+            let old = prev.and_then(|p| p.backends.iter().find(|b| b.cfg.name == be.name));
+            backends.push(build_backend(index, be, old)?);
         }
         let mut frontends = Vec::with_capacity(config.frontends.len());
         for fe in &config.frontends {
@@ -134,9 +169,14 @@ impl Snapshot {
                 log.push(LogSink::stderr_raw());
             }
             let err = |e: String| format!("frontend '{}': {e}", fe.name);
+            let kept_conns = prev
+                .and_then(|p| p.frontends.iter().find(|f| f.cfg.name == fe.name))
+                .filter(|f| f.cfg.maxconn == fe.maxconn)
+                .and_then(|f| f.conns.clone());
             frontends.push(FrontendRt {
                 cfg: fe.clone(),
-                conns: fe.maxconn.map(|m| Arc::new(Semaphore::new(m as usize))),
+                conns: kept_conns
+                    .or_else(|| fe.maxconn.map(|m| Arc::new(Semaphore::new(m as usize)))),
                 name: Arc::from(fe.name.as_str()),
                 router,
                 request_rules: RequestRules::build(&fe.http_request_rules).map_err(err)?,
@@ -147,8 +187,13 @@ impl Snapshot {
         }
         let g = &config.global;
         let limits = Limits::new(g.tune_bufsize, g.tune_http_maxhdr);
-        let global_conns = g.maxconn.map(|m| Arc::new(Semaphore::new(m as usize)));
+        let kept_conns = prev
+            .filter(|p| p.config.global.maxconn == g.maxconn)
+            .and_then(|p| p.global_conns.clone());
+        let global_conns =
+            kept_conns.or_else(|| g.maxconn.map(|m| Arc::new(Semaphore::new(m as usize))));
         Ok(Arc::new(Snapshot {
+            generation: prev.map_or(0, |p| p.generation + 1),
             limits,
             global_conns,
             config: Arc::new(config),
@@ -158,13 +203,11 @@ impl Snapshot {
     }
 }
 
-fn build_backend(index: usize, be: &Backend) -> Result<BackendRt, String> {
-    let servers: Vec<Arc<ServerState>> = be
-        .servers
-        .iter()
-        .enumerate()
-        .map(|(i, s)| Arc::new(ServerState::new(i, s)))
-        .collect();
+fn build_backend(
+    index: usize,
+    be: &Backend,
+    prev: Option<&BackendRt>,
+) -> Result<BackendRt, String> {
     let mut addrs = Vec::with_capacity(be.servers.len());
     for s in &be.servers {
         addrs.push(resolve(&s.host, s.port).map_err(|e| {
@@ -174,6 +217,12 @@ fn build_backend(index: usize, be: &Backend) -> Result<BackendRt, String> {
             )
         })?);
     }
+    let servers: Vec<Arc<ServerState>> = be
+        .servers
+        .iter()
+        .enumerate()
+        .map(|(i, s)| server_state(i, s, addrs[i], prev))
+        .collect();
     let balancer = balance::build(&be.balance, be.allbackups, &servers);
     let err = |e: String| format!("backend '{}': {e}", be.name);
     let acls = CompiledAcls::compile(&be.acls).map_err(err)?;
@@ -198,6 +247,50 @@ fn build_backend(index: usize, be: &Backend) -> Result<BackendRt, String> {
         waitlist: Waitlist::new(be.servers.len()),
         counters: Counters::default(),
     })
+}
+
+/// Server `i` of a backend being built, carrying over the runtime state of the
+/// previous generation's server of the same name (see [`Snapshot::rebuild`]).
+fn server_state(
+    i: usize,
+    s: &Server,
+    addr: SocketAddr,
+    prev: Option<&BackendRt>,
+) -> Arc<ServerState> {
+    let fresh = ServerState::new(i, s);
+    let Some((j, old)) = prev.and_then(|p| {
+        let j = p.cfg.servers.iter().position(|o| o.name == s.name)?;
+        let same_place = p.addrs[j] == addr && p.cfg.servers[j].port == s.port;
+        same_place.then_some((j, p))
+    }) else {
+        return Arc::new(fresh);
+    };
+    let state = &old.servers[j];
+    let old_cfg = &old.cfg.servers[j];
+    let same_identity = j == i
+        && state.id == fresh.id
+        && state.cookie == fresh.cookie
+        && state.backup == fresh.backup
+        && state.maxconn == fresh.maxconn;
+    let checked = s.check && old_cfg.check;
+    if same_identity {
+        state.weight.store(s.weight, Ordering::Relaxed);
+        if old_cfg.disabled != s.disabled {
+            state.maint.store(s.disabled, Ordering::Release);
+        }
+        if !s.check {
+            // No checks any more: nothing would ever bring it back up.
+            state.up.store(true, Ordering::Release);
+        }
+        state.touch();
+        return state.clone();
+    }
+    if checked {
+        fresh
+            .up
+            .store(state.up.load(Ordering::Acquire), Ordering::Release);
+    }
+    Arc::new(fresh)
 }
 
 /// Resolves a server address once at start-up. A server without a port gets

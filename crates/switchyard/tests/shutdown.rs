@@ -132,3 +132,63 @@ fn pidfile_and_soft_stop_handover_with_sf() {
     );
     let _ = std::fs::remove_file(&pidfile);
 }
+
+#[test]
+fn soft_stop_answers_an_idle_keepalive_connections_next_request_with_close() {
+    let srv = Backend::start("s");
+    let port = free_port();
+    let mut p = Proxy::start(&cfg(port, "", &srv), port);
+    let mut c = Client::connect(port);
+    assert_eq!(c.get("/", "").status, 200);
+    p.signal("USR1");
+    p.wait_stderr("Proxy fe stopped", Duration::from_secs(2))
+        .expect("soft stop");
+    // The listener is gone, but the idle connection still takes a request
+    // within the linger and says it closes.
+    std::thread::sleep(Duration::from_millis(200));
+    let r = c.get("/next", "");
+    assert_eq!(
+        (r.status, r.header("connection").as_deref()),
+        (200, Some("close"))
+    );
+    assert!(c.is_closed(Duration::from_secs(1)));
+    let status = p.wait_exit(Duration::from_secs(3)).expect("exited");
+    assert!(status.success());
+    assert_eq!(srv.count(), 2);
+}
+
+#[test]
+fn stop_serves_connections_waiting_for_maxconn_and_in_the_accept_queue() {
+    // One worker, frontend maxconn 1: the first client holds the only slot
+    // with a slow request, the second is accepted and waits for a slot, the
+    // third stays in the kernel's accept queue. A stop serves all three
+    // (nothing reset), then the process exits.
+    let srv = Backend::with("s", |_| {
+        Reply::After(Duration::from_millis(500), Box::new(Reply::Ok))
+    });
+    let port = free_port();
+    let config = cfg(port, "    nbthread 1\n", &srv).replace(
+        "    default_backend be\n",
+        "    maxconn 1\n    default_backend be\n",
+    );
+    let mut p = Proxy::start(&config, port);
+    let clients: Vec<_> = (0..3)
+        .map(|i| {
+            std::thread::sleep(Duration::from_millis(if i == 0 { 0 } else { 100 }));
+            std::thread::spawn(move || get(port, &format!("/{i}"), ""))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    p.signal("TERM");
+    for (i, c) in clients.into_iter().enumerate() {
+        let r = c.join().expect("answered, not reset");
+        assert_eq!(
+            (r.status, r.header("connection").as_deref()),
+            (200, Some("close")),
+            "client {i}"
+        );
+    }
+    let status = p.wait_exit(Duration::from_secs(5)).expect("exited");
+    assert!(status.success());
+    assert_eq!(srv.count(), 3);
+}

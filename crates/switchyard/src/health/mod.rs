@@ -126,6 +126,10 @@ async fn run_server(
     let srv = &be.cfg.servers[si];
     let probe = Probe::new(be, si);
     let mut health = Health::new(srv.rise, srv.fall);
+    if !be.servers[si].up.load(Ordering::Acquire) {
+        // Restarted by a reload on a server found DOWN: it needs `rise` passes.
+        health.value = 0;
+    }
     let mut delay = first;
     loop {
         tokio::select! {

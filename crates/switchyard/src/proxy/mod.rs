@@ -38,6 +38,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::observability::{LogRecord, ACTIVE_CONNS};
+use crate::runtime::IDLE_LINGER;
 use crate::snapshot::Snapshot;
 use body::IoError;
 use h1::RequestHead;
@@ -136,6 +137,8 @@ pub async fn serve_connection(stream: TcpStream, mut cx: ConnCtx) {
             }
             HeadRead::Head(head) => {
                 rec.t_request = started.elapsed().as_millis() as i64;
+                // A reload since the last request: route this one by the new configuration.
+                crate::reload::refresh(&mut cx);
                 let keep = forward::handle(&cx, &mut client, *head, &mut rec, started).await;
                 rec.t_total = started.elapsed().as_millis() as i64;
                 keep && !cx.stopping()
@@ -209,22 +212,32 @@ async fn read_head(
     };
     let (mut start, mut start_at) = (accepted, accepted_at);
     if client.buf.is_empty() {
-        if cx.stopping() {
-            return (HeadRead::Closed, start, start_at);
-        }
-        let wait = tokio::select! {
-            r = body::read_some(&mut client.stream, &mut client.buf, idle) => Some(r),
-            _ = cx.shutdown.changed() => None,
+        // Draining (process stop, or the listener closed by a reload): the
+        // first request of a connection accepted before is still awaited; an
+        // idle keep-alive connection waits up to IDLE_LINGER for its next
+        // request, answered with `connection: close` (closing it at once
+        // fails a client that is sending one right now).
+        let linger = Some(idle.map_or(IDLE_LINGER, |d| d.min(IDLE_LINGER)));
+        let wait = if first {
+            body::read_some(&mut client.stream, &mut client.buf, idle).await
+        } else if cx.stopping() {
+            body::read_some(&mut client.stream, &mut client.buf, linger).await
+        } else {
+            let r = tokio::select! {
+                r = body::read_some(&mut client.stream, &mut client.buf, idle) => Some(r),
+                _ = cx.shutdown.changed() => None,
+            };
+            match r {
+                Some(r) => r,
+                None => body::read_some(&mut client.stream, &mut client.buf, linger).await,
+            }
         };
         match wait {
-            None => return (HeadRead::Closed, start, start_at),
-            Some(Ok(0)) | Some(Err(IoError::Io(_))) if first => {
-                return (HeadRead::Aborted, start, start_at)
-            }
-            Some(Ok(0)) | Some(Err(IoError::Io(_))) => return (HeadRead::Closed, start, start_at),
-            Some(Err(IoError::Timeout)) if first => return (HeadRead::Timeout, start, start_at),
-            Some(Err(IoError::Timeout)) => return (HeadRead::Closed, start, start_at),
-            Some(Ok(_)) => {}
+            Ok(0) | Err(IoError::Io(_)) if first => return (HeadRead::Aborted, start, start_at),
+            Ok(0) | Err(IoError::Io(_)) => return (HeadRead::Closed, start, start_at),
+            Err(IoError::Timeout) if first => return (HeadRead::Timeout, start, start_at),
+            Err(IoError::Timeout) => return (HeadRead::Closed, start, start_at),
+            Ok(_) => {}
         }
         if !first {
             (start, start_at) = (Instant::now(), SystemTime::now());
