@@ -26,11 +26,17 @@
 //!
 //! Draining a listener (stop, or removed by a reload), so that no connection
 //! the kernel already completed is reset: the backlog is shrunk to zero with
-//! `listen(fd, 0)` (new SYNs for this socket are then dropped, and the client
-//! retransmits them, by then to a sibling `SO_REUSEPORT` socket of the newer
-//! process or generation, instead of being completed into a queue nobody will
-//! read), then the accept queue is emptied with non-blocking `accept` until
-//! `EAGAIN`, and only then is the socket closed. Connections taken from the
+//! `listen(fd, 0)` (Linux then completes at most one more connection into
+//! this socket; further SYNs are dropped and retransmitted by the client, by
+//! then to a sibling `SO_REUSEPORT` socket of the newer process or
+//! generation, instead of being completed into a queue nobody will read),
+//! then the accept queue is emptied with non-blocking `accept` until
+//! `EAGAIN`, and only then is the socket closed. What remains: a connection
+//! completed into the queue between the last `EAGAIN` and `close()` (a few
+//! microseconds) is reset, unless `net.ipv4.tcp_migrate_req=1` (Linux 5.14+)
+//! lets the kernel move it to a sibling socket; passing the listening sockets
+//! to the new process (HAProxy's `-x`) would close that window and is not
+//! implemented. Connections taken from the
 //! queue are served like any other. Connections of a draining listener finish
 //! the request in flight and answer it with `connection: close`; an idle
 //! keep-alive connection waits up to [`IDLE_LINGER`] for a next request, which
