@@ -145,6 +145,7 @@ pub fn run(
             exit.to_string()
         })?);
     }
+    let cli = crate::admin::socket::bind(&snap)?;
     on_bound();
     reload::publish(snap.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -169,6 +170,7 @@ pub fn run(
     };
     rt.block_on(async {
         live.health = start_health(&live.snap);
+        crate::admin::socket::spawn(cli, live.snap.clone(), stop_rx.clone());
         loop {
             match signals.next().await {
                 Event::Reload => live.reload(&mut reload),

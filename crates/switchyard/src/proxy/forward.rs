@@ -172,26 +172,23 @@ pub async fn handle(
         )
         .await;
     }
-    if let Some(stats) = &fe.cfg.stats {
-        let target = req.uri.path_and_query().map_or("/", |p| p.as_str());
-        if admin::stats::matches(stats, target) {
-            let page = admin::stats::answer(stats, target, &req.headers, &snap);
-            rec.term = *b"LR--";
-            let reason = page.status.canonical_reason().unwrap_or("");
-            let close = close || pending_body;
-            return send_local(
-                client,
-                rec,
-                page.status,
-                reason,
-                page.headers,
-                &page.body,
-                req.version,
-                close,
-                started,
-            )
-            .await;
-        }
+    // The proxy's own answers: `use-service prometheus-exporter`, the stats page.
+    if let Some(page) = admin::answer_local(fe, &request_info(&req, cx), &snap) {
+        rec.term = *b"LR--";
+        let reason = page.status.canonical_reason().unwrap_or("");
+        let close = close || pending_body;
+        return send_local(
+            client,
+            rec,
+            page.status,
+            reason,
+            page.headers,
+            &page.body,
+            req.version,
+            close,
+            started,
+        )
+        .await;
     }
     let info = request_info(&req, cx);
     let Some(bi) = fe.router.route(&info) else {
