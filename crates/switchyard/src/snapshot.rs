@@ -68,8 +68,9 @@ pub struct BackendRt {
     pub acls: CompiledAcls,
     pub request_rules: RequestRules,
     pub response_rules: ResponseRules,
-    /// The `maxconn` queues.
-    pub waitlist: Waitlist,
+    /// The `maxconn` queues; shared with the previous generation when a
+    /// reload kept every server of the backend (see [`Snapshot::rebuild`]).
+    pub waitlist: Arc<Waitlist>,
     pub counters: Counters,
     /// One per server.
     pub server_counters: Vec<Counters>,
@@ -141,7 +142,8 @@ impl Snapshot {
     /// moved or changed identity gets a new state but keeps its health verdict
     /// when it is still checked at the same address. The global and per-frontend
     /// `maxconn` semaphores are kept when their limits are unchanged, so
-    /// connections of both generations count against the same limit.
+    /// connections of both generations count against the same limit, and a
+    /// backend whose servers were all kept keeps its `maxconn` queues.
     /// Traffic counters start from zero, as after a HAProxy reload.
     pub fn rebuild(
         config: Config,
@@ -223,6 +225,22 @@ fn build_backend(
         .enumerate()
         .map(|(i, s)| server_state(i, s, addrs[i], prev))
         .collect();
+    // Requests queued for `maxconn` before a reload and after it wait in the
+    // same queues when the servers are the same ones: a slot freed by either
+    // generation goes to the oldest waiter. (Otherwise each generation's
+    // waiters are woken by its own requests only, or give up at `timeout queue`.)
+    let waitlist = match prev {
+        Some(p)
+            if p.servers.len() == servers.len()
+                && p.servers
+                    .iter()
+                    .zip(&servers)
+                    .all(|(a, b)| Arc::ptr_eq(a, b)) =>
+        {
+            p.waitlist.clone()
+        }
+        _ => Arc::new(Waitlist::new(be.servers.len())),
+    };
     let balancer = balance::build(&be.balance, be.allbackups, &servers);
     let err = |e: String| format!("backend '{}': {e}", be.name);
     let acls = CompiledAcls::compile(&be.acls).map_err(err)?;
@@ -244,7 +262,7 @@ fn build_backend(
         acls,
         request_rules,
         response_rules,
-        waitlist: Waitlist::new(be.servers.len()),
+        waitlist,
         counters: Counters::default(),
     })
 }

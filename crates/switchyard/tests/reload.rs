@@ -15,9 +15,11 @@ use std::time::{Duration, Instant};
 use support::*;
 
 /// A config with frontend `fe` on `port` balancing roundrobin over `servers`.
+/// `timeout client` is long so that the probe connection, idle while a test
+/// waits for a reload on a busy machine, is never closed for inactivity.
 fn cfg(port: u16, servers: &[&Backend]) -> String {
     let mut s = format!(
-        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 30s\n    timeout server 5s\n\
          frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
          backend be\n    balance roundrobin\n"
     );
@@ -133,7 +135,7 @@ fn count_lines(p: &Proxy, needle: &str) -> usize {
 
 /// Waits until `needle` has appeared `n` times on the proxy's stderr.
 fn wait_count(p: &Proxy, needle: &str, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(10);
     while count_lines(p, needle) < n {
         assert!(
             Instant::now() < deadline,
@@ -422,4 +424,41 @@ fn websocket_tunnel_survives_a_reload_and_a_soft_stop() {
         .wait_exit(Duration::from_secs(3))
         .expect("exits once the tunnel ends");
     assert!(status.success());
+}
+
+#[test]
+fn requests_queued_for_maxconn_across_a_reload_share_one_queue() {
+    // s takes one request at a time; the first holds it 600 ms. A request
+    // that queues after a reload must get the slot when the first one (from
+    // the previous generation) ends, not wait for `timeout queue`.
+    let s = Backend::with("s", |seen: &Seen| {
+        if seen.path() == "/slow" {
+            Reply::After(Duration::from_millis(600), Box::new(Reply::Ok))
+        } else {
+            Reply::Ok
+        }
+    });
+    let port = free_port();
+    let config = |weight: u32| {
+        format!(
+            "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n    timeout queue 2s\n\
+             frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
+             backend be\n    server s {} maxconn 1 weight {weight}\n",
+            s.addr()
+        )
+    };
+    let p = Proxy::start(&config(1), port);
+    let slow = thread::spawn(move || get(port, "/slow", ""));
+    thread::sleep(Duration::from_millis(150));
+    reload(&p, &config(2));
+    wait_count(&p, "reloaded configuration", 1);
+    let started = Instant::now();
+    let r = get(port, "/queued", "");
+    let waited = started.elapsed();
+    assert_eq!(r.status, 200);
+    assert_eq!(slow.join().unwrap().status, 200);
+    assert!(
+        waited < Duration::from_millis(1500),
+        "served when the slot freed, not at timeout queue: {waited:?}"
+    );
 }
