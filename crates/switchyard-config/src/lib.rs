@@ -47,6 +47,7 @@ pub mod diag;
 mod draft;
 mod keywords;
 pub mod lexer;
+pub mod logformat;
 pub mod model;
 mod parser;
 pub mod suggest;

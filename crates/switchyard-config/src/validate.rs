@@ -38,6 +38,23 @@ pub(crate) fn finish(global: Global, mut proxies: Vec<Proxy>, d: &mut Diags) -> 
             );
             p.log_format = Some(LogFormat::TcpLog);
         }
+        // switchyard renders custom formats for HTTP frontends only.
+        if p.kind.fe() && p.mode == Mode::Tcp && matches!(p.log_format, Some(LogFormat::Custom(_)))
+        {
+            let loc = p.log_format_loc.clone().unwrap_or_else(|| p.loc.clone());
+            d.push(
+                Level::Warning,
+                Some(&loc),
+                "log-format",
+                format!(
+                    "custom 'log-format' is not supported by switchyard for {} '{}' (mode tcp). Falling back to 'option tcplog'.",
+                    type_str(p.kind),
+                    p.name
+                ),
+                Shape::Parsing,
+            );
+            p.log_format = Some(LogFormat::TcpLog);
+        }
         if p.kind.fe() && p.log_format.is_some() && p.logs.is_empty() {
             d.push(
                 Level::Warning,

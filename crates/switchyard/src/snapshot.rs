@@ -327,12 +327,11 @@ fn resolve(host: &str, port: Option<u16>) -> Result<SocketAddr, String> {
 
 /// The access-log destinations: an HTTP frontend with `option httplog [clf]`
 /// (or a TCP one with `option tcplog`) and `log` lines (its own, or `log global` for
-/// the global ones); every target gets each line, as in HAProxy. Other log
-/// formats (custom `log-format`) are not written yet.
+/// the global ones), or a custom `log-format`; every target gets each line, as in HAProxy.
 fn log_sinks(fe: &Frontend, global: &[LogTarget]) -> Vec<LogSink> {
     let usable = matches!(
         (fe.mode, &fe.log_format),
-        (Mode::Http, Some(LogFormat::HttpLog | LogFormat::Clf))
+        (Mode::Http, Some(LogFormat::HttpLog | LogFormat::Clf | LogFormat::Custom(_)))
             | (Mode::Tcp, Some(LogFormat::TcpLog))
     );
     if !usable {

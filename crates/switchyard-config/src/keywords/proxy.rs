@@ -407,6 +407,10 @@ pub(crate) fn keyword(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
                 d.alert(loc, kw, "'log-format' expects a format string as argument.");
                 return;
             }
+            if let Err(e) = crate::logformat::parse_log_format(line.arg(1)) {
+                d.alert(loc, kw, e);
+                return;
+            }
             px.log_format = Some(LogFormat::Custom(line.arg(1).to_string()));
             px.log_format_loc = Some(loc.clone());
         }

@@ -669,3 +669,23 @@ fn use_service_prometheus_exporter_only() {
     ));
     assert!(out.has_errors(), "refused in a backend");
 }
+
+#[test]
+fn log_format_variables_checked() {
+    let cfg = listen("    log stdout format raw local0\n    log-format \"%ci %{+Q}r %ST\"");
+    assert_eq!(
+        cfg.frontends[0].log_format,
+        Some(LogFormat::Custom("%ci %{+Q}r %ST".into()))
+    );
+    let a = alert("    log-format \"%ci %[src]\"");
+    assert!(a.message.contains("'%[...]'"), "{}", a.message);
+    let out = read(&format!(
+        "{D}frontend f\n    mode tcp\n    bind 127.0.0.1:3990\n    log stdout format raw local0\n    log-format \"%ci\"\n    default_backend b\nbackend b\n    mode tcp\n    server s 127.0.0.1:1\n"
+    ));
+    let cfg = out.config.unwrap();
+    assert_eq!(cfg.frontends[0].log_format, Some(LogFormat::TcpLog));
+    assert!(out
+        .diagnostics
+        .iter()
+        .any(|d| d.message.contains("Falling back to 'option tcplog'")));
+}

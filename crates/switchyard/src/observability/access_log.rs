@@ -13,6 +13,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use switchyard_config::logformat::{parse_log_format, LogItem};
+use switchyard_config::LogFormat;
+
 /// Everything one httplog line says about a request. Times are milliseconds,
 /// -1 for a phase that was not reached.
 #[derive(Debug, Clone)]
@@ -188,6 +191,113 @@ impl LogRecord {
     }
 }
 
+impl LogRecord {
+    /// The line for the frontend's log format: `option httplog` (also when
+    /// none is set), `option httplog clf`, or a custom `log-format`.
+    pub fn render(&self, format: Option<&LogFormat>) -> String {
+        match format {
+            Some(LogFormat::Clf) => self.format_clf(),
+            Some(LogFormat::TcpLog) => self.format_tcp(),
+            Some(LogFormat::Custom(f)) => self.format_custom(f),
+            Some(LogFormat::HttpLog) | None => self.format(),
+        }
+    }
+
+    /// Renders a custom `log-format`. The configuration reader refused every
+    /// variable [`switchyard_config::logformat`] does not list, so each one
+    /// here has a value; dates are UTC as in [`LogRecord::format`].
+    pub fn format_custom(&self, fmt: &str) -> String {
+        let Ok(items) = parse_log_format(fmt) else {
+            return self.format();
+        };
+        let mut out = String::with_capacity(fmt.len() + 96);
+        for item in &items {
+            match item {
+                LogItem::Text(t) => out.push_str(t),
+                LogItem::Var { name, quote } => {
+                    if *quote {
+                        out.push('"');
+                    }
+                    self.var(name, &mut out);
+                    if *quote {
+                        out.push('"');
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn var(&self, name: &str, out: &mut String) {
+        use std::fmt::Write as _;
+        let request = if self.request_line.is_empty() {
+            "<BADREQ>"
+        } else {
+            &self.request_line
+        };
+        let mut parts = self.request_line.splitn(3, ' ');
+        let (method, uri, version) = (
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+        );
+        let date = log_date(self.accept);
+        let _ = match name {
+            "ci" => write!(out, "{}", self.client.ip()),
+            "cp" => write!(out, "{}", self.client.port()),
+            "t" | "tr" | "trg" => write!(out, "{date}"),
+            "T" | "Tl" | "trl" => write!(out, "{} +0000", &date[..date.len() - 4]),
+            "ms" => write!(out, "{}", &date[date.len() - 3..]),
+            "ft" | "f" => write!(out, "{}", self.frontend),
+            "b" => write!(out, "{}", self.backend),
+            "s" => write!(out, "{}", self.server),
+            "TR" | "Tq" => write!(out, "{}", self.t_request),
+            "Tw" => write!(out, "{}", self.t_queue),
+            "Tc" => write!(out, "{}", self.t_connect),
+            "Tr" => write!(out, "{}", self.t_response),
+            "Ta" | "Tt" => write!(out, "{}", self.t_total),
+            "ST" => write!(out, "{}", self.status),
+            "B" => write!(out, "{}", self.bytes),
+            "CC" | "CS" => write!(out, "-"),
+            "tsc" => write!(out, "{}", String::from_utf8_lossy(&self.term)),
+            "ts" => write!(out, "{}", String::from_utf8_lossy(&self.term[..2])),
+            "ac" => write!(out, "{}", self.actconn),
+            "fc" => write!(out, "{}", self.feconn),
+            "bc" => write!(out, "{}", self.beconn),
+            "sc" => write!(out, "{}", self.srvconn),
+            "rc" => write!(
+                out,
+                "{}{}",
+                if self.redispatched { "+" } else { "" },
+                self.retries
+            ),
+            "sq" => write!(out, "{}", self.srv_queue),
+            "bq" => write!(out, "{}", self.be_queue),
+            // No `capture` support: the captured header blocks are empty.
+            "hr" | "hs" | "hrl" | "hsl" => Ok(()),
+            "r" => write!(out, "{request}"),
+            "HM" => write!(out, "{method}"),
+            "HU" => write!(out, "{uri}"),
+            "HP" => write!(out, "{}", uri.split('?').next().unwrap_or("")),
+            "HQ" => write!(out, "{}", uri.find('?').map_or("", |i| &uri[i..])),
+            "HV" => write!(out, "{version}"),
+            "pid" => write!(out, "{}", std::process::id()),
+            "H" => write!(out, "{}", hostname()),
+            _ => write!(out, "-"),
+        };
+    }
+}
+
+/// The machine's name (`%H`), read once.
+fn hostname() -> &'static str {
+    static NAME: OnceLock<String> = OnceLock::new();
+    NAME.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into())
+    })
+}
+
 pub(crate) const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
@@ -243,6 +353,11 @@ mod tests {
             r.format(),
             "127.0.0.1:49790 [26/Nov/2026:12:04:54.906] all http-servers/node-1 0/0/0/4/4 200 270 - - ---- 1/1/0/0/0 0/0 \"GET /foo HTTP/1.1\""
         );
+        assert_eq!(
+            r.format_custom("%ci:%cp %{+Q}r %HM %HP%HQ %ST %B %tsc %b/%s %ms %rc 100%%"),
+            "127.0.0.1:49790 \"GET /foo HTTP/1.1\" GET /foo 200 270 ---- http-servers/node-1 906 0 100%"
+        );
+        assert_eq!(r.render(None), r.format());
         r.retries = 3;
         r.redispatched = true;
         assert!(r.format().contains(" 1/1/0/0/+3 "));

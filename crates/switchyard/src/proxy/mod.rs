@@ -169,8 +169,7 @@ pub async fn serve_connection(stream: TcpStream, mut cx: ConnCtx) {
                     rec.beconn = be.servers.iter().map(|s| load(s)).sum();
                     rec.srvconn = rec.server_index.map_or(0, |i| load(&be.servers[i]));
                 }
-                let clf = matches!(fe.cfg.log_format, Some(switchyard_config::LogFormat::Clf));
-                let line = if clf { rec.format_clf() } else { rec.format() };
+                let line = rec.render(fe.cfg.log_format.as_ref());
                 for sink in &fe.log {
                     sink.write(&line);
                 }
