@@ -208,6 +208,7 @@ def main(argv: list[str]) -> int:
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is not installed (Debian: linux-perf, strace, wrk)")
     a.output.mkdir(parents=True, exist_ok=True)
+    lock = procs.exclusive_run()  # noqa: F841 - held until the process exits
     tmp = Path(tempfile.mkdtemp(prefix="switchyard-profile-"))
     bin_ = a.switchyard_bin.resolve() if a.switchyard_bin.exists() else None
     env = scenarios.Env(HERE.parent, tmp, TARGET / "release", bin_, True, a.seconds, 1.0, 0,

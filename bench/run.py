@@ -30,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from benchlib import configs, machine, report, scenarios  # noqa: E402
+from benchlib import configs, machine, procs, report, scenarios  # noqa: E402
 from benchlib.scenarios import PROXIES, SCENARIOS, Env  # noqa: E402
 
 TARGET = ROOT / "target-bench"
@@ -167,6 +167,7 @@ def main(argv: list[str]) -> int:
     for tool in ("wrk", "haproxy", "nginx", "cargo"):
         if shutil.which(tool) is None and not (tool == "cargo" and a.no_build):
             sys.exit(f"{tool} is not installed (Debian: apt-get install wrk haproxy nginx)")
+    lock = procs.exclusive_run()  # noqa: F841 - held until the process exits
     tools_bin, sy_bin, sy_note = build(a)
     raise_fd_limit()
     started = dt.datetime.now(dt.timezone.utc)

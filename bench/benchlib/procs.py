@@ -123,6 +123,23 @@ def port_is_free(port: int) -> bool:
     return True
 
 
+def exclusive_run(path: str = "/tmp/switchyard-bench.lock"):
+    """Holds a machine-wide lock so two benchmark runs never share the ports or the CPUs.
+
+    Returns the open lock file (keep it referenced for the duration of the run); waits, saying
+    so, while another run holds it.
+    """
+    import fcntl
+
+    lock = open(path, "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print("another benchmark run holds the lock; waiting for it to finish ...", flush=True)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    return lock
+
+
 def _affinity(cpus: set[int] | None):
     if not cpus:
         return None

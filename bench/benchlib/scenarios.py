@@ -73,6 +73,9 @@ class Env:
 
 
 def start_backend(env: Env) -> procs.Service:
+    busy = [p for p in (*configs.HTTP_PORTS, *configs.SOCKET_PORTS, configs.FRONTEND_PORT) if not procs.port_is_free(p)]
+    if busy:
+        raise RuntimeError(f"ports {busy} are in use: is another benchmark (or a left-over proxy) running?")
     h = ",".join(f"127.0.0.1:{p}" for p in configs.HTTP_PORTS)
     s = ",".join(f"127.0.0.1:{p}" for p in configs.SOCKET_PORTS)
     svc = procs.Service(
