@@ -183,6 +183,9 @@ pub struct Frontend {
     pub monitor_uri: Option<String>,
     /// `http-request use-service <name> [if|unless cond]` lines, in order.
     pub services: Vec<UseService>,
+    /// `option dontlognull`: no access-log line for a connection that closed
+    /// before sending any byte (health probes, port scans).
+    pub dontlognull: bool,
 }
 
 /// A service the proxy answers itself (`http-request use-service`).
@@ -501,6 +504,8 @@ pub struct Backend {
     pub retries: u32,
     /// `option redispatch [interval]`: Some(-1) is the default interval (last retry).
     pub redispatch: Option<i32>,
+    /// `retry-on <events>`: which failures count as retryable (default `conn-failure`).
+    pub retry_on: RetryOn,
     pub timeouts: Timeouts,
     pub conn_mode: Option<ConnMode>,
     /// `option http-pretend-keepalive`.
@@ -531,6 +536,7 @@ impl Default for Backend {
             servers: Vec::new(),
             retries: 3,
             redispatch: None,
+            retry_on: RetryOn::default(),
             timeouts: Timeouts::default(),
             conn_mode: None,
             pretend_keepalive: false,
@@ -545,6 +551,99 @@ impl Default for Backend {
             http_response_rules: Vec::new(),
             fullconn: None,
         }
+    }
+}
+
+/// `retry-on` (HAProxy 2.6): the events after which a request may be sent
+/// again, within `retries`. A set of HAProxy's keywords; `Default` is
+/// `conn-failure` (HAProxy's default), [`RetryOn::NONE`] is `retry-on none`.
+///
+/// The set says which events are *eligible*; whether a request that already
+/// reached a server is really sent again is the proxy's decision (switchyard
+/// replays only idempotent requests it holds in full, see `proxy/retry.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RetryOn(u32);
+
+impl RetryOn {
+    /// `none`: not even failed connection attempts are retried.
+    pub const NONE: RetryOn = RetryOn(0);
+    /// `conn-failure`: the connection could not be established.
+    pub const CONN_FAILURE: RetryOn = RetryOn(1);
+    /// `empty-response`: the server closed after (part of) the request was
+    /// sent, and nothing came back.
+    pub const EMPTY_RESPONSE: RetryOn = RetryOn(1 << 1);
+    /// `junk-response`: something that is not a complete HTTP response head.
+    pub const JUNK_RESPONSE: RetryOn = RetryOn(1 << 2);
+    /// `response-timeout`: `timeout server` expired before the response head.
+    pub const RESPONSE_TIMEOUT: RetryOn = RetryOn(1 << 3);
+    /// `0rtt-rejected`: TLS early data refused (no TLS here: accepted, never occurs).
+    pub const ZERO_RTT_REJECTED: RetryOn = RetryOn(1 << 4);
+    /// The status codes `retry-on` accepts, in HAProxy's order; bit `5 + i`.
+    pub const STATUSES: [u16; 10] = [401, 403, 404, 408, 425, 500, 501, 502, 503, 504];
+
+    /// `all-retryable-errors`: conn-failure, empty-response, junk-response,
+    /// response-timeout, 0rtt-rejected, 500, 502, 503, 504.
+    pub fn all_retryable_errors() -> RetryOn {
+        let mut r = RetryOn(
+            Self::CONN_FAILURE.0
+                | Self::EMPTY_RESPONSE.0
+                | Self::JUNK_RESPONSE.0
+                | Self::RESPONSE_TIMEOUT.0
+                | Self::ZERO_RTT_REJECTED.0,
+        );
+        for code in [500, 502, 503, 504] {
+            r = r.with_status(code).unwrap_or(r);
+        }
+        r
+    }
+
+    /// The set with `code` added; None when `retry-on` does not accept that code.
+    pub fn with_status(self, code: u16) -> Option<RetryOn> {
+        let i = Self::STATUSES.iter().position(|&c| c == code)?;
+        Some(RetryOn(self.0 | 1 << (5 + i)))
+    }
+
+    /// Union of two sets.
+    pub fn union(self, other: RetryOn) -> RetryOn {
+        RetryOn(self.0 | other.0)
+    }
+
+    /// Every event of `other` is in this set.
+    pub fn contains(self, other: RetryOn) -> bool {
+        self.0 & other.0 == other.0 && other.0 != 0
+    }
+
+    /// A response with this status is retried.
+    pub fn status(self, code: u16) -> bool {
+        Self::STATUSES
+            .iter()
+            .position(|&c| c == code)
+            .is_some_and(|i| self.0 & 1 << (5 + i) != 0)
+    }
+
+    /// Anything beyond `conn-failure`: events after the request reached a
+    /// server (HAProxy's "L7 retries", which need the request kept in a buffer).
+    pub fn after_send(self) -> bool {
+        self.0 & !Self::CONN_FAILURE.0 != 0
+    }
+
+    /// Parses one `retry-on` keyword (not `none`, which is only valid alone).
+    pub fn keyword(word: &str) -> Option<RetryOn> {
+        Some(match word {
+            "conn-failure" => Self::CONN_FAILURE,
+            "empty-response" => Self::EMPTY_RESPONSE,
+            "junk-response" => Self::JUNK_RESPONSE,
+            "response-timeout" => Self::RESPONSE_TIMEOUT,
+            "0rtt-rejected" => Self::ZERO_RTT_REJECTED,
+            "all-retryable-errors" => Self::all_retryable_errors(),
+            code => Self::NONE.with_status(code.parse().ok()?)?,
+        })
+    }
+}
+
+impl Default for RetryOn {
+    fn default() -> Self {
+        Self::CONN_FAILURE
     }
 }
 

@@ -226,6 +226,7 @@ pub(crate) fn finish(global: Global, mut proxies: Vec<Proxy>, d: &mut Diags) -> 
                 stats: p.stats.clone(),
                 monitor_uri: p.monitor_uri.clone(),
                 services: p.services.clone(),
+                dontlognull: p.dontlognull,
             };
             for s in &p.switching {
                 if let Some(b) = target(d, &s.backend, "use_backend", "in a 'use_backend' rule") {
@@ -257,6 +258,7 @@ pub(crate) fn finish(global: Global, mut proxies: Vec<Proxy>, d: &mut Diags) -> 
                 servers: p.servers.clone(),
                 retries: p.retries,
                 redispatch: p.redispatch,
+                retry_on: p.retry_on,
                 timeouts: p.timeouts.clone(),
                 conn_mode: p.conn_mode,
                 pretend_keepalive: p.pretend_keepalive,

@@ -219,6 +219,7 @@ pub(crate) fn option(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
         "allbackups" => boolean(&mut px.allbackups),
         "persist" => boolean(&mut px.persist),
         "log-health-checks" => boolean(&mut px.log_health_checks),
+        "dontlognull" => boolean(&mut px.dontlognull),
         "redispatch" => {
             if !on || reset {
                 px.redispatch = None;
@@ -308,17 +309,14 @@ pub(crate) fn option(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
             }
             px.httpchk = Some(chk);
         }
-        "dontlognull"
-        | "dontlog-normal"
-        | "log-separate-errors"
-        | "logasap"
-        | "contstats"
-        | "socket-stats" => ignored(
-            d,
-            line,
-            &format!("option {name}"),
-            "not part of switchyard's logging",
-        ),
+        "dontlog-normal" | "log-separate-errors" | "logasap" | "contstats" | "socket-stats" => {
+            ignored(
+                d,
+                line,
+                &format!("option {name}"),
+                "not part of switchyard's logging",
+            )
+        }
         // A soft preference for the server of the previous request on a
         // keep-alive connection; switchyard balances every request on its own.
         "prefer-last-server" => {

@@ -354,8 +354,9 @@ fn options() {
     assert!(b.allbackups && b.persist && b.log_health_checks && b.pretend_keepalive);
     let cfg = listen("    option httplog clf\n    log stdout format raw local0");
     assert_eq!(cfg.frontends[0].log_format, Some(LogFormat::Clf));
-    assert!(warnings("    option dontlognull")[0]
-        .contains("'option dontlognull' is ignored by switchyard"));
+    assert!(listen("    option dontlognull").frontends[0].dontlognull);
+    assert!(warnings("    option dontlog-normal")[0]
+        .contains("'option dontlog-normal' is ignored by switchyard"));
     assert!(alert("    option originalto")
         .message
         .contains("'option originalto' is not supported"));

@@ -116,6 +116,8 @@ pub async fn serve_connection(stream: TcpStream, mut cx: ConnCtx) {
         let keep = match read {
             HeadRead::Closed => false,
             HeadRead::Aborted => {
+                // `option dontlognull`: a connection that sent nothing is not logged.
+                rec.enabled &= !(fe.cfg.dontlognull && client.buf.is_empty());
                 finish_raw(&mut rec, 400, *b"CR--", started);
                 false
             }
