@@ -88,3 +88,58 @@ fn html_page_and_auth() {
     assert!(ok.text().contains("<td>s1</td>"), "{}", ok.text());
     assert_eq!(srv.count(), 0, "stats requests never reach a server");
 }
+
+/// `show stat` on the runtime socket answers the page's CSV (plus the CLI's
+/// closing empty line), and a server put in maintenance there shows `MAINT`
+/// on the page at once.
+#[test]
+fn runtime_socket_show_stat_matches_the_page() {
+    let srv = Backend::start("s");
+    let port = free_port();
+    let sock = std::env::temp_dir().join(format!("sy-stats-{}.sock", std::process::id()));
+    let cfg = format!(
+        "global\n    stats socket {} level admin\n\
+         defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.1:{port}\n    stats enable\n    stats uri /stats\n    default_backend be\n\
+         backend be\n    server s1 {}\n",
+        sock.display(),
+        srv.addr()
+    );
+    let _p = Proxy::start(&cfg, port);
+    let cli = |cmd: &str| {
+        use std::io::{Read, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        s.write_all(format!("{cmd}\n").as_bytes()).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    assert_eq!(get(port, "/app", "").status, 200);
+    // Stats requests change the frontend's counters: compare the other rows
+    // of the page with those of the socket answers around it.
+    let mut same = false;
+    for _ in 0..20 {
+        let before = cli("show stat");
+        let page = get(port, "/stats;csv", "").text();
+        let after = cli("show stat");
+        let rows = |t: &str| -> Vec<String> {
+            t.lines()
+                .filter(|l| !l.starts_with("fe,"))
+                .map(str::to_owned)
+                .collect()
+        };
+        assert!(before.ends_with("\n\n"));
+        if rows(&page) == rows(before.trim_end_matches('\n')) && rows(&after) == rows(&before) {
+            same = true;
+            break;
+        }
+    }
+    assert!(same, "show stat and ;csv give the same backend/server rows");
+    assert_eq!(cli("set server be/s1 state maint"), "\n");
+    let page = get(port, "/stats;csv", "").text();
+    let s1 = page.lines().find(|l| l.starts_with("be,s1,")).unwrap();
+    assert_eq!(column(page.lines().next().unwrap(), s1, "status"), "MAINT");
+    let _ = std::fs::remove_file(&sock);
+}
