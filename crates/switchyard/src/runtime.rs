@@ -55,7 +55,7 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
+use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit};
 
 use crate::observability;
 use crate::proxy::{self, ConnCtx};
@@ -70,10 +70,13 @@ pub const IDLE_LINGER: Duration = Duration::from_secs(1);
 const BACKLOG: i32 = 4096;
 
 /// A listening socket's identity across reloads: kept when a new
-/// configuration binds the same address in a frontend of the same name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// configuration binds the same address in a frontend of the same name and
+/// mode (connections follow a reload only into a frontend of the same name
+/// and mode, see [`reload::follow`]; a changed mode rebinds).
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Key {
     fe: String,
+    mode: switchyard_config::Mode,
     addr: SocketAddr,
 }
 
@@ -86,12 +89,16 @@ struct Bound {
     listener: StdListener,
 }
 
-/// What the main thread asks of a worker.
-enum Cmd {
-    /// Accept on these new sockets.
-    Listen(Vec<Bound>),
-    /// Stop accepting on these, drain them and close them.
-    Close(Vec<Key>),
+/// What the main thread asks of a worker on a reload.
+///
+/// A reload: accept on the `listen` sockets; stop accepting on the `close`
+/// ones, drain and close them (their connections then know they are
+/// closing); then answer `done`, so that the reload is complete on every
+/// worker when its log line is written.
+struct Cmd {
+    listen: Vec<Bound>,
+    close: Vec<Key>,
+    done: oneshot::Sender<()>,
 }
 
 /// A configuration read again on SIGHUP.
@@ -173,7 +180,7 @@ pub fn run(
         crate::admin::socket::spawn(cli, live.snap.clone(), stop_rx.clone());
         loop {
             match signals.next().await {
-                Event::Reload => live.reload(&mut reload),
+                Event::Reload => live.reload(&mut reload).await,
                 Event::Soft => {
                     report_stopped_proxies(&live.snap);
                     break;
@@ -204,7 +211,7 @@ struct Live {
 impl Live {
     /// SIGHUP: read, validate, bind, then swap. Nothing changes unless every
     /// step up to the swap succeeded.
-    fn reload(&mut self, read: &mut impl FnMut(&Arc<Snapshot>) -> Option<Reloaded>) {
+    async fn reload(&mut self, read: &mut impl FnMut(&Arc<Snapshot>) -> Option<Reloaded>) {
         const REFUSED: &str = "reload refused, keeping the running configuration";
         let Some(Reloaded { snap, files }) = read(&self.snap) else {
             observability::warning(REFUSED);
@@ -243,13 +250,24 @@ impl Live {
         reload::publish(snap.clone());
         let _ = self.health.send(true);
         self.health = start_health(&snap);
-        for (tx, bound) in self.commands.iter().zip(per_thread) {
-            if !bound.is_empty() {
-                let _ = tx.send(Cmd::Listen(bound));
+        let mut acks = Vec::with_capacity(self.threads);
+        for (tx, listen) in self.commands.iter().zip(per_thread) {
+            let (done, ack) = oneshot::channel();
+            let close = removed.clone();
+            if tx
+                .send(Cmd {
+                    listen,
+                    close,
+                    done,
+                })
+                .is_ok()
+            {
+                acks.push(ack);
             }
-            if !removed.is_empty() {
-                let _ = tx.send(Cmd::Close(removed.clone()));
-            }
+        }
+        for ack in acks {
+            // A worker's drain of a closed listener is a few accept() calls.
+            let _ = tokio::time::timeout(Duration::from_secs(5), ack).await;
         }
         let files: Vec<String> = files
             .iter()
@@ -283,6 +301,7 @@ fn keys(snap: &Snapshot) -> Vec<Key> {
             for addr in &bind.addrs {
                 let key = Key {
                     fe: fe.cfg.name.clone(),
+                    mode: fe.cfg.mode,
                     addr: *addr,
                 };
                 if !out.contains(&key) {
@@ -303,7 +322,7 @@ fn bind_keys(snap: &Arc<Snapshot>, keys: &[Key]) -> Result<Vec<Bound>, String> {
             .frontends
             .iter()
             .enumerate()
-            .find(|(_, f)| f.cfg.name == key.fe)
+            .find(|(_, f)| f.cfg.name == key.fe && f.cfg.mode == key.mode)
         else {
             continue;
         };
@@ -346,6 +365,9 @@ fn bind_one(addr: SocketAddr) -> std::io::Result<StdListener> {
     Ok(socket.into())
 }
 
+/// An open listener of a worker: its key, its close switch, its accept loop.
+type Closer = (Key, watch::Sender<bool>, tokio::task::JoinHandle<()>);
+
 fn worker(
     bound: Vec<Bound>,
     mut commands: mpsc::UnboundedReceiver<Cmd>,
@@ -364,21 +386,21 @@ fn worker(
     rt.block_on(async move {
         let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
         // One "close" switch per open listener.
-        let mut closers: Vec<(Key, watch::Sender<bool>)> = Vec::new();
-        let listen = |bound: Vec<Bound>, closers: &mut Vec<(Key, watch::Sender<bool>)>| {
+        let mut closers: Vec<Closer> = Vec::new();
+        let listen = |bound: Vec<Bound>, closers: &mut Vec<Closer>| {
             for b in bound {
                 let Ok(listener) = TcpListener::from_std(b.listener) else {
                     continue;
                 };
                 let (close_tx, close_rx) = watch::channel(false);
-                closers.push((b.key, close_tx));
-                tokio::spawn(accept_loop(
+                let task = tokio::spawn(accept_loop(
                     listener,
                     b.snap,
                     b.fe,
                     [stop.clone(), close_rx],
                     done_tx.clone(),
                 ));
+                closers.push((b.key, close_tx, task));
             }
         };
         listen(bound, &mut closers);
@@ -388,14 +410,20 @@ fn worker(
         loop {
             tokio::select! {
                 cmd = commands.recv() => match cmd {
-                    Some(Cmd::Listen(b)) => listen(b, &mut closers),
-                    Some(Cmd::Close(keys)) => closers.retain(|(k, tx)| {
-                        let closing = keys.contains(k);
-                        if closing {
+                    Some(Cmd { listen: bound, close, done }) => {
+                        listen(bound, &mut closers);
+                        let (closing, open) = std::mem::take(&mut closers)
+                            .into_iter()
+                            .partition::<Vec<_>, _>(|(k, _, _)| close.contains(k));
+                        closers = open;
+                        for (_, tx, _) in &closing {
                             let _ = tx.send(true);
                         }
-                        !closing
-                    }),
+                        for (_, _, task) in closing {
+                            let _ = task.await;
+                        }
+                        let _ = done.send(());
+                    }
                     None => break,
                 },
                 _ = stop_wait.wait_for(|s| *s) => break,

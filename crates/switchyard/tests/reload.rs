@@ -462,3 +462,37 @@ fn requests_queued_for_maxconn_across_a_reload_share_one_queue() {
         "served when the slot freed, not at timeout queue: {waited:?}"
     );
 }
+
+#[test]
+fn changing_a_frontends_mode_rebinds_its_listener() {
+    let a = Backend::start("a");
+    let port = free_port();
+    let http = cfg(port, &[&a]).replace(
+        "    default_backend be\n",
+        "    option forwardfor\n    default_backend be\n",
+    );
+    let tcp = format!(
+        "defaults\n    timeout connect 1s\n    timeout client 30s\n    timeout server 5s\n\
+         frontend fe\n    mode tcp\n    bind 127.0.0.1:{port}\n    default_backend be\n\
+         backend be\n    mode tcp\n    server a {}\n",
+        a.addr()
+    );
+    let p = Proxy::start(&http, port);
+    assert_eq!(get(port, "/http", "").status, 200);
+    reload(&p, &tcp);
+    wait_count(&p, "0 listener(s) kept, 1 added, 1 closed", 1);
+    // The reload's log line is written once every worker has closed the old
+    // listener: from then on every new connection is tunnelled.
+    let forwarded = |path: &str| {
+        a.requests()
+            .iter()
+            .find(|s| s.path() == path)
+            .map(|s| s.header("x-forwarded-for").is_some())
+    };
+    assert_eq!(forwarded("/http"), Some(true));
+    for i in 0..10 {
+        let path = format!("/tcp{i}");
+        assert_eq!(get(port, &path, "").status, 200);
+        assert_eq!(forwarded(&path), Some(false), "{path}");
+    }
+}

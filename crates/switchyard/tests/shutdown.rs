@@ -105,7 +105,16 @@ fn pidfile_and_soft_stop_handover_with_sf() {
         port,
         &["-p".into(), pidfile.display().to_string()],
     );
-    let written = std::fs::read_to_string(&pidfile).unwrap();
+    // The pid file is written right after binding: the port may accept a
+    // moment before it is there.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    let written = loop {
+        let text = std::fs::read_to_string(&pidfile).unwrap_or_default();
+        if text.ends_with('\n') || std::time::Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
     assert_eq!(written.trim(), old.child.id().to_string());
     let inflight = std::thread::spawn(move || get(port, "/slow", ""));
     std::thread::sleep(Duration::from_millis(150));
