@@ -172,7 +172,6 @@ fn refused(kw: &str) -> Option<&'static str> {
         | "hash-balance-factor"
         | "dynamic-cookie-key"
         | "monitor"
-        | "retry-on"
         | "disabled" => "not implemented",
         _ => return None,
     })
@@ -235,6 +234,7 @@ pub(crate) fn keyword(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
             other => d.alert(loc, kw, format!("unknown proxy mode '{other}'.")),
         },
         "timeout" => timeout(p, px, line),
+        "retry-on" => retry_on(&mut p.diags, px, line),
         "retries" => {
             if !be(&mut p.diags, px, line) {
                 return;
@@ -435,6 +435,56 @@ pub(crate) fn keyword(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
 }
 
 /// Checks the backend capability; warns like HAProxy when missing.
+/// `retry-on <keyword>...` (HAProxy 2.6 `proxy_parse_retry_on`): replaces
+/// the previous set (not cumulative); `none` only alone; an alert, as in
+/// HAProxy, for a frontend or an unknown word.
+fn retry_on(d: &mut Diags, px: &mut Proxy, line: &Line) {
+    let loc = &line.loc;
+    if line.arg(1).is_empty() {
+        d.alert(
+            loc,
+            "retry-on",
+            "'retry-on' needs at least one keyword to specify when to retry",
+        );
+        return;
+    }
+    if !px.kind.be() {
+        d.alert(
+            loc,
+            "retry-on",
+            "'retry-on' only available in backend or listen section",
+        );
+        return;
+    }
+    let mut set = RetryOn::NONE;
+    for i in 1..line.len() {
+        let word = line.arg(i);
+        if word == "none" {
+            if i != 1 || line.len() > 2 {
+                d.alert(
+                    loc,
+                    "retry-on",
+                    "'retry-on' 'none' keyworld only usable alone",
+                );
+                return;
+            }
+            continue;
+        }
+        match RetryOn::keyword(word) {
+            Some(r) => set = set.union(r),
+            None => {
+                d.alert(
+                    loc,
+                    "retry-on",
+                    format!("'retry-on': unknown keyword '{word}'"),
+                );
+                return;
+            }
+        }
+    }
+    px.retry_on = set;
+}
+
 pub(crate) fn be(d: &mut Diags, px: &Proxy, line: &Line) -> bool {
     if px.kind.be() {
         return true;
