@@ -57,10 +57,18 @@ fn commands_change_routing_at_once() {
     let port = free_port();
     let path = sock_path("route");
     let servers = format!("    server s1 {}\n    server s2 {}\n", s1.addr(), s2.addr());
-    let _p = Proxy::start(&config(port, path.to_str().unwrap(), &servers), port);
+    let p = Proxy::start(&config(port, path.to_str().unwrap(), &servers), port);
+    let said = |m: &str| {
+        assert!(
+            p.wait_stderr(m, Duration::from_secs(2)).is_some(),
+            "{m:?} not in {:?}",
+            p.stderr_lines()
+        )
+    };
     assert_eq!(cli(&path, "get weight be/s1"), "1 (initial 1)\n\n");
 
     assert_eq!(cli(&path, "set server be/s1 state maint"), "\n");
+    said("Server be/s1 is going DOWN for maintenance. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.");
     let names = served_by(port, 4);
     assert_eq!(count(&names, "s2"), 4, "{names:?}");
     let state = cli(&path, "show servers state be");
@@ -81,6 +89,7 @@ fn commands_change_routing_at_once() {
         cli(&path, "set server be/s1 state ready; set weight be/s1 3"),
         "\n\n"
     );
+    said("Server be/s1 is UP/READY (leaving forced maintenance).");
     assert_eq!(cli(&path, "get weight be/s1"), "3 (initial 1)\n\n");
     let names = served_by(port, 8);
     assert_eq!(
@@ -91,6 +100,7 @@ fn commands_change_routing_at_once() {
 
     // Drain: no new balanced traffic; percentages are of the initial weight.
     assert_eq!(cli(&path, "set server be/s2 state drain"), "\n");
+    said("Server be/s2 enters drain state. 1 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.");
     assert_eq!(count(&served_by(port, 3), "s1"), 3);
     assert_eq!(cli(&path, "set server be/s2 state ready"), "\n");
     assert_eq!(cli(&path, "set server be/s1 weight 0%"), "\n");
@@ -201,7 +211,7 @@ fn answers_match_haproxy() {
     for engine in [Engine::Haproxy, Engine::Switchyard] {
         let port = free_port();
         let path = sock_path(&format!("diff-{engine:?}"));
-        let _p = Proxy::start_engine(
+        let p = Proxy::start_engine(
             engine,
             &config(port, path.to_str().unwrap(), &servers),
             port,
@@ -222,6 +232,14 @@ fn answers_match_haproxy() {
             keep.extend_from_slice(&f[10..]);
             got.push(keep.join(" "));
         }
+        // The state-change messages, without the `[LEVEL]   (pid) : ` prefix.
+        std::thread::sleep(Duration::from_millis(300));
+        for l in p.stderr_lines() {
+            if l.contains("Server be/") || l.contains("has no server available") {
+                let (level, text) = l.split_once(" : ").unwrap_or(("", &l));
+                got.push(format!("{} {text}", level.split(' ').next().unwrap_or("")));
+            }
+        }
         answers.push(got);
         let _ = std::fs::remove_file(&path);
     }
@@ -235,4 +253,10 @@ fn answers_match_haproxy() {
         }
     }
     assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+    assert!(
+        h.iter().any(|l| l.contains("going DOWN for maintenance"))
+            && h.iter()
+                .any(|l| l.starts_with("[ALERT] backend 'be' has no server")),
+        "messages compared: {h:#?}"
+    );
 }

@@ -335,16 +335,12 @@ pub fn execute(words: &[&str], snap: &Snapshot, admin: bool) -> Answer {
             set_weight(be, i, s, rest.first().copied())
         }),
         ["set", "weight"] => "Require 'backend/server'.\n".into(),
-        ["disable", "server", rest @ ..] => with_server(rest.first(), snap, |be, i, s| {
-            note_maint(be, i);
-            s.maint.store(true, Ordering::Release);
-            s.touch();
-            "".into()
-        }),
-        ["enable", "server", rest @ ..] => with_server(rest.first(), snap, |_, _, s| {
-            s.maint.store(false, Ordering::Release);
-            s.touch();
-            "".into()
+        // As in HAProxy, the deprecated forms are `state maint` and `state ready`.
+        ["disable", "server", rest @ ..] => {
+            with_server(rest.first(), snap, |be, i, _| set_admin(be, i, true, false))
+        }
+        ["enable", "server", rest @ ..] => with_server(rest.first(), snap, |be, i, _| {
+            set_admin(be, i, false, false)
         }),
         ["disable" | "enable", "health", rest @ ..] => {
             with_server(rest.first(), snap, |_, _, _| {
@@ -380,19 +376,12 @@ fn with_server(
 fn set_server(be: &BackendRt, i: usize, s: &ServerState, args: &[&str]) -> Answer {
     match args {
         ["state", st, ..] if matches!(*st, "ready" | "drain" | "maint") => {
-            // HAProxy's srv_adm_set_ready/drain/maint: drain and maint exclude each other.
             let (maint, drain) = match *st {
                 "ready" => (false, false),
                 "drain" => (false, true),
                 _ => (true, false),
             };
-            if maint {
-                note_maint(be, i);
-            }
-            s.maint.store(maint, Ordering::Release);
-            s.drain.store(drain, Ordering::Release);
-            s.touch();
-            "".into()
+            set_admin(be, i, maint, drain)
         }
         ["state", ..] => {
             "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n".into()
@@ -400,6 +389,64 @@ fn set_server(be: &BackendRt, i: usize, s: &ServerState, args: &[&str]) -> Answe
         ["weight", rest @ ..] => set_weight(be, i, s, rest.first().copied()),
         _ => "usage: set server <backend>/<server> addr | agent | agent-addr | agent-port | agent-send | check-addr | check-port | fqdn | health | ssl | state | weight\n".into(),
     }
+}
+
+/// Forced maintenance and drain, HAProxy's `srv_adm_set_ready/drain/maint`
+/// (drain and maintenance exclude each other), with HAProxy's messages on
+/// stderr for each transition. Requests waiting in the `maxconn` queues are
+/// woken so that they see the change.
+fn set_admin(be: &BackendRt, i: usize, maint: bool, drain: bool) -> Answer {
+    let s = &be.servers[i];
+    let was = (
+        s.maint.load(Ordering::Acquire),
+        s.drain.load(Ordering::Acquire),
+    );
+    if maint {
+        note_maint(be, i);
+    }
+    s.maint.store(maint, Ordering::Release);
+    s.drain.store(drain, Ordering::Release);
+    s.touch();
+    be.waitlist.wake();
+    let name = format!("{}/{}", be.cfg.name, be.cfg.servers[i].name);
+    let (active, backup) = {
+        let usable = be.servers.iter().filter(|s| usable(s));
+        usable.fold(
+            (0, 0),
+            |(a, b), s| if s.backup { (a, b + 1) } else { (a + 1, b) },
+        )
+    };
+    let none_left = active + backup == 0;
+    match (was, (maint, drain)) {
+        ((false, _), (true, _)) => {
+            let sessions = s.inflight.load(Ordering::Relaxed);
+            let queued = s.queued.load(Ordering::Relaxed);
+            observability::warning(&format!("Server {name} is going DOWN for maintenance. {active} active and {backup} backup servers left. {sessions} sessions active, 0 requeued, {queued} remaining in queue."));
+        }
+        ((true, _), (false, false)) => observability::warning(&format!(
+            "Server {name} is UP/READY (leaving forced maintenance)."
+        )),
+        ((true, _), (false, true)) => observability::warning(&format!(
+            "Server {name} is UP/DRAIN (leaving forced maintenance)."
+        )),
+        ((false, false), (false, true)) => observability::warning(&format!("Server {name} enters drain state. {active} active and {backup} backup servers online. 0 sessions requeued, 0 total in queue.")),
+        ((false, true), (false, false)) => {
+            observability::warning(&format!("Server {name} is UP (leaving forced drain)."))
+        }
+        _ => return "".into(),
+    }
+    if none_left && (maint || drain) {
+        observability::alert(&format!(
+            "backend '{}' has no server available!",
+            be.cfg.name
+        ));
+    }
+    "".into()
+}
+
+/// UP (or unchecked), not in maintenance or drain.
+fn usable(s: &ServerState) -> bool {
+    s.running() && !s.drain.load(Ordering::Relaxed)
 }
 
 /// `set weight` / `set server ... weight`: absolute `0..=256` or a percentage of
@@ -440,6 +487,7 @@ fn set_weight(be: &BackendRt, i: usize, s: &ServerState, arg: Option<&str>) -> A
     }
     s.weight.store(new, Ordering::Release);
     s.touch();
+    be.waitlist.wake();
     "".into()
 }
 
