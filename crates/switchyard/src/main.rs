@@ -8,6 +8,12 @@ use std::process::ExitCode;
 use switchyard::cli::{self, Cli};
 use switchyard::{observability, runtime, snapshot::Snapshot};
 
+/// mimalloc instead of the system allocator: per-thread free lists without locks
+/// suit one current-thread runtime per worker and the proxy's many short-lived
+/// per-request allocations (measured in PERF_NOTES.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = cli::parse_args(std::env::args());
     if cli.version > 0 {

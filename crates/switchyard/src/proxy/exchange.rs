@@ -41,14 +41,19 @@ pub(super) async fn exchange(
     client_timeout: Option<Duration>,
     server_timeout: Option<Duration>,
 ) -> Result<(ResponseHead, bool), Fail> {
-    // A request body already received in full leaves with the head, in one write.
-    let mut first = BytesMut::with_capacity(head.len() + client.buf.len());
-    first.extend_from_slice(head);
+    // A request body already received in full leaves with the head, in one write;
+    // without a body the head is written as it is (no copy).
     let mut body_kind = body_kind;
-    if body::take_buffered(&mut client.buf, body_kind, &mut first).is_some() {
-        body_kind = BodyKind::None;
+    let mut first = BytesMut::new();
+    if body_kind != BodyKind::None {
+        first.reserve(head.len() + client.buf.len());
+        first.extend_from_slice(head);
+        if body::take_buffered(&mut client.buf, body_kind, &mut first).is_some() {
+            body_kind = BodyKind::None;
+        }
     }
-    if body::write_all(&mut up.stream, &first, server_timeout)
+    let out: &[u8] = if first.is_empty() { head } else { &first };
+    if body::write_all(&mut up.stream, out, server_timeout)
         .await
         .is_err()
     {

@@ -223,7 +223,12 @@ pub async fn handle(
     let target = target_str(&req.uri);
 
     // 5. Backend rules (above), persistence cookie, server assignment (queue).
-    let now = SystemTime::now();
+    // The wall clock is only needed for cookie dates.
+    let now = if be.cfg.cookie.is_some() {
+        SystemTime::now()
+    } else {
+        SystemTime::UNIX_EPOCH
+    };
     let verdict = be
         .cfg
         .cookie
@@ -283,11 +288,12 @@ pub async fn handle(
         sticky::prepare_request(c, &mut req.headers);
     }
     let mut extra = Extra::new();
-    if let Some(x) = headers::forwarded_for(
+    if let Some(x) = headers::forwarded_for_cached(
         fe.cfg.forwardfor.as_ref(),
         be.cfg.forwardfor.as_ref(),
         cx.peer.ip(),
         &req.headers,
+        &mut client.xff,
     ) {
         extra.push(x);
     }
@@ -429,6 +435,10 @@ pub async fn handle(
         mode == ConnMode::KeepAlive && reuse && body_done && body_kind == BodyKind::None;
     close |= cx.stopping();
     let timeouts = (fe.cfg.timeouts.client, be.cfg.timeouts.server);
+    // Counted before the response leaves: a client that reads the stats right after
+    // its answer must see it.
+    be.counters.count_response(resp.status.as_u16());
+    srv_counters.count_response(resp.status.as_u16());
     let keep = respond(
         client,
         &mut up,
@@ -440,8 +450,6 @@ pub async fn handle(
         rec,
     )
     .await;
-    be.counters.count_response(rec.status);
-    srv_counters.count_response(rec.status);
     if keep.server && server_reusable {
         upstream::checkin(up);
     }

@@ -27,6 +27,19 @@ pub fn forwarded_for(
     src: IpAddr,
     headers: &HeaderMap,
 ) -> Option<(HeaderName, HeaderValue)> {
+    forwarded_for_cached(fe, be, src, headers, &mut None)
+}
+
+/// [`forwarded_for`] with the formatted address kept in `cache` (one per client
+/// connection: its source address does not change), so that a keep-alive connection
+/// formats it once.
+pub fn forwarded_for_cached(
+    fe: Option<&ForwardFor>,
+    be: Option<&ForwardFor>,
+    src: IpAddr,
+    headers: &HeaderMap,
+    cache: &mut Option<HeaderValue>,
+) -> Option<(HeaderName, HeaderValue)> {
     if fe.is_none() && be.is_none() {
         return None;
     }
@@ -43,17 +56,18 @@ pub fn forwarded_for(
         return None;
     }
     let custom = |f: &&ForwardFor| !f.header.eq_ignore_ascii_case(DEFAULT_XFF);
-    let name = be
-        .filter(custom)
-        .or(fe.filter(custom))
-        .map_or(DEFAULT_XFF, |f| f.header.as_str());
-    let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
+    let name = match be.filter(custom).or(fe.filter(custom)) {
+        Some(f) => HeaderName::from_bytes(f.header.as_bytes()).ok()?,
+        None => HeaderName::from_static(DEFAULT_XFF),
+    };
     let all_if_none = enabled.iter().flatten().all(|f| f.if_none);
     if all_if_none && headers.contains_key(&name) {
         return None;
     }
-    let value = HeaderValue::from_str(&src.to_string()).ok()?;
-    Some((name, value))
+    if cache.is_none() {
+        *cache = Some(HeaderValue::from_str(&src.to_string()).ok()?);
+    }
+    Some((name, cache.clone()?))
 }
 
 /// True when the request asks for a protocol upgrade (`Connection: upgrade` + `Upgrade`).

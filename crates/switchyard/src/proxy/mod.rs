@@ -66,6 +66,8 @@ impl ConnCtx {
 pub struct Client {
     pub stream: TcpStream,
     pub buf: BytesMut,
+    /// The peer's address formatted for `X-Forwarded-For`, once per connection.
+    pub xff: Option<http::HeaderValue>,
 }
 
 enum HeadRead {
@@ -106,6 +108,7 @@ pub async fn serve_connection(stream: TcpStream, mut cx: ConnCtx) {
     let mut client = Client {
         stream,
         buf: BytesMut::with_capacity(body::READ_CHUNK),
+        xff: None,
     };
     let mut first = true;
     loop {
