@@ -111,14 +111,14 @@ fn process(out: &mut String, snap: &Snapshot) {
         out,
         "haproxy_process_nbthread",
         "gauge",
-        "Number of started threads (global.nbthread).",
+        "Number of started threads (global.nbthread)",
     )
     .sample(&[], threads);
     Family::new(
         out,
         "haproxy_process_current_connections",
         "gauge",
-        "Number of active sessions.",
+        "Current number of connections on this worker process",
     )
     .sample(&[], ACTIVE_CONNS.load(Ordering::Relaxed));
     if let Some(m) = snap.config.global.maxconn {
@@ -130,7 +130,7 @@ fn process(out: &mut String, snap: &Snapshot) {
         )
         .sample(&[], m);
     }
-    Family::new(out, "haproxy_process_build_info", "gauge", "Build info.").sample(
+    Family::new(out, "haproxy_process_build_info", "gauge", "Build info").sample(
         &[("version", concat!("switchyard-", env!("CARGO_PKG_VERSION")))],
         1,
     );
@@ -143,10 +143,13 @@ fn frontends(out: &mut String, snap: &Snapshot) {
             out,
             "haproxy_frontend_status",
             "gauge",
-            "Current status of the service.",
+            "Current status of the service, per state label value.",
         );
+        // A running frontend is UP (switchyard cannot pause one).
         for fe in fes {
-            f.sample(&[("proxy", &fe.cfg.name)], 1);
+            for (state, on) in [("DOWN", 0), ("UP", 1)] {
+                f.sample(&[("proxy", &fe.cfg.name), ("state", state)], on);
+            }
         }
     }
     {
@@ -154,7 +157,7 @@ fn frontends(out: &mut String, snap: &Snapshot) {
             out,
             "haproxy_frontend_current_sessions",
             "gauge",
-            "Number of current sessions.",
+            "Number of current sessions on the frontend, backend or server",
         );
         for fe in fes {
             f.sample(
@@ -168,7 +171,7 @@ fn frontends(out: &mut String, snap: &Snapshot) {
             out,
             "haproxy_frontend_limit_sessions",
             "gauge",
-            "Configured session limit.",
+            "Frontend/listener/server's maxconn, backend's fullconn",
         );
         for fe in fes {
             match fe.cfg.maxconn {
@@ -177,26 +180,21 @@ fn frontends(out: &mut String, snap: &Snapshot) {
             }
         }
     }
-    let counters: [(&'static str, &str, Get); 4] = [
+    let counters: [(&'static str, &str, Get); 3] = [
         (
             "haproxy_frontend_sessions_total",
-            "Total number of sessions.",
+            "Total number of sessions since process started",
             &|c| load(&c.connections),
         ),
         (
             "haproxy_frontend_bytes_in_total",
-            "Current total of incoming bytes.",
+            "Total number of request bytes since process started",
             &|c| load(&c.bytes_in),
         ),
         (
             "haproxy_frontend_bytes_out_total",
-            "Current total of outgoing bytes.",
+            "Total number of response bytes since process started",
             &|c| load(&c.bytes_out),
-        ),
-        (
-            "haproxy_frontend_http_requests_total",
-            "Total number of HTTP requests received.",
-            &|c| load(&c.requests),
         ),
     ];
     for (name, help, get) in counters {
@@ -205,16 +203,26 @@ fn frontends(out: &mut String, snap: &Snapshot) {
             f.sample(&[("proxy", &fe.cfg.name)], get(&fe.counters));
         }
     }
+    let http = || {
+        fes.iter()
+            .filter(|fe| fe.cfg.mode == switchyard_config::Mode::Http)
+    };
+    let mut f = Family::new(
+        out,
+        "haproxy_frontend_http_requests_total",
+        "counter",
+        "Total number of HTTP requests processed by this object since the worker process started",
+    );
+    for fe in http() {
+        f.sample(&[("proxy", &fe.cfg.name)], load(&fe.counters.requests));
+    }
     let mut f = Family::new(
         out,
         "haproxy_frontend_http_responses_total",
         "counter",
-        "Total number of HTTP responses.",
+        "Total number of HTTP responses with status 100-199 returned by this object since the worker process started",
     );
-    for fe in fes
-        .iter()
-        .filter(|fe| fe.cfg.mode == switchyard_config::Mode::Http)
-    {
+    for fe in http() {
         for (i, code) in CODES.iter().enumerate() {
             f.sample(
                 &[("proxy", &fe.cfg.name), ("code", code)],
@@ -231,7 +239,7 @@ fn backends(out: &mut String, snap: &Snapshot) {
             out,
             "haproxy_backend_status",
             "gauge",
-            "Current status of the service.",
+            "Current status of the service, per state label value.",
         );
         for be in bes {
             let up = be
@@ -247,12 +255,12 @@ fn backends(out: &mut String, snap: &Snapshot) {
     let gauges: [(&'static str, &str, BeGet); 5] = [
         (
             "haproxy_backend_current_queue",
-            "Number of current queued connections.",
+            "Number of current queued connections",
             &|be| be.waitlist.backend_queued() as u64,
         ),
         (
             "haproxy_backend_current_sessions",
-            "Number of current sessions.",
+            "Number of current sessions on the frontend, backend or server",
             &|be| {
                 be.servers
                     .iter()
@@ -262,28 +270,32 @@ fn backends(out: &mut String, snap: &Snapshot) {
         ),
         (
             "haproxy_backend_active_servers",
-            "Current number of active servers.",
+            "Total number of active UP servers with a non-zero weight",
             &|be| be.servers.iter().filter(|s| !s.backup && usable(s)).count() as u64,
         ),
         (
             "haproxy_backend_backup_servers",
-            "Current number of backup servers.",
+            "Total number of backup UP servers with a non-zero weight",
             &|be| be.servers.iter().filter(|s| s.backup && usable(s)).count() as u64,
         ),
-        ("haproxy_backend_weight", "Service weight.", &|be| {
-            let w = |backup: bool| -> u64 {
-                be.servers
-                    .iter()
-                    .filter(|s| s.backup == backup && usable(s))
-                    .map(|s| u64::from(s.weight.load(Ordering::Relaxed)))
-                    .sum()
-            };
-            if be.servers.iter().any(|s| !s.backup && usable(s)) {
-                w(false)
-            } else {
-                w(true)
-            }
-        }),
+        (
+            "haproxy_backend_weight",
+            "Server's effective weight, or sum of active servers' effective weights for a backend",
+            &|be| {
+                let w = |backup: bool| -> u64 {
+                    be.servers
+                        .iter()
+                        .filter(|s| s.backup == backup && usable(s))
+                        .map(|s| u64::from(s.weight.load(Ordering::Relaxed)))
+                        .sum()
+                };
+                if be.servers.iter().any(|s| !s.backup && usable(s)) {
+                    w(false)
+                } else {
+                    w(true)
+                }
+            },
+        ),
     ];
     for (name, help, get) in gauges {
         let mut f = Family::new(out, name, "gauge", help);
@@ -295,37 +307,37 @@ fn backends(out: &mut String, snap: &Snapshot) {
     let counters: [(&'static str, &str, BeGet); 7] = [
         (
             "haproxy_backend_sessions_total",
-            "Total number of sessions.",
+            "Total number of sessions since process started",
             &|be| load(&be.counters.requests),
         ),
         (
             "haproxy_backend_bytes_in_total",
-            "Current total of incoming bytes.",
+            "Total number of request bytes since process started",
             &|be| load(&be.counters.bytes_in),
         ),
         (
             "haproxy_backend_bytes_out_total",
-            "Current total of outgoing bytes.",
+            "Total number of response bytes since process started",
             &|be| load(&be.counters.bytes_out),
         ),
         (
             "haproxy_backend_connection_errors_total",
-            "Total number of connection errors.",
+            "Total number of failed connections to server since the worker process started",
             &|be| sum(be, &|c| load(&c.connect_errors)),
         ),
         (
             "haproxy_backend_response_errors_total",
-            "Total number of response errors.",
+            "Total number of invalid responses since the worker process started",
             &|be| sum(be, &|c| load(&c.response_errors)),
         ),
         (
             "haproxy_backend_retry_warnings_total",
-            "Total number of retry warnings.",
+            "Total number of server connection retries since the worker process started",
             &|be| load(&be.counters.retries),
         ),
         (
             "haproxy_backend_redispatch_warnings_total",
-            "Total number of redispatch warnings.",
+            "Total number of server redispatches due to connection failures since the worker process started",
             &|be| load(&be.counters.redispatches),
         ),
     ];
@@ -339,7 +351,7 @@ fn backends(out: &mut String, snap: &Snapshot) {
         out,
         "haproxy_backend_http_requests_total",
         "counter",
-        "Total number of HTTP requests received.",
+        "Total number of HTTP requests processed by this object since the worker process started",
     );
     for be in bes
         .iter()
@@ -351,7 +363,7 @@ fn backends(out: &mut String, snap: &Snapshot) {
         out,
         "haproxy_backend_http_responses_total",
         "counter",
-        "Total number of HTTP responses.",
+        "Total number of HTTP responses with status 100-199 returned by this object since the worker process started",
     );
     for be in bes
         .iter()
@@ -403,19 +415,19 @@ fn servers(out: &mut String, snap: &Snapshot) {
         (
             "haproxy_server_current_sessions",
             "gauge",
-            "Number of current sessions.",
+            "Number of current sessions on the frontend, backend or server",
             &|s, _| s.inflight.load(Ordering::Relaxed).to_string(),
         ),
         (
             "haproxy_server_current_queue",
             "gauge",
-            "Number of current queued connections.",
+            "Number of current queued connections",
             &|s, _| s.queued.load(Ordering::Relaxed).to_string(),
         ),
         (
             "haproxy_server_limit_sessions",
             "gauge",
-            "Configured session limit.",
+            "Frontend/listener/server's maxconn, backend's fullconn",
             &|s, _| {
                 s.maxconn
                     .map_or_else(|| "NaN".to_string(), |m| m.to_string())
@@ -424,19 +436,19 @@ fn servers(out: &mut String, snap: &Snapshot) {
         (
             "haproxy_server_weight",
             "gauge",
-            "Service weight.",
+            "Server's effective weight, or sum of active servers' effective weights for a backend",
             &|s, _| s.weight.load(Ordering::Relaxed).to_string(),
         ),
         (
             "haproxy_server_sessions_total",
             "counter",
-            "Total number of sessions.",
+            "Total number of sessions since process started",
             &|_, c| load(&c.requests).to_string(),
         ),
         (
             "haproxy_server_connection_errors_total",
             "counter",
-            "Total number of connection errors.",
+            "Total number of failed connections to server since the worker process started",
             &|_, c| load(&c.connect_errors).to_string(),
         ),
     ];
@@ -449,17 +461,17 @@ fn servers(out: &mut String, snap: &Snapshot) {
     let counters: [(&'static str, &str, Get); 3] = [
         (
             "haproxy_server_response_errors_total",
-            "Total number of response errors.",
+            "Total number of invalid responses since the worker process started",
             &|c| load(&c.response_errors),
         ),
         (
             "haproxy_server_bytes_in_total",
-            "Current total of incoming bytes.",
+            "Total number of request bytes since process started",
             &|c| load(&c.bytes_in),
         ),
         (
             "haproxy_server_bytes_out_total",
-            "Current total of outgoing bytes.",
+            "Total number of response bytes since process started",
             &|c| load(&c.bytes_out),
         ),
     ];
@@ -473,7 +485,7 @@ fn servers(out: &mut String, snap: &Snapshot) {
         out,
         "haproxy_server_http_responses_total",
         "counter",
-        "Total number of HTTP responses.",
+        "Total number of HTTP responses with status 100-199 returned by this object since the worker process started",
     );
     each(&mut f, &|f, labels, i, be| {
         if be.cfg.mode != switchyard_config::Mode::Http {
