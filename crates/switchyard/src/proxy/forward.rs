@@ -4,11 +4,12 @@
 //! send head and body while waiting for the response head → cookie insertion →
 //! response to the client (or a tunnel after a 101).
 //!
-//! Retry policy (HAProxy `retry-on conn-failure`, the default): only failed
-//! connection attempts are retried; nothing that reached a server is replayed,
-//! except that a *reused* idle connection found closed before any response
-//! byte is replaced once by a fresh one when the request has no body (the
-//! server never processed it).
+//! Retry policy (`retries`, `retry-on`, `option redispatch`): see
+//! `retry.rs`. Failed connection attempts are retried; a request that reached
+//! a server is sent again only for a `retry-on` event and only when it is
+//! idempotent and held in full; a reused idle connection that fails before
+//! any response byte is replaced once by a fresh one for an idempotent
+//! request without body.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
@@ -19,12 +20,11 @@ use http::{HeaderMap, StatusCode, Version};
 use switchyard_config::ConnMode;
 
 use super::body::{self, XferError};
-use super::exchange::{exchange, Fail};
 use super::h1::{self, BodyKind, RequestHead, ResponseHead};
 use super::headers::{self, Extra};
 use super::local::{answer_verdict, exchange_failed, generated, raw_400, raw_reject, send_local};
 use super::queue::{self, AssignError, Lease};
-use super::retry::connect_retries;
+use super::retry::{self, Outgoing};
 use super::tunnel;
 use super::upstream::{self, ConnectError, Upstream};
 use super::{Client, ConnCtx};
@@ -307,78 +307,63 @@ pub async fn handle(
     let mut head_bytes = BytesMut::with_capacity(1024);
     h1::write_request_head(&mut head_bytes, &req, &extra);
 
-    // 7. Connect (pooled in keep-alive mode), with retries and redispatch.
+    // 7-8. Connect (pooled in keep-alive mode), send the head and body, read the
+    // response head back; retries, `retry-on` and redispatch in `retry::send`.
     let reuse = mode == ConnMode::KeepAlive && req.version == Version::HTTP_11 && !upgrade;
-    let connect_start = Instant::now();
-    let persistent = persist.is_some();
-    let (mut up, lease) = {
-        let ctx = PickContext {
-            src: cx.peer.ip(),
-            uri: &target,
-            headers: &req.headers,
-            avoid: None,
-        };
-        match connect_retries(be, lease, persistent, &ctx, rec, reuse, cx.local.port()).await {
-            Ok(x) => x,
-            Err(e) => {
-                rec.t_connect = -1;
-                rec.term[0] = if matches!(e, ConnectError::Timeout) {
-                    b's'
-                } else {
-                    b'S'
-                };
-                rec.term[1] = b'C';
-                return generated(
-                    client,
-                    rec,
-                    503,
-                    req.version,
-                    close || body_kind != BodyKind::None,
-                    started,
-                )
-                .await;
-            }
-        }
-    };
-    let si = lease.index();
-    rec.server = be.server_names[si].clone();
-    rec.t_connect = connect_start.elapsed().as_millis() as i64;
-    let srv_counters = &be.server_counters[si];
-    srv_counters.requests.fetch_add(1, Ordering::Relaxed);
-    rec.server_index = Some(si);
-
+    // A body the client already sent in full leaves with the head in one write,
+    // and can be sent again if the request is retried.
+    let mut pending = body_kind;
+    if body::take_buffered(&mut client.buf, body_kind, &mut head_bytes).is_some() {
+        pending = BodyKind::None;
+    }
     let (fto, bto) = (&fe.cfg.timeouts, &be.cfg.timeouts);
-    // 8. Exchange: head and body out, response head back.
-    let sent_at = Instant::now();
-    let mut result = exchange(
-        client,
-        &mut up,
-        &head_bytes,
-        body_kind,
-        fto.client,
-        bto.server,
-    )
-    .await;
-    if up.reused
-        && body_kind == BodyKind::None
-        && matches!(result, Err(Fail::ServerClosed { got_bytes: false }))
-    {
-        // The pooled connection was closed by the server meanwhile: the request was never processed.
-        if let Ok(fresh) = upstream::connect(be.server_addr(si, cx.local.port()), bto.connect).await
-        {
-            up = fresh;
-            result = exchange(
+    let out = Outgoing {
+        bytes: &head_bytes,
+        pending,
+        method: &req.method,
+        bodiless: body_kind == BodyKind::None,
+        reuse,
+        persistent: persist.is_some(),
+        dst_port: cx.local.port(),
+        max_replay: snap.limits.max_head,
+        client_timeout: fto.client,
+        server_timeout: bto.server,
+    };
+    let ctx = PickContext {
+        src: cx.peer.ip(),
+        uri: &target,
+        headers: &req.headers,
+        avoid: None,
+    };
+    let sent = match retry::send(be, lease, &ctx, rec, client, &out).await {
+        Ok(s) => s,
+        Err(e) => {
+            rec.t_connect = -1;
+            rec.term[0] = if matches!(e, ConnectError::Timeout) {
+                b's'
+            } else {
+                b'S'
+            };
+            rec.term[1] = b'C';
+            return generated(
                 client,
-                &mut up,
-                &head_bytes,
-                body_kind,
-                fto.client,
-                bto.server,
+                rec,
+                503,
+                req.version,
+                close || body_kind != BodyKind::None,
+                started,
             )
             .await;
         }
-    }
-    let (mut resp, body_done) = match result {
+    };
+    let si = sent.server;
+    rec.server = be.server_names[si].clone();
+    rec.t_connect = sent.t_connect;
+    let srv_counters = &be.server_counters[si];
+    srv_counters.requests.fetch_add(1, Ordering::Relaxed);
+    rec.server_index = Some(si);
+    let sent_at = sent.sent_at;
+    let (mut up, lease, mut resp, body_done) = match sent.outcome {
         Ok(r) => r,
         Err(f) => {
             return exchange_failed(client, rec, f, be, si, req.version, close, started).await
