@@ -61,6 +61,8 @@ pub struct StatsSocket {
     /// `ipv4@127.0.0.1:9999`, `127.0.0.1:9999` or a filesystem path for a unix socket.
     pub address: String,
     pub level: Option<String>,
+    /// `mode 600`: permissions of a unix socket (octal), else the umask's.
+    pub mode: Option<u32>,
     pub loc: Location,
 }
 

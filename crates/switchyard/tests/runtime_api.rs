@@ -57,7 +57,14 @@ fn commands_change_routing_at_once() {
     let port = free_port();
     let path = sock_path("route");
     let servers = format!("    server s1 {}\n    server s2 {}\n", s1.addr(), s2.addr());
-    let p = Proxy::start(&config(port, path.to_str().unwrap(), &servers), port);
+    let cfg = config(port, path.to_str().unwrap(), &servers)
+        .replace(" level admin", " mode 600 level admin");
+    let p = Proxy::start(&cfg, port);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777,
+        0o600
+    );
     let said = |m: &str| {
         assert!(
             p.wait_stderr(m, Duration::from_secs(2)).is_some(),

@@ -206,6 +206,7 @@ pub(crate) fn keyword(p: &mut Parser<'_>, line: &Line) {
                     return;
                 }
                 let mut level = None;
+                let mut mode = None;
                 let mut i = 3;
                 while i < line.len() {
                     match line.arg(i) {
@@ -218,14 +219,28 @@ pub(crate) fn keyword(p: &mut Parser<'_>, line: &Line) {
                             level = Some(l.to_string());
                             i += 2;
                         }
-                        "mode" | "user" | "group" | "uid" | "gid" | "process" | "thread" | "expose-fd" | "severity-output" => i += 2,
+                        "mode" => {
+                            match u32::from_str_radix(line.arg(i + 1), 8) {
+                                Ok(m) if m <= 0o7777 => mode = Some(m),
+                                _ => {
+                                    p.diags.alert(loc, kw, format!("'stats socket' : 'mode' expects an octal value (got '{}').", line.arg(i + 1)));
+                                    return;
+                                }
+                            }
+                            i += 2;
+                        }
+                        w @ ("user" | "group" | "uid" | "gid") => {
+                            ignored(&mut p.diags, line, &format!("stats socket ... {w}"), "the socket belongs to the user running switchyard");
+                            i += 2;
+                        }
+                        "process" | "thread" | "expose-fd" | "severity-output" => i += 2,
                         other => {
                             p.diags.alert(loc, kw, format!("'stats socket' : unknown keyword '{other}'."));
                             return;
                         }
                     }
                 }
-                p.global.stats_sockets.push(StatsSocket { address: line.arg(2).to_string(), level, loc: loc.clone() });
+                p.global.stats_sockets.push(StatsSocket { address: line.arg(2).to_string(), level, mode, loc: loc.clone() });
             }
             "timeout" | "maxconn" | "bind-process" => {
                 ignored(&mut p.diags, line, &format!("stats {}", line.arg(1)), "the runtime API uses its own limits")

@@ -504,6 +504,13 @@ fn global_section() {
     );
     assert_eq!(g.stats_sockets[0].address, "ipv4@127.0.0.1:9999");
     assert_eq!(g.stats_sockets[0].level.as_deref(), Some("admin"));
+    assert_eq!(g.stats_sockets[0].mode, None);
+    let g2 = listen_in(
+        "global\n    stats socket /run/x.sock mode 660 level admin\n",
+        "",
+    )
+    .global;
+    assert_eq!(g2.stats_sockets[0].mode, Some(0o660));
     assert_eq!(
         (
             g.logs[0].target.as_str(),

@@ -90,6 +90,10 @@ pub fn bind(snap: &Snapshot) -> Result<Listeners, String> {
                 let _ = std::fs::remove_file(&path);
                 std::os::unix::net::UnixListener::bind(&path).and_then(|l| {
                     l.set_nonblocking(true)?;
+                    if let Some(m) = s.mode {
+                        use std::os::unix::fs::PermissionsExt;
+                        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(m))?;
+                    }
                     Ok((std::os::fd::OwnedFd::from(l), true))
                 })
             }
