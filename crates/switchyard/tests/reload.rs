@@ -152,9 +152,23 @@ fn reload(p: &Proxy, config: &str) {
     p.signal("HUP");
 }
 
+/// One request on the probe connection: the name of the server that
+/// answered. A closed connection fails the test with the proxy's stderr.
+fn probe(c: &mut Client, p: &Proxy) -> String {
+    c.send(b"GET /probe HTTP/1.1\r\nHost: test\r\n\r\n");
+    match c.read_response(false) {
+        Some(r) if r.header("connection").is_none() => r.text(),
+        other => panic!(
+            "probe connection: {:?}; stderr: {:?}",
+            other.map(|r| (r.status, r.headers)),
+            p.stderr_lines()
+        ),
+    }
+}
+
 /// Requests on one keep-alive connection until `name` answers (up to 30).
-fn reaches(c: &mut Client, name: &str) -> bool {
-    (0..30).any(|_| c.get("/probe", "").text() == name)
+fn reaches(c: &mut Client, p: &Proxy, name: &str) -> bool {
+    (0..30).any(|_| probe(c, p) == name)
 }
 
 /// 20 reloads alternating two configurations under load; after each one a
@@ -170,16 +184,16 @@ fn reloads_under_load(keep_alive: bool) -> Tally {
     let three = cfg(port, &[&a, &b, &c]);
     let p = Proxy::start(&two, port);
     let load = Load::start(port, 3, keep_alive);
-    let mut probe = Client::connect(port);
+    let mut conn = Client::connect(port);
     thread::sleep(Duration::from_millis(100));
     for i in 0..20 {
         let with_c = i % 2 == 0;
         reload(&p, if with_c { &three } else { &two });
         wait_count(&p, "reloaded configuration", i + 1);
         if with_c {
-            assert!(reaches(&mut probe, "c"), "reload {i}: c never answered");
+            assert!(reaches(&mut conn, &p, "c"), "reload {i}: c never answered");
         } else {
-            let names: Vec<String> = (0..12).map(|_| probe.get("/probe", "").text()).collect();
+            let names: Vec<String> = (0..12).map(|_| probe(&mut conn, &p)).collect();
             assert!(!names.contains(&"c".to_string()), "reload {i}: {names:?}");
         }
         thread::sleep(Duration::from_millis(100));
