@@ -4,7 +4,8 @@
 //! WebSocket flood that must not grow the proxy's memory.
 //!
 //! Status codes: RFC 9110 §15.5.15 (414) and RFC 6585 §5 (431) are what the issue asks
-//! for; HAProxy 2.6 answers 400 to both. [`KNOWN_GAPS`] lists checks switchyard does not
+//! for and what switchyard answers; HAProxy 2.6 answers 400 to both (a deliberate
+//! divergence, listed in `differential.rs`). [`KNOWN_GAPS`] lists checks switchyard does not
 //! pass yet; the test fails when a listed check starts passing, so the list only shrinks.
 
 mod support;
@@ -19,28 +20,7 @@ use std::time::{Duration, Instant};
 use support::{free_port, Proxy};
 
 /// Checks switchyard fails today (name, reason).
-const KNOWN_GAPS: &[(&str, &str)] = &[
-    (
-        "bufsize-431",
-        "a head larger than tune.bufsize is answered 400 (HAProxy's code), not 431",
-    ),
-    (
-        "header-431",
-        "a header section over the limit is answered 400 (HAProxy's code), not 431",
-    ),
-    (
-        "maxhdr-config-431",
-        "more headers than tune.http.maxhdr are answered 400 (HAProxy's code), not 431",
-    ),
-    (
-        "maxhdr-default-431",
-        "more than 101 headers are answered 400 (HAProxy's code), not 431",
-    ),
-    (
-        "uri-414",
-        "an over-long request line is answered 400 (HAProxy's code), not 414",
-    ),
-];
+const KNOWN_GAPS: &[(&str, &str)] = &[];
 
 /// Collects named checks and compares them with [`KNOWN_GAPS`] when the test ends: a
 /// failing check outside the list fails the test, and so does a listed check that passes.

@@ -15,6 +15,26 @@ pub const RAW_400: &[u8] = b"HTTP/1.1 400 Bad request\r\nContent-length: 90\r\nC
 /// The raw 408 HAProxy's H1 layer sends when a request head did not arrive in time.
 pub const RAW_408: &[u8] = b"HTTP/1.1 408 Request Time-out\r\nContent-length: 110\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>408 Request Time-out</h1>\nYour browser didn't send a complete request in time.\n</body></html>\n";
 
+/// The raw 414 for a request line longer than the head limit (`tune.bufsize` less
+/// the rewrite reserve). HAProxy 2.6 answers its raw 400 here; switchyard gives the
+/// precise code (RFC 9110 §15.5.15), in the shape of HAProxy's H1-layer errors.
+pub const RAW_414: &[u8] = b"HTTP/1.1 414 URI Too Long\r\nContent-length: 104\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>414 URI Too Long</h1>\nThe request line is longer than the proxy accepts.\n</body></html>\n";
+
+/// The raw 431 for a header section over the head limit or with more fields than
+/// `tune.http.maxhdr` (HAProxy 2.6: raw 400; RFC 6585 §5).
+pub const RAW_431: &[u8] = b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-length: 133\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>431 Request Header Fields Too Large</h1>\nThe request header fields are larger than the proxy accepts.\n</body></html>\n";
+
+/// The raw page the H1 layer sends for `status`, if it has one.
+pub fn raw_page(status: u16) -> Option<&'static [u8]> {
+    match status {
+        400 => Some(RAW_400),
+        408 => Some(RAW_408),
+        414 => Some(RAW_414),
+        431 => Some(RAW_431),
+        _ => None,
+    }
+}
+
 /// A generated (non-raw) error answer: status, reason phrase, headers and body.
 pub struct Generated {
     pub status: StatusCode,
@@ -69,5 +89,21 @@ mod tests {
         }
         assert!(RAW_400.ends_with(page(400).body));
         assert!(RAW_408.ends_with(page(408).body));
+    }
+
+    #[test]
+    fn raw_pages_declare_their_body_length() {
+        for status in [400, 408, 414, 431] {
+            let raw = raw_page(status).unwrap();
+            let text = std::str::from_utf8(raw).unwrap();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap();
+            assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{head}");
+            assert!(
+                head.contains(&format!("Content-length: {}\r\n", body.len())),
+                "{head}"
+            );
+            assert!(head.contains("Connection: close"));
+            assert!(body.starts_with(&format!("<html><body><h1>{status} ")));
+        }
     }
 }

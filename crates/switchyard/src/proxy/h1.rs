@@ -45,7 +45,8 @@ impl Default for Limits {
 pub enum ParseError {
     /// Syntax error, too many headers, invalid header value, bad target.
     Invalid,
-    /// The head does not fit in the buffer (`tune.bufsize`).
+    /// The head does not fit in the buffer (`tune.bufsize`), or has more
+    /// fields than `tune.http.maxhdr` (requests only).
     TooLarge,
     /// Framing headers contradict each other (CL vs CL, TE on HTTP/1.0, TE not ending in chunked).
     Framing,
@@ -104,6 +105,8 @@ pub fn parse_request(
             return Err(ParseError::TooLarge)
         }
         Ok(httparse::Status::Partial) => return Ok(None),
+        // More fields than `tune.http.maxhdr`: too large, not malformed (431).
+        Err(httparse::Error::TooManyHeaders) => return Err(ParseError::TooLarge),
         Err(_) => return Err(ParseError::Invalid),
     };
     if len > limits.max_head {

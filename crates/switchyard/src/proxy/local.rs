@@ -107,16 +107,23 @@ pub(super) async fn send_local(
     ok && !close
 }
 
-/// The answer to a request `crate::hardening` refused: HAProxy's raw 400 for a 400,
-/// else a bodiless raw answer with the refusal's status (417, 501, 505), always
-/// `Connection: close`; nothing was forwarded and the connection closes.
+/// The answer to a request `crate::hardening` or the head limits refused: HAProxy's
+/// raw 400 for a 400, a raw page in the same shape for 414 and 431, else a bodiless
+/// raw answer with the refusal's status (417, 501, 505), always `Connection: close`;
+/// nothing was forwarded and the connection closes.
 pub(super) async fn raw_reject(
     client: &mut Client,
     rec: &mut LogRecord,
     reject: crate::hardening::Reject,
 ) -> bool {
-    if reject.status == 400 {
-        return raw_400(client, rec).await;
+    if let Some(page) = error::raw_page(reject.status) {
+        let _ = body::write_all(&mut client.stream, page, None).await;
+        rec.status = reject.status;
+        rec.bytes = 0;
+        if rec.term[0] == b'-' {
+            rec.term[..2].copy_from_slice(b"PR");
+        }
+        return false;
     }
     let status = StatusCode::from_u16(reject.status).unwrap_or(StatusCode::BAD_REQUEST);
     let mut out = BytesMut::with_capacity(128);

@@ -260,6 +260,10 @@ async fn read_head(
                 return (HeadRead::Head(Box::new(head)), start, start_at);
             }
             Ok(None) => {}
+            Err(h1::ParseError::TooLarge) => {
+                let r = too_large(&client.buf, cx.snap.limits.max_head);
+                return (HeadRead::Rejected(r), start, start_at);
+            }
             Err(_) => return (HeadRead::Invalid, start, start_at),
         }
         let limit = match (deadline, client_to) {
@@ -276,6 +280,25 @@ async fn read_head(
             Ok(0) | Err(IoError::Io(_)) => return (HeadRead::Aborted, start, start_at),
             Err(IoError::Timeout) => return (HeadRead::Timeout, start, start_at),
             Ok(_) => {}
+        }
+    }
+}
+
+/// A head over the limits: 414 when the request line alone does not fit,
+/// else 431 (header section too large, or more fields than `tune.http.maxhdr`).
+/// HAProxy 2.6 answers 400 to both; the precise codes are a deliberate
+/// divergence (issue 6, RELIABILITY.md).
+fn too_large(buf: &[u8], max_head: usize) -> crate::hardening::Reject {
+    let line_fits = memchr::memchr(b'\n', buf).is_some_and(|end| end < max_head);
+    if line_fits {
+        crate::hardening::Reject {
+            status: 431,
+            reason: "request header fields too large",
+        }
+    } else {
+        crate::hardening::Reject {
+            status: 414,
+            reason: "request line too long",
         }
     }
 }
