@@ -76,10 +76,8 @@ def ms(v: str) -> int:
 
 
 def haproxy_cfg(port: int, backends: list[int], o: dict, kind: str = "haproxy") -> str:
-    """The HAProxy configuration both HAProxy and switchyard run. `retry-on` is written
-    for HAProxy only: switchyard refuses it (its fixed policy is documented in
-    proxy/forward.rs: connection failures, plus a reused idle connection found closed
-    for a request without body)."""
+    """The HAProxy configuration both HAProxy and switchyard run (switchyard reads
+    `retry-on` too; it replays only idempotent requests, see proxy/retry.rs)."""
     lines = [
         "global",
         f"    maxconn {o['maxconn']}",
@@ -95,7 +93,7 @@ def haproxy_cfg(port: int, backends: list[int], o: dict, kind: str = "haproxy") 
     ]
     if o["redispatch"]:
         lines.append("    option redispatch 1")
-    if o["retry_on"] and kind == "haproxy":
+    if o["retry_on"]:
         lines.append(f"    retry-on {o['retry_on']}")
     lines += [
         "frontend fe",

@@ -479,7 +479,7 @@ ROWS = [
 ]
 
 
-def run_all(kinds: list[str], quick: bool, work: str) -> dict:
+def run_all(kinds: list[str], quick: bool, work: str, only: list[str] | None = None) -> dict:
     table: dict[str, dict[str, dict]] = {r[0]: {} for r in ROWS}
     for kind in kinds:
         t0 = time.time()
@@ -498,6 +498,8 @@ def run_all(kinds: list[str], quick: bool, work: str) -> dict:
             ("W2", lambda: row_ws_flood(kind, work, quick)),
         ]
         for name, fn in steps:
+            if only is not None and name not in only:
+                continue
             t_row = time.time()
             try:
                 res = fn()
@@ -588,6 +590,7 @@ def main() -> int:
     ap.add_argument("--json")
     ap.add_argument("--no-build", action="store_true", help="use the existing switchyard binary")
     ap.add_argument("--profile", default="dev", help="cargo profile for switchyard (dev, bench-fast, release)")
+    ap.add_argument("--rows", help="only these rows, e.g. F1,F2,F4 (S runs S1-S3); use with --out elsewhere")
     a = ap.parse_args()
     kinds = a.proxies.split(",")
     if "switchyard" in kinds and not os.environ.get("SWITCHYARD_BIN"):
@@ -598,7 +601,7 @@ def main() -> int:
         os.environ["SWITCHYARD_BIN"] = os.path.join(target, sub, "switchyard")
     work = tempfile.mkdtemp(prefix="scorecard-")
     t0 = time.time()
-    table = run_all(kinds, a.quick, work)
+    table = run_all(kinds, a.quick, work, a.rows.split(",") if a.rows else None)
     block = render(table, kinds, a.quick, time.time() - t0, a.profile)
     write_doc(a.out, block)
     if a.json:
