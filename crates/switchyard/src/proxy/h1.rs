@@ -197,8 +197,8 @@ pub fn request_body_kind(head: &mut RequestHead) -> Result<BodyKind, ParseError>
         super::headers::remove_ordered(&mut head.headers, &CONTENT_LENGTH);
         return Ok(BodyKind::StrictChunked);
     }
-    let n = content_length(&head.headers)?;
-    normalise_length(&mut head.headers, n);
+    let (n, repeated) = content_length(&head.headers)?;
+    normalise_length(&mut head.headers, n, repeated);
     match n {
         Some(0) | None => Ok(BodyKind::None),
         Some(n) => Ok(BodyKind::Length(n)),
@@ -206,11 +206,7 @@ pub fn request_body_kind(head: &mut RequestHead) -> Result<BodyKind, ParseError>
 }
 
 /// Repeated but equal `Content-Length` values are forwarded as one header.
-fn normalise_length(headers: &mut HeaderMap, n: Option<u64>) {
-    let repeated = headers.get_all(CONTENT_LENGTH).iter().count() > 1
-        || headers
-            .get(CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes().contains(&b','));
+fn normalise_length(headers: &mut HeaderMap, n: Option<u64>, repeated: bool) {
     if let (true, Some(n)) = (repeated, n) {
         headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
     }
@@ -235,8 +231,8 @@ pub fn response_body_kind(
             BodyKind::UntilClose
         });
     }
-    let n = content_length(&head.headers)?;
-    normalise_length(&mut head.headers, n);
+    let (n, repeated) = content_length(&head.headers)?;
+    normalise_length(&mut head.headers, n, repeated);
     match n {
         Some(0) => Ok(BodyKind::None),
         Some(n) => Ok(BodyKind::Length(n)),
@@ -251,9 +247,11 @@ fn ends_with_chunked(headers: &HeaderMap) -> bool {
         .is_some_and(|t| t.trim().eq_ignore_ascii_case("chunked"))
 }
 
-/// All `Content-Length` values (also comma lists) must agree.
-fn content_length(headers: &HeaderMap) -> Result<Option<u64>, ParseError> {
+/// All `Content-Length` values (also comma lists) must agree. Also says whether the
+/// value was repeated (several lines or a list), in the same single look-up.
+fn content_length(headers: &HeaderMap) -> Result<(Option<u64>, bool), ParseError> {
     let mut found: Option<u64> = None;
+    let mut values = 0usize;
     for v in headers.get_all(CONTENT_LENGTH) {
         let s = v.to_str().map_err(|_| ParseError::Framing)?;
         for part in s.split(',') {
@@ -266,9 +264,10 @@ fn content_length(headers: &HeaderMap) -> Result<Option<u64>, ParseError> {
                 return Err(ParseError::Framing);
             }
             found = Some(n);
+            values += 1;
         }
     }
-    Ok(found)
+    Ok((found, values > 1))
 }
 
 /// True when the `Connection` header lists `token` (case-insensitive).
