@@ -267,3 +267,41 @@ fn answers_match_haproxy() {
         "messages compared: {h:#?}"
     );
 }
+
+/// After a SIGHUP reload the socket acts on the new configuration.
+#[test]
+fn socket_follows_a_reload() {
+    let (s1, s2) = (Backend::start("s1"), Backend::start("s2"));
+    let port = free_port();
+    let path = sock_path("reload");
+    let one = config(
+        port,
+        path.to_str().unwrap(),
+        &format!("    server s1 {}\n", s1.addr()),
+    );
+    let p = Proxy::start(&one, port);
+    assert_eq!(cli(&path, "get weight be/s2"), "No such server.\n\n");
+    let two = config(
+        port,
+        path.to_str().unwrap(),
+        &format!(
+            "    server s1 {}\n    server s2 {} weight 7\n",
+            s1.addr(),
+            s2.addr()
+        ),
+    );
+    std::fs::write(&p.config_path, two).unwrap();
+    p.signal("HUP");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while cli(&path, "get weight be/s2") != "7 (initial 7)\n\n" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            p.stderr_lines()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(cli(&path, "set server be/s1 state maint"), "\n");
+    assert_eq!(served_by(port, 3), ["s2", "s2", "s2"]);
+    let _ = std::fs::remove_file(&path);
+}

@@ -15,6 +15,9 @@
 //! default level is not admin) those commands answer `Permission denied`,
 //! as HAProxy 2.6 does (checked in the differential test).
 //!
+//! The listeners are bound once at start: a reload (SIGHUP) changes what the
+//! commands act on, not the `stats socket` lines themselves.
+//!
 //! Known gaps, answered with an explicit message rather than silently:
 //! `disable|enable health` (health checks cannot be paused from here yet).
 //! `srv_time_since_last_change` in `show servers state` counts from the
