@@ -403,6 +403,9 @@ pub async fn handle(
             rec.term = *b"PH--";
             return generated(client, rec, 502, req.version, true, started).await;
         }
+        // Nothing of the request is needed while the tunnel idles: freed first.
+        drop((head_bytes, original_headers, target));
+        drop(req);
         return run_tunnel(client, up, resp, rec, be, fe.cfg.timeouts.client, lease).await;
     }
 
@@ -546,6 +549,8 @@ async fn run_tunnel(
         rec.term[..2].copy_from_slice(b"CD");
         return false;
     }
+    let head_len = out.len() as u64;
+    drop((out, resp));
     let t = &be.cfg.timeouts;
     let idle = t.tunnel.or(match (client_timeout, t.server) {
         (Some(c), Some(s)) => Some(c.min(s)),
@@ -559,7 +564,7 @@ async fn run_tunnel(
         idle,
     )
     .await;
-    rec.bytes = out.len() as u64 + stats.server_to_client;
+    rec.bytes = head_len + stats.server_to_client;
     if stats.timed_out {
         rec.term[..2].copy_from_slice(b"cD");
     }
