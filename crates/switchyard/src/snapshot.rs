@@ -331,8 +331,10 @@ fn resolve(host: &str, port: Option<u16>) -> Result<SocketAddr, String> {
 fn log_sinks(fe: &Frontend, global: &[LogTarget]) -> Vec<LogSink> {
     let usable = matches!(
         (fe.mode, &fe.log_format),
-        (Mode::Http, Some(LogFormat::HttpLog | LogFormat::Clf | LogFormat::Custom(_)))
-            | (Mode::Tcp, Some(LogFormat::TcpLog))
+        (
+            Mode::Http,
+            Some(LogFormat::HttpLog | LogFormat::Clf | LogFormat::Custom(_))
+        ) | (Mode::Tcp, Some(LogFormat::TcpLog))
     );
     if !usable {
         return Vec::new();
