@@ -27,5 +27,8 @@ fuzz_target!(|data: &[u8]| {
     let cut = usize::from(cut).min(body.len());
     let whole = run(&[body]);
     let split = run(&[&body[..cut], &body[cut..]]);
-    assert_eq!(whole, split, "verdict depends on where the stream was split at {cut}");
+    assert_eq!(
+        whole, split,
+        "verdict depends on where the stream was split at {cut}"
+    );
 });

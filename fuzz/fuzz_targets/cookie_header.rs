@@ -12,7 +12,10 @@ fuzz_target!(|data: &[u8]| {
         assert!(pair.start >= last_end);
         assert!(pair.value_start <= pair.end);
         assert_eq!(&data[pair.start..pair.start + pair.name.len()], pair.name);
-        assert_eq!(&data[pair.value_start..pair.value_start + pair.value.len()], pair.value);
+        assert_eq!(
+            &data[pair.value_start..pair.value_start + pair.value.len()],
+            pair.value
+        );
         last_end = pair.end;
     }
 });

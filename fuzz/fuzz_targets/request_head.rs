@@ -15,12 +15,26 @@ fuzz_target!(|data: &[u8]| {
     };
     assert!(len <= data.len());
     let _ = request_body_kind(&mut head);
-    if check_head(&data[..len], &head.method, &head.uri, head.version, &head.headers).is_err() {
+    if check_head(
+        &data[..len],
+        &head.method,
+        &head.uri,
+        head.version,
+        &head.headers,
+    )
+    .is_err()
+    {
         return;
     }
     normalize_request(&mut head.uri, &mut head.headers);
     let once = head.uri.to_string();
-    assert!(once.parse::<http::Uri>().is_ok(), "normalised target does not parse: {once:?}");
+    assert!(
+        once.parse::<http::Uri>().is_ok(),
+        "normalised target does not parse: {once:?}"
+    );
     let changed = normalize_request(&mut head.uri, &mut head.headers);
-    assert!(!changed || head.uri.to_string() == once, "normalisation is not idempotent: {once:?}");
+    assert!(
+        !changed || head.uri.to_string() == once,
+        "normalisation is not idempotent: {once:?}"
+    );
 });
