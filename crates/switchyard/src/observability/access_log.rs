@@ -111,16 +111,21 @@ impl LogRecord {
             self.retries,
             self.srv_queue,
             self.be_queue,
-            if self.request_line.is_empty() {
-                "<BADREQ>"
-            } else {
-                &self.request_line
-            },
+            self.request_or_badreq(),
         )
     }
 }
 
 impl LogRecord {
+    /// The request line as logged: HAProxy writes `<BADREQ>` when none was parsed.
+    fn request_or_badreq(&self) -> &str {
+        if self.request_line.is_empty() {
+            "<BADREQ>"
+        } else {
+            &self.request_line
+        }
+    }
+
     /// Renders the `option httplog clf` line (Common Log Format followed by
     /// HAProxy's fields, all dates in GMT; the empty captured-header fields
     /// leave a trailing space, as in HAProxy):
@@ -128,11 +133,7 @@ impl LogRecord {
     pub fn format_clf(&self) -> String {
         let d = self.accept.duration_since(UNIX_EPOCH).unwrap_or_default();
         let date = log_date(self.accept);
-        let request = if self.request_line.is_empty() {
-            "<BADREQ>"
-        } else {
-            &self.request_line
-        };
+        let request = self.request_or_badreq();
         format!(
             "{} - - [{} +0000] \"{}\" {} {} \"\" \"\" {} {} \"{}\" \"{}\" \"{}\" {} {} {} {} {} {} {} {} {} {} {}{} {} {} \"\" \"\" ",
             self.client.ip(),
@@ -230,11 +231,7 @@ impl LogRecord {
 
     fn var(&self, name: &str, out: &mut String) {
         use std::fmt::Write as _;
-        let request = if self.request_line.is_empty() {
-            "<BADREQ>"
-        } else {
-            &self.request_line
-        };
+        let request = self.request_or_badreq();
         let mut parts = self.request_line.splitn(3, ' ');
         let (method, uri, version) = (
             parts.next().unwrap_or(""),

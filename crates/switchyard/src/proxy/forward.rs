@@ -173,7 +173,8 @@ pub async fn handle(
         .await;
     }
     // The proxy's own answers: `use-service prometheus-exporter`, the stats page.
-    if let Some(page) = admin::answer_local(fe, &request_info(&req, cx), &snap) {
+    let info = request_info(&req, cx);
+    if let Some(page) = admin::answer_local(fe, &info, &snap) {
         rec.term = *b"LR--";
         let reason = page.status.canonical_reason().unwrap_or("");
         let close = close || pending_body;
@@ -190,7 +191,6 @@ pub async fn handle(
         )
         .await;
     }
-    let info = request_info(&req, cx);
     let Some(bi) = fe.router.route(&info) else {
         rec.term = *b"PR--";
         return generated(
@@ -198,7 +198,7 @@ pub async fn handle(
             rec,
             503,
             req.version,
-            close || body_kind != BodyKind::None,
+            close || pending_body,
             started,
         )
         .await;
@@ -275,7 +275,7 @@ pub async fn handle(
                 rec,
                 503,
                 req.version,
-                close || body_kind != BodyKind::None,
+                close || pending_body,
                 started,
             )
             .await;
@@ -350,7 +350,7 @@ pub async fn handle(
                 rec,
                 503,
                 req.version,
-                close || body_kind != BodyKind::None,
+                close || pending_body,
                 started,
             )
             .await;
