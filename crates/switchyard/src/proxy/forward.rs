@@ -525,7 +525,7 @@ async fn respond(
 
 async fn run_tunnel(
     client: &mut Client,
-    mut up: Upstream,
+    up: Upstream,
     resp: ResponseHead,
     rec: &mut LogRecord,
     be: &BackendRt,
@@ -556,19 +556,14 @@ async fn run_tunnel(
         (Some(c), Some(s)) => Some(c.min(s)),
         (c, s) => c.or(s),
     });
-    let stats = tunnel::run(
-        &mut client.stream,
-        &mut client.buf,
-        &mut up.stream,
-        &mut up.buf,
+    // The connection task relays the tunnel once this request's state is gone
+    // (`proxy::serve_connection`), so an idle tunnel holds none of it.
+    client.handoff = Some(Box::new(tunnel::Handoff {
+        up,
+        lease,
         idle,
-    )
-    .await;
-    rec.bytes = head_len + stats.server_to_client;
-    if stats.timed_out {
-        rec.term[..2].copy_from_slice(b"cD");
-    }
-    drop(lease);
+        head_len,
+    }));
     false
 }
 

@@ -68,6 +68,9 @@ pub struct Client {
     pub buf: BytesMut,
     /// The peer's address formatted for `X-Forwarded-For`, once per connection.
     pub xff: Option<http::HeaderValue>,
+    /// Set by [`forward::handle`] when the request switched protocols: the
+    /// tunnel this connection becomes.
+    pub handoff: Option<Box<tunnel::Handoff>>,
 }
 
 enum HeadRead {
@@ -109,6 +112,7 @@ pub async fn serve_connection(stream: TcpStream, mut cx: ConnCtx) {
         stream,
         buf: BytesMut::with_capacity(body::READ_CHUNK),
         xff: None,
+        handoff: None,
     };
     let mut first = true;
     loop {
@@ -144,7 +148,11 @@ pub async fn serve_connection(stream: TcpStream, mut cx: ConnCtx) {
                 rec.t_request = started.elapsed().as_millis() as i64;
                 // A reload since the last request: route this one by the new configuration.
                 crate::reload::refresh(&mut cx);
-                let keep = forward::handle(&cx, &mut client, *head, &mut rec, started).await;
+                let mut keep = forward::handle(&cx, &mut client, *head, &mut rec, started).await;
+                if let Some(h) = client.handoff.take() {
+                    relay_tunnel(&mut client, *h, &mut rec).await;
+                    keep = false;
+                }
                 rec.t_total = started.elapsed().as_millis() as i64;
                 keep && !cx.stopping()
             }
@@ -188,6 +196,23 @@ pub async fn serve_connection(stream: TcpStream, mut cx: ConnCtx) {
     let _ = client.stream.shutdown().await;
     fe.counters.current.fetch_sub(1, Ordering::Relaxed);
     ACTIVE_CONNS.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Relays a switched connection until the tunnel ends (see [`tunnel::run`]).
+async fn relay_tunnel(client: &mut Client, mut h: tunnel::Handoff, rec: &mut LogRecord) {
+    let stats = tunnel::run(
+        &mut client.stream,
+        &mut client.buf,
+        &mut h.up.stream,
+        &mut h.up.buf,
+        h.idle,
+    )
+    .await;
+    rec.bytes = h.head_len + stats.server_to_client;
+    if stats.timed_out {
+        rec.term[..2].copy_from_slice(b"cD");
+    }
+    drop(h.lease);
 }
 
 /// HAProxy logs 0 bytes for the raw answers of its H1 layer.

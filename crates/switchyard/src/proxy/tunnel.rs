@@ -19,6 +19,17 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+/// What a request that switched protocols hands to its connection task: the
+/// upstream connection, the server slot it holds, the idle timeout and the
+/// size of the 101 head already sent to the client.
+#[derive(Debug)]
+pub struct Handoff {
+    pub up: super::upstream::Upstream,
+    pub lease: super::queue::Lease,
+    pub idle: Option<Duration>,
+    pub head_len: u64,
+}
+
 /// Bytes moved in each direction.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct TunnelStats {
