@@ -63,6 +63,9 @@ pub struct StatsSocket {
     pub level: Option<String>,
     /// `mode 600`: permissions of a unix socket (octal), else the umask's.
     pub mode: Option<u32>,
+    /// `expose-fd listeners`: a new process started with `-x <this socket>`
+    /// may take the listening sockets (see the switchyard crate's `handover`).
+    pub expose_fd_listeners: bool,
     pub loc: Location,
 }
 

@@ -1,7 +1,7 @@
 //! The command line, with HAProxy's flags and conventions.
 //!
 //! ```text
-//! switchyard -f FILE|DIR [-f ...] [-c] [-q] [-d|-db] [-p PIDFILE] [-sf PID...|-st PID...] [-L NAME] [-- FILE...]
+//! switchyard -f FILE|DIR [-f ...] [-c] [-q] [-d|-db] [-p PIDFILE] [-x SOCKET] [-sf PID...|-st PID...] [-L NAME] [-- FILE...]
 //! switchyard -v | -vv
 //! ```
 //!
@@ -9,6 +9,11 @@
 //! errors, 2 when valid but nothing would listen; messages in HAProxy's shape on
 //! stderr, the verdict on stdout, `-q` silences both. HAProxy's multi-letter
 //! short flags (`-db`, `-sf`, `-st`, `-Ws`) are rewritten before clap sees them.
+//!
+//! `-sf`/`-st` PIDs and `-x SOCKET` also say where the listening sockets come
+//! from: [`parse_args`] records them for [`crate::handover`], which takes the
+//! old process's sockets instead of binding new ones (`-x`: through the old
+//! process's `stats socket ... expose-fd listeners`, as HAProxy does).
 
 use std::net::ToSocketAddrs;
 use std::path::PathBuf;
@@ -22,7 +27,7 @@ use switchyard_config::{Config, Diagnostic, Level, Shape, Source};
 #[command(
     name = "switchyard",
     disable_version_flag = true,
-    override_usage = "switchyard -f <cfgfile|cfgdir> [-f ...] [-c] [-q] [-d|-db] [-p <pidfile>] [-sf <pid>...|-st <pid>...]\n       switchyard -v | -vv",
+    override_usage = "switchyard -f <cfgfile|cfgdir> [-f ...] [-c] [-q] [-d|-db] [-p <pidfile>] [-x <socket>] [-sf <pid>...|-st <pid>...]\n       switchyard -v | -vv",
     after_help = "Exit codes with -c: 0 valid, 1 errors, 2 valid but nothing to listen on.\nHAProxy's spellings -db, -sf and -st are accepted as written; arguments after -- are configuration files."
 )]
 pub struct Cli {
@@ -71,6 +76,12 @@ pub struct Cli {
     #[arg(long = "terminate-pids", value_name = "PID", num_args = 1..)]
     pub terminate_pids: Vec<u32>,
 
+    /// Take the old process's listening sockets through its stats socket (which
+    /// needs `expose-fd listeners`); failing is fatal. /dev/null: bind new sockets.
+    /// Without -x, the -sf/-st processes are asked directly.
+    #[arg(short = 'x', value_name = "SOCKET")]
+    pub old_socket: Option<PathBuf>,
+
     /// Local peer name (accepted for compatibility; sets HAPROXY_LOCALPEER).
     #[arg(short = 'L', value_name = "NAME")]
     pub local_peer: Option<String>,
@@ -89,14 +100,32 @@ fn rewrite(arg: String) -> String {
 
 /// Parses the command line (program name first, as `std::env::args()` gives it).
 /// Prints help or an error and exits like HAProxy (help: 0, usage error: 1).
+/// Records where the listening sockets come from ([`crate::handover::set_sources`]).
 pub fn parse_args(args: impl IntoIterator<Item = String>) -> Cli {
     match try_parse_args(args) {
-        Ok(cli) => cli,
+        Ok(cli) => {
+            crate::handover::set_sources(handover_sources(&cli));
+            cli
+        }
         Err(e) => {
             let code = if e.use_stderr() { 1 } else { 0 };
             let _ = e.print();
             std::process::exit(code);
         }
+    }
+}
+
+/// The processes (`-sf`, then `-st`) and stats socket (`-x`) to take the
+/// listening sockets from.
+pub fn handover_sources(cli: &Cli) -> crate::handover::Sources {
+    crate::handover::Sources {
+        pids: cli
+            .finish_pids
+            .iter()
+            .chain(&cli.terminate_pids)
+            .copied()
+            .collect(),
+        stats_socket: cli.old_socket.clone(),
     }
 }
 

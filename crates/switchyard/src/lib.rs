@@ -17,6 +17,7 @@ pub mod admin;
 pub mod backend;
 pub mod cli;
 pub mod frontend;
+pub mod handover;
 pub mod hardening;
 pub mod health;
 pub mod observability;

@@ -34,9 +34,10 @@
 //! `EAGAIN`, and only then is the socket closed. What remains: a connection
 //! completed into the queue between the last `EAGAIN` and `close()` (a few
 //! microseconds) is reset, unless `net.ipv4.tcp_migrate_req=1` (Linux 5.14+)
-//! lets the kernel move it to a sibling socket; passing the listening sockets
-//! to the new process (HAProxy's `-x`) would close that window and is not
-//! implemented. Connections taken from the
+//! lets the kernel move it to a sibling socket. A process started with `-sf`
+//! takes the old process's sockets instead ([`crate::handover`]): the old
+//! process then closes a handed-over socket without shrinking or draining
+//! it, and nothing queued is lost. Connections taken from the
 //! queue are served like any other. Connections of a draining listener finish
 //! the request in flight and answer it with `connection: close`; an idle
 //! keep-alive connection waits up to [`IDLE_LINGER`] for a next request, which
@@ -142,6 +143,8 @@ pub fn run(
     };
     let threads = thread_count(&snap);
     let keys = keys(&snap);
+    crate::handover::serve();
+    crate::handover::fetch(&keys.iter().map(|k| k.addr).collect::<Vec<_>>())?;
     let mut per_thread = Vec::with_capacity(threads);
     for _ in 0..threads {
         per_thread.push(bind_keys(&snap, &keys).map_err(|e| {
@@ -152,7 +155,20 @@ pub fn run(
             exit.to_string()
         })?);
     }
+    // Sockets of the old process beyond one per thread (it had more threads).
+    for (t, addr, listener) in crate::handover::leftovers(threads) {
+        if let Some(b) = per_thread[t].iter().find(|b| b.key.addr == addr) {
+            let (key, fe, snap) = (b.key.clone(), b.fe, b.snap.clone());
+            per_thread[t].push(Bound {
+                key,
+                fe,
+                snap,
+                listener,
+            });
+        }
+    }
     let cli = crate::admin::socket::bind(&snap)?;
+    crate::handover::commit();
     on_bound();
     reload::publish(snap.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -189,6 +205,7 @@ pub fn run(
             }
         }
         let _ = live.health.send(true);
+        crate::handover::stop();
         let _ = stop_tx.send(true);
     });
     for w in workers {
@@ -326,7 +343,11 @@ fn bind_keys(snap: &Arc<Snapshot>, keys: &[Key]) -> Result<Vec<Bound>, String> {
         else {
             continue;
         };
-        let listener = bind_one(key.addr).map_err(|e| {
+        let listener = match crate::handover::take(key.addr) {
+            Some(inherited) => Ok(inherited),
+            None => bind_one(key.addr),
+        };
+        let listener = listener.map_err(|e| {
             let text = e.to_string();
             let reason = text.split(" (os error").next().unwrap_or(&text);
             let loc = fe
@@ -453,6 +474,7 @@ async fn accept_loop(
     let (drain_tx, drain_rx) = watch::channel(false);
     let drain_tx = Arc::new(drain_tx);
     let [mut stop, mut close] = ends;
+    let held = crate::handover::Held::new(&listener);
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
@@ -499,6 +521,10 @@ async fn accept_loop(
         }
     }
     let _ = drain_tx.send(true);
+    if held.release() {
+        // Handed over: the queue belongs to the newer process's socket.
+        return;
+    }
     let Ok(listener) = listener.into_std() else {
         return;
     };

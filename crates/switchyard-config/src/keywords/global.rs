@@ -207,6 +207,7 @@ pub(crate) fn keyword(p: &mut Parser<'_>, line: &Line) {
                 }
                 let mut level = None;
                 let mut mode = None;
+                let mut expose_fd_listeners = false;
                 let mut i = 3;
                 while i < line.len() {
                     match line.arg(i) {
@@ -233,14 +234,24 @@ pub(crate) fn keyword(p: &mut Parser<'_>, line: &Line) {
                             ignored(&mut p.diags, line, &format!("stats socket ... {w}"), "the socket belongs to the user running switchyard");
                             i += 2;
                         }
-                        "process" | "thread" | "expose-fd" | "severity-output" => i += 2,
+                        "expose-fd" => {
+                            // HAProxy 2.6 knows one value: the listening sockets may be
+                            // taken by a new process (`-x`).
+                            if line.arg(i + 1) != "listeners" {
+                                p.diags.alert(loc, kw, format!("'stats socket' : ''expose-fd' only supports 'listeners' (got '{}')'", line.arg(i + 1)));
+                                return;
+                            }
+                            expose_fd_listeners = true;
+                            i += 2;
+                        }
+                        "process" | "thread" | "severity-output" => i += 2,
                         other => {
                             p.diags.alert(loc, kw, format!("'stats socket' : unknown keyword '{other}'."));
                             return;
                         }
                     }
                 }
-                p.global.stats_sockets.push(StatsSocket { address: line.arg(2).to_string(), level, mode, loc: loc.clone() });
+                p.global.stats_sockets.push(StatsSocket { address: line.arg(2).to_string(), level, mode, expose_fd_listeners, loc: loc.clone() });
             }
             "timeout" | "maxconn" | "bind-process" => {
                 ignored(&mut p.diags, line, &format!("stats {}", line.arg(1)), "the runtime API uses its own limits")

@@ -697,3 +697,23 @@ fn log_format_variables_checked() {
         .iter()
         .any(|d| d.message.contains("Falling back to 'option tcplog'")));
 }
+
+#[test]
+fn stats_socket_expose_fd_listeners() {
+    let g = listen_in(
+        "global\n    stats socket /run/x.sock level admin expose-fd listeners\n    stats socket /run/y.sock\n",
+        "",
+    )
+    .global;
+    assert!(g.stats_sockets[0].expose_fd_listeners);
+    assert_eq!(g.stats_sockets[0].level.as_deref(), Some("admin"));
+    assert!(!g.stats_sockets[1].expose_fd_listeners);
+    // HAProxy 2.6 knows no other value (message checked against haproxy -c).
+    let out = read(&format!(
+        "global\n    stats socket /run/x.sock expose-fd foo\n{D}listen l\n    bind 127.0.0.1:3990\n"
+    ));
+    assert!(out.config.is_none());
+    assert!(out.diagnostics.iter().any(
+        |d| d.message == "'stats socket' : ''expose-fd' only supports 'listeners' (got 'foo')'"
+    ));
+}
