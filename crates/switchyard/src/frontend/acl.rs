@@ -94,6 +94,24 @@ pub(crate) enum Sample<'a> {
     Bool(bool),
 }
 
+impl CompiledFetch {
+    /// Whether the fetch reads the request's headers.
+    pub(crate) fn reads_headers(&self) -> bool {
+        match self {
+            CompiledFetch::Hdr { .. } | CompiledFetch::HdrCnt(_) | CompiledFetch::Cookie(_) => true,
+            CompiledFetch::Path
+            | CompiledFetch::Url
+            | CompiledFetch::Query
+            | CompiledFetch::Method
+            | CompiledFetch::Src
+            | CompiledFetch::DstPort
+            | CompiledFetch::UrlParam(_)
+            | CompiledFetch::ReqVer
+            | CompiledFetch::Always(_) => false,
+        }
+    }
+}
+
 impl CompiledAcls {
     pub fn compile(acls: &[Acl]) -> Result<Self, String> {
         let acls = acls
@@ -115,6 +133,15 @@ impl CompiledAcls {
 
     pub fn eval(&self, cond: &Condition, req: &RequestInfo<'_>) -> bool {
         self.eval_in(cond, req, Phase::Request)
+    }
+
+    /// Whether any ACL reads request headers (`hdr*`, `req.cook`). The proxy builds the
+    /// `HeaderMap` that [`RequestInfo::headers`] points to only when something reads it.
+    pub fn reads_headers(&self) -> bool {
+        self.acls
+            .iter()
+            .flat_map(|a| &a.criteria)
+            .any(|c| c.fetch.reads_headers())
     }
 
     /// `None` (no condition) is true.

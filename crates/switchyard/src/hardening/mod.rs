@@ -42,7 +42,9 @@ mod semantics;
 pub use head::check_head_bytes;
 pub use semantics::{check_request, strip_h2c, strip_hop_by_hop};
 
-use http::{HeaderMap, Method, Uri, Version};
+use http::{Method, Uri, Version};
+
+use crate::proxy::h1::{FieldEdit, FieldSet};
 
 /// Every check on a complete request head: `raw` is the head as received (request line
 /// through the empty line), the other arguments its parsed form.
@@ -51,7 +53,7 @@ pub fn check_head(
     method: &Method,
     uri: &Uri,
     version: Version,
-    headers: &HeaderMap,
+    headers: &(impl FieldSet + ?Sized),
 ) -> Result<(), Reject> {
     check_head_bytes(raw)?;
     check_request(method, uri, version, headers)
@@ -65,8 +67,9 @@ pub fn check_head(
 /// forwards the fields a `Connection` option names and switchyard's engine reproduces
 /// that (tests/connmode.rs); calling it is a separate choice (RFC 9110 §7.6.1 says
 /// remove them, proxy-security.md rule 20).
-pub fn normalize_request(uri: &mut Uri, headers: &mut HeaderMap) -> bool {
-    let mut changed = strip_h2c(headers);
+pub fn normalize_request(uri: &mut Uri, headers: &mut (impl FieldEdit + ?Sized)) -> bool {
+    // The map is only built when there is an h2c offer to remove.
+    let mut changed = semantics::offers_h2c(headers) && strip_h2c(headers.map_mut());
     if let Some(pq) = uri.path_and_query() {
         if let std::borrow::Cow::Owned(new) = normalize::default_path_and_query(pq.as_str()) {
             let mut parts = uri.clone().into_parts();
@@ -107,7 +110,7 @@ impl std::fmt::Display for Reject {
 impl std::error::Error for Reject {}
 
 /// RFC 9110 §5.6.2 `tchar`.
-pub(crate) fn is_tchar(b: u8) -> bool {
+pub(crate) const fn is_tchar(b: u8) -> bool {
     matches!(b,
         b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
         | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z')
@@ -131,6 +134,7 @@ pub(crate) fn test_cases(default: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderMap;
 
     #[test]
     fn normalize_request_rewrites_path_and_strips_h2c() {

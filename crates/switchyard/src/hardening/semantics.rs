@@ -1,9 +1,10 @@
 //! Checks on a parsed request head: framing headers, Host, target form, Expect.
 
-use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING, UPGRADE};
+use http::header::{CONNECTION, UPGRADE};
 use http::{HeaderMap, HeaderValue, Method, Uri, Version};
 
 use super::{is_tchar, Reject};
+use crate::proxy::h1::{ascii_str, FieldSet, Known};
 
 /// Transfer-codings switchyard knows how to pass on (RFC 9112 §7, IANA registry).
 /// Anything else is answered with 501 (RFC 9112 §6.1).
@@ -31,7 +32,7 @@ pub fn check_request(
     method: &Method,
     uri: &Uri,
     version: Version,
-    headers: &HeaderMap,
+    headers: &(impl FieldSet + ?Sized),
 ) -> Result<(), Reject> {
     check_framing(version, headers)?;
     check_target(method, uri)?;
@@ -39,18 +40,16 @@ pub fn check_request(
     check_expect(headers)
 }
 
-fn tokens(v: &HeaderValue) -> Result<impl Iterator<Item = &str>, Reject> {
-    let s = v
-        .to_str()
-        .map_err(|_| Reject::bad("non-ASCII framing header"))?;
+fn tokens(v: &[u8]) -> Result<impl Iterator<Item = &str>, Reject> {
+    let s = ascii_str(v).ok_or(Reject::bad("non-ASCII framing header"))?;
     Ok(s.split(',').map(|t| t.trim_matches([' ', '\t'])))
 }
 
-fn check_framing(version: Version, headers: &HeaderMap) -> Result<(), Reject> {
+fn check_framing(version: Version, headers: &(impl FieldSet + ?Sized)) -> Result<(), Reject> {
     let mut saw_te = false;
     let mut chunked_at: Option<usize> = None;
     let mut n = 0usize;
-    for v in headers.get_all(TRANSFER_ENCODING) {
+    for v in headers.values(Known::TransferEncoding) {
         saw_te = true;
         for t in tokens(v)? {
             if t.is_empty() {
@@ -62,14 +61,13 @@ fn check_framing(version: Version, headers: &HeaderMap) -> Result<(), Reject> {
                     "transfer-coding with parameters or invalid characters",
                 ));
             }
-            let lower = t.to_ascii_lowercase();
-            if !KNOWN_CODINGS.contains(&lower.as_str()) {
+            if !KNOWN_CODINGS.iter().any(|c| c.eq_ignore_ascii_case(t)) {
                 return Err(Reject {
                     status: 501,
                     reason: "unknown transfer-coding",
                 });
             }
-            if lower == "chunked" {
+            if t.eq_ignore_ascii_case("chunked") {
                 if chunked_at.is_some() {
                     return Err(Reject::bad("chunked applied more than once"));
                 }
@@ -84,13 +82,13 @@ fn check_framing(version: Version, headers: &HeaderMap) -> Result<(), Reject> {
         if chunked_at.is_none() || chunked_at != Some(n) {
             return Err(Reject::bad("chunked is not the final transfer-coding"));
         }
-        if headers.contains_key(CONTENT_LENGTH) {
+        if headers.has(Known::ContentLength) {
             return Err(Reject::bad("both Transfer-Encoding and Content-Length"));
         }
         return Ok(());
     }
     let mut len: Option<u64> = None;
-    for v in headers.get_all(CONTENT_LENGTH) {
+    for v in headers.values(Known::ContentLength) {
         for t in tokens(v)? {
             if t.is_empty() || t.len() > 20 || !t.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(Reject::bad("invalid Content-Length"));
@@ -141,8 +139,12 @@ fn check_target(method: &Method, uri: &Uri) -> Result<(), Reject> {
     }
 }
 
-fn check_host(uri: &Uri, version: Version, headers: &HeaderMap) -> Result<(), Reject> {
-    let mut hosts = headers.get_all(HOST).iter();
+fn check_host(
+    uri: &Uri,
+    version: Version,
+    headers: &(impl FieldSet + ?Sized),
+) -> Result<(), Reject> {
+    let mut hosts = headers.values(Known::Host);
     let host = hosts.next();
     if hosts.next().is_some() {
         return Err(Reject::bad("more than one Host"));
@@ -153,7 +155,7 @@ fn check_host(uri: &Uri, version: Version, headers: &HeaderMap) -> Result<(), Re
         }
         return Ok(());
     };
-    let h = host.as_bytes();
+    let h = host;
     if !valid_host(h) {
         return Err(Reject::bad("invalid Host"));
     }
@@ -242,8 +244,8 @@ pub(crate) fn valid_host(h: &[u8]) -> bool {
     reg_name_ok && port_ok
 }
 
-fn check_expect(headers: &HeaderMap) -> Result<(), Reject> {
-    for v in headers.get_all(EXPECT) {
+fn check_expect(headers: &(impl FieldSet + ?Sized)) -> Result<(), Reject> {
+    for v in headers.values(Known::Expect) {
         for t in tokens(v).map_err(|_| Reject {
             status: 417,
             reason: "unsupported expectation",
@@ -257,6 +259,15 @@ fn check_expect(headers: &HeaderMap) -> Result<(), Reject> {
         }
     }
     Ok(())
+}
+
+/// Whether [`strip_h2c`] would change anything: an `HTTP2-Settings` line, or an `Upgrade`
+/// value naming `h2c` (or not ASCII).
+pub(crate) fn offers_h2c(headers: &(impl FieldSet + ?Sized)) -> bool {
+    headers.has(Known::Http2Settings)
+        || headers
+            .values(Known::Upgrade)
+            .any(|v| ascii_str(v).is_none_or(|s| s.split(',').any(|t| is_h2c(t.trim()))))
 }
 
 /// Removes an `h2c` upgrade (RFC 9113 §3.1 "h2c" is not supported over a proxy; tunnelling
@@ -362,6 +373,7 @@ fn is_h2c(t: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header::{CONTENT_LENGTH, HOST};
 
     fn head(line: &str, fields: &[(&str, &[u8])]) -> (Method, Uri, Version, HeaderMap) {
         let mut it = line.split(' ');

@@ -15,12 +15,12 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::BytesMut;
-use http::header::{HeaderValue, UPGRADE};
+use http::header::HeaderValue;
 use http::{HeaderMap, StatusCode, Version};
-use switchyard_config::ConnMode;
+use switchyard_config::{Balance, ConnMode};
 
 use super::body::{self, XferError};
-use super::h1::{self, BodyKind, RequestHead, ResponseHead};
+use super::h1::{self, BodyKind, FieldEdit, FieldSet, Known, RequestHead, ResponseHead};
 use super::headers::{self, Extra};
 use super::local::{answer_verdict, exchange_failed, generated, raw_400, raw_reject, send_local};
 use super::queue::{self, AssignError, Lease};
@@ -33,7 +33,7 @@ use crate::backend::balance::PickContext;
 use crate::backend::sticky::{self, RequestCookie};
 use crate::frontend::{CompiledAcls, RequestInfo, RequestRules, Verdict};
 use crate::observability::LogRecord;
-use crate::snapshot::BackendRt;
+use crate::snapshot::{BackendRt, FrontendRt};
 
 /// What validation learned about a request.
 struct Checked {
@@ -64,12 +64,12 @@ fn validate(req: &mut RequestHead) -> Result<Checked, crate::hardening::Reject> 
     let websocket = upgrade
         && req
             .headers
-            .get(UPGRADE)
-            .and_then(|v| v.to_str().ok())
+            .first(Known::Upgrade)
+            .and_then(h1::ascii_str)
             .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     let key_ok = req
         .headers
-        .get("sec-websocket-key")
+        .first(Known::SecWebSocketKey)
         .is_some_and(|k| k.len() == 24);
     if websocket && !key_ok {
         return Err(crate::hardening::Reject {
@@ -82,6 +82,25 @@ fn validate(req: &mut RequestHead) -> Result<Checked, crate::hardening::Reject> 
         upgrade,
         websocket,
     })
+}
+
+/// Whether something of the frontend reads request headers through `http::HeaderMap`
+/// (rules, header ACLs, the stats page and `use-service`); else routing never builds it.
+fn frontend_reads_headers(fe: &FrontendRt) -> bool {
+    !fe.request_rules.is_empty()
+        || !fe.response_rules.is_empty()
+        || fe.router.acls().reads_headers()
+        || fe.cfg.stats.is_some()
+        || !fe.cfg.services.is_empty()
+}
+
+/// The same for a backend: rules, header ACLs, cookie persistence, `balance hdr`.
+fn backend_reads_headers(be: &BackendRt) -> bool {
+    !be.request_rules.is_empty()
+        || !be.response_rules.is_empty()
+        || be.acls.reads_headers()
+        || be.cfg.cookie.is_some()
+        || matches!(be.cfg.balance, Balance::Hdr { .. })
 }
 
 /// Handles one request; returns whether the client connection stays open.
@@ -159,6 +178,9 @@ pub async fn handle(
     }
 
     // 4. Frontend rules, then route.
+    if frontend_reads_headers(fe) {
+        req.headers.map_mut();
+    }
     let pending_body = body_kind != BodyKind::None;
     let verdict = run_request_rules(&fe.request_rules, fe.router.acls(), &mut req, cx);
     if verdict != Verdict::Continue {
@@ -207,6 +229,9 @@ pub async fn handle(
     rec.backend = be.name.clone();
     rec.backend_index = Some(bi);
     be.counters.requests.fetch_add(1, Ordering::Relaxed);
+    if backend_reads_headers(be) {
+        req.headers.map_mut();
+    }
     let verdict = run_request_rules(&be.request_rules, &be.acls, &mut req, cx);
     if verdict != Verdict::Continue {
         return answer_verdict(
@@ -233,7 +258,7 @@ pub async fn handle(
         .cfg
         .cookie
         .as_ref()
-        .map(|c| sticky::lookup(c, &req.headers, &be.servers, now));
+        .map(|c| sticky::lookup(c, req.headers.built_map(), &be.servers, now));
     rec.term[2] = verdict.map_or(b'-', cookie_flag);
     let persist = match verdict {
         Some(RequestCookie::Valid(i)) => Some(i),
@@ -245,7 +270,7 @@ pub async fn handle(
         let ctx = PickContext {
             src: cx.peer.ip(),
             uri: &target,
-            headers: &req.headers,
+            headers: req.headers.built_map(),
             avoid: None,
         };
         queue::assign(be, persist, &ctx).await
@@ -283,9 +308,13 @@ pub async fn handle(
     };
 
     // 6. The request as the server will see it.
-    let original_headers = be.cfg.cookie.as_ref().map(|_| req.headers.clone());
+    let original_headers = be
+        .cfg
+        .cookie
+        .as_ref()
+        .map(|_| req.headers.built_map().clone());
     if let Some(c) = &be.cfg.cookie {
-        sticky::prepare_request(c, &mut req.headers);
+        sticky::prepare_request(c, req.headers.map_mut());
     }
     let mut extra = Extra::new();
     if let Some(x) = headers::forwarded_for_cached(
@@ -332,7 +361,7 @@ pub async fn handle(
     let ctx = PickContext {
         src: cx.peer.ip(),
         uri: &target,
-        headers: &req.headers,
+        headers: req.headers.built_map(),
         avoid: None,
     };
     let sent = match retry::send(be, lease, &ctx, rec, client, &out).await {
@@ -377,9 +406,14 @@ pub async fn handle(
     // 9. http-response rules (backend's, then frontend's), then cookie insertion;
     // both also apply to a 101 (HAProxy inserts the cookie into the WebSocket handshake).
     let info = request_info(&req, cx);
-    be.response_rules.apply(&be.acls, &info, &mut resp.headers);
-    fe.response_rules
-        .apply(fe.router.acls(), &info, &mut resp.headers);
+    if !be.response_rules.is_empty() {
+        be.response_rules
+            .apply(&be.acls, &info, resp.headers.map_mut());
+    }
+    if !fe.response_rules.is_empty() {
+        fe.response_rules
+            .apply(fe.router.acls(), &info, resp.headers.map_mut());
+    }
     if let (Some(c), Some(orig)) = (&be.cfg.cookie, &original_headers) {
         let v = verdict.unwrap_or(RequestCookie::None);
         sticky::apply_response(
@@ -389,16 +423,16 @@ pub async fn handle(
             orig,
             lease.server(),
             resp.status,
-            &mut resp.headers,
+            resp.headers.map_mut(),
             now,
         );
-        rec.term[3] = response_cookie_flag(c.name.as_str(), &resp.headers);
+        rec.term[3] = response_cookie_flag(c.name.as_str(), resp.headers.built_map());
     }
 
     if resp.status == StatusCode::SWITCHING_PROTOCOLS {
         let valid = upgrade
             && h1::connection_has(&resp.headers, "upgrade")
-            && (!websocket || resp.headers.contains_key("sec-websocket-accept"));
+            && (!websocket || resp.headers.has(Known::SecWebSocketAccept));
         if !valid {
             rec.term = *b"PH--";
             return generated(client, rec, 502, req.version, true, started).await;
@@ -572,7 +606,7 @@ fn request_info<'a>(req: &'a RequestHead, cx: &ConnCtx) -> RequestInfo<'a> {
         method: &req.method,
         uri: &req.uri,
         version: req.version,
-        headers: &req.headers,
+        headers: req.headers.built_map(),
         src: cx.peer.ip(),
         dst: cx.local,
     }
@@ -593,11 +627,11 @@ fn run_request_rules(
     parts.method = std::mem::take(&mut req.method);
     parts.uri = std::mem::take(&mut req.uri);
     parts.version = req.version;
-    parts.headers = std::mem::take(&mut req.headers);
+    parts.headers = std::mem::take(req.headers.map_mut());
     let verdict = rules.apply(acls, &mut parts, cx.peer.ip(), cx.local);
     req.method = parts.method;
     req.uri = parts.uri;
-    req.headers = parts.headers;
+    *req.headers.map_mut() = parts.headers;
     verdict
 }
 

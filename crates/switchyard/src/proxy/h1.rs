@@ -1,13 +1,19 @@
 //! HTTP/1.x message heads: parsing (httparse), framing rules and serialisation.
 //!
-//! Heads are parsed into `http` types so that routing, balancing and cookie code
-//! work on one representation. Header names come out lower-cased (as HAProxy's
-//! HTX does); values and the order of distinct names are kept. Framing follows
-//! RFC 9112 §6.3 strictly: anything ambiguous is a parse error, so a request we
-//! cannot frame never reaches a server.
+//! A head's header fields are kept as [`Fields`]: the `name: value\r\n` lines as they
+//! will be forwarded (names lower-cased, as HAProxy's HTX does; values trimmed; order
+//! kept), each tagged once at parse time with the [`Known`] name the proxy itself
+//! interprets (framing, `Host`, `Connection`, `Upgrade`, ...). Validation, framing and
+//! connection handling read those tags instead of hashing names, and a head nobody
+//! rewrote is forwarded as one copy of its lines. `http::HeaderMap` is built only when
+//! something needs it (rules, header ACLs, cookies, the stats page, a rare rewrite):
+//! [`Fields::map_mut`]. Framing follows RFC 9112 §6.3 strictly: anything ambiguous is a
+//! parse error, so a request we cannot frame never reaches a server.
+
+use std::sync::{LazyLock, OnceLock};
 
 use bytes::{BufMut, BytesMut};
-use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+use http::header::{self, CONTENT_LENGTH};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
 
 /// HAProxy's `tune.http.maxhdr` default.
@@ -58,7 +64,7 @@ pub struct RequestHead {
     pub method: Method,
     pub uri: Uri,
     pub version: Version,
-    pub headers: HeaderMap,
+    pub headers: Fields,
 }
 
 /// A parsed status line and headers.
@@ -68,7 +74,7 @@ pub struct ResponseHead {
     /// The server's reason phrase, forwarded as sent.
     pub reason: String,
     pub version: Version,
-    pub headers: HeaderMap,
+    pub headers: Fields,
 }
 
 /// How a message body is delimited.
@@ -120,7 +126,7 @@ pub fn parse_request(
         .parse()
         .map_err(|_| ParseError::Invalid)?;
     let version = version_of(req.version);
-    let headers = header_map(req.headers)?;
+    let headers = Fields::parse(req.headers)?;
     Ok(Some((
         RequestHead {
             method,
@@ -145,7 +151,7 @@ pub fn parse_response(buf: &[u8]) -> Result<Option<(ResponseHead, usize)>, Parse
     let status = StatusCode::from_u16(res.code.unwrap_or(0)).map_err(|_| ParseError::Invalid)?;
     let reason = res.reason.unwrap_or("").to_owned();
     let version = version_of(res.version);
-    let headers = header_map(res.headers)?;
+    let headers = Fields::parse(res.headers)?;
     Ok(Some((
         ResponseHead {
             status,
@@ -164,16 +170,6 @@ fn version_of(minor: Option<u8>) -> Version {
     }
 }
 
-fn header_map(raw: &[httparse::Header<'_>]) -> Result<HeaderMap, ParseError> {
-    let mut map = HeaderMap::with_capacity(raw.len());
-    for h in raw {
-        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| ParseError::Invalid)?;
-        let value = HeaderValue::from_bytes(trim(h.value)).map_err(|_| ParseError::Invalid)?;
-        map.append(name, value);
-    }
-    Ok(map)
-}
-
 fn trim(v: &[u8]) -> &[u8] {
     let start = v
         .iter()
@@ -190,11 +186,11 @@ fn trim(v: &[u8]) -> &[u8] {
 /// `Content-Length`, chunked wins and `Content-Length` is removed (the caller
 /// must then close the client connection after the response, as HAProxy does).
 pub fn request_body_kind(head: &mut RequestHead) -> Result<BodyKind, ParseError> {
-    if head.headers.contains_key(TRANSFER_ENCODING) {
+    if head.headers.has(Known::TransferEncoding) {
         if head.version == Version::HTTP_10 || !ends_with_chunked(&head.headers) {
             return Err(ParseError::Framing);
         }
-        super::headers::remove_ordered(&mut head.headers, &CONTENT_LENGTH);
+        head.headers.remove_all(Known::ContentLength);
         return Ok(BodyKind::StrictChunked);
     }
     let (n, repeated) = content_length(&head.headers)?;
@@ -205,10 +201,13 @@ pub fn request_body_kind(head: &mut RequestHead) -> Result<BodyKind, ParseError>
     }
 }
 
-/// Repeated but equal `Content-Length` values are forwarded as one header.
-fn normalise_length(headers: &mut HeaderMap, n: Option<u64>, repeated: bool) {
+/// Repeated but equal `Content-Length` values are forwarded as one header (in the
+/// first one's place).
+fn normalise_length(headers: &mut impl FieldEdit, n: Option<u64>, repeated: bool) {
     if let (true, Some(n)) = (repeated, n) {
-        headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
+        headers
+            .map_mut()
+            .insert(CONTENT_LENGTH, HeaderValue::from(n));
     }
 }
 
@@ -223,8 +222,8 @@ pub fn response_body_kind(
     if method == Method::HEAD || (100..200).contains(&s) || s == 204 || s == 304 {
         return Ok(BodyKind::None);
     }
-    if head.headers.contains_key(TRANSFER_ENCODING) {
-        super::headers::remove_ordered(&mut head.headers, &CONTENT_LENGTH);
+    if head.headers.has(Known::TransferEncoding) {
+        head.headers.remove_all(Known::ContentLength);
         return Ok(if ends_with_chunked(&head.headers) {
             BodyKind::Chunked
         } else {
@@ -240,20 +239,20 @@ pub fn response_body_kind(
     }
 }
 
-fn ends_with_chunked(headers: &HeaderMap) -> bool {
-    let last = headers.get_all(TRANSFER_ENCODING).iter().next_back();
-    last.and_then(|v| v.to_str().ok())
+fn ends_with_chunked(headers: &impl FieldSet) -> bool {
+    let last = headers.values(Known::TransferEncoding).last();
+    last.and_then(ascii_str)
         .and_then(|v| v.rsplit(',').next())
         .is_some_and(|t| t.trim().eq_ignore_ascii_case("chunked"))
 }
 
 /// All `Content-Length` values (also comma lists) must agree. Also says whether the
-/// value was repeated (several lines or a list), in the same single look-up.
-fn content_length(headers: &HeaderMap) -> Result<(Option<u64>, bool), ParseError> {
+/// value was repeated (several lines or a list), in the same single pass.
+fn content_length(headers: &impl FieldSet) -> Result<(Option<u64>, bool), ParseError> {
     let mut found: Option<u64> = None;
     let mut values = 0usize;
-    for v in headers.get_all(CONTENT_LENGTH) {
-        let s = v.to_str().map_err(|_| ParseError::Framing)?;
+    for v in headers.values(Known::ContentLength) {
+        let s = ascii_str(v).ok_or(ParseError::Framing)?;
         for part in s.split(',') {
             let part = part.trim();
             if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) || part.len() > 18 {
@@ -271,17 +270,15 @@ fn content_length(headers: &HeaderMap) -> Result<(Option<u64>, bool), ParseError
 }
 
 /// True when the `Connection` header lists `token` (case-insensitive).
-pub fn connection_has(headers: &HeaderMap, token: &str) -> bool {
-    headers.get_all(CONNECTION).iter().any(|v| {
-        v.to_str()
-            .map(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-            .unwrap_or(false)
+pub fn connection_has(headers: &(impl FieldSet + ?Sized), token: &str) -> bool {
+    headers.values(Known::Connection).any(|v| {
+        ascii_str(v).is_some_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
     })
 }
 
 /// Number of `Host` headers (HAProxy rejects more than one).
-pub fn host_count(headers: &HeaderMap) -> usize {
-    headers.get_all(HOST).iter().count()
+pub fn host_count(headers: &(impl FieldSet + ?Sized)) -> usize {
+    headers.values(Known::Host).count()
 }
 
 /// Appends `METHOD target VERSION\r\n` + headers + `extra` + `\r\n`.
@@ -298,7 +295,7 @@ pub fn write_request_head(
     } else {
         b" HTTP/1.1\r\n"
     });
-    write_headers(out, &head.headers, extra);
+    head.headers.write(out, extra);
 }
 
 /// The request target as the client sent it (origin, absolute, authority or `*` form).
@@ -319,7 +316,7 @@ pub fn write_response_head(
     version: Version,
     status: StatusCode,
     reason: &str,
-    headers: &HeaderMap,
+    headers: &(impl FieldSet + ?Sized),
 ) {
     out.put_slice(if version == Version::HTTP_10 {
         b"HTTP/1.0 "
@@ -334,11 +331,459 @@ pub fn write_response_head(
         out.put_slice(reason.as_bytes());
     }
     out.put_slice(b"\r\n");
-    write_headers(out, headers, &[]);
+    headers.write(out, &[]);
 }
 
-fn write_headers(out: &mut BytesMut, headers: &HeaderMap, extra: &[(HeaderName, HeaderValue)]) {
-    for (name, value) in headers.iter().chain(extra.iter().map(|(n, v)| (n, v))) {
+/// The header names the proxy interprets itself, recognised once per line when a head
+/// is parsed (by length and bytes of the lower-cased name), so that no later step
+/// hashes a name to find them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Known {
+    Other,
+    Host,
+    ContentLength,
+    TransferEncoding,
+    Connection,
+    Upgrade,
+    Expect,
+    Http2Settings,
+    SecWebSocketKey,
+    SecWebSocketAccept,
+}
+
+impl Known {
+    /// The tag of a lower-case field name.
+    pub fn of(lower: &[u8]) -> Known {
+        let k = match lower.len() {
+            4 => Known::Host,
+            6 => Known::Expect,
+            7 => Known::Upgrade,
+            10 => Known::Connection,
+            14 if lower[0] == b'c' => Known::ContentLength,
+            14 => Known::Http2Settings,
+            17 if lower[0] == b't' => Known::TransferEncoding,
+            17 => Known::SecWebSocketKey,
+            20 => Known::SecWebSocketAccept,
+            _ => return Known::Other,
+        };
+        if lower == k.as_str().as_bytes() {
+            k
+        } else {
+            Known::Other
+        }
+    }
+
+    /// The lower-case name (empty for [`Known::Other`]).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Known::Other => "",
+            Known::Host => "host",
+            Known::ContentLength => "content-length",
+            Known::TransferEncoding => "transfer-encoding",
+            Known::Connection => "connection",
+            Known::Upgrade => "upgrade",
+            Known::Expect => "expect",
+            Known::Http2Settings => "http2-settings",
+            Known::SecWebSocketKey => "sec-websocket-key",
+            Known::SecWebSocketAccept => "sec-websocket-accept",
+        }
+    }
+
+    /// The name as `http` spells it; `None` for [`Known::Other`].
+    pub fn name(self) -> Option<HeaderName> {
+        Some(match self {
+            Known::Other => return None,
+            Known::Host => header::HOST,
+            Known::ContentLength => header::CONTENT_LENGTH,
+            Known::TransferEncoding => header::TRANSFER_ENCODING,
+            Known::Connection => header::CONNECTION,
+            Known::Upgrade => header::UPGRADE,
+            Known::Expect => header::EXPECT,
+            Known::Http2Settings => HeaderName::from_static("http2-settings"),
+            Known::SecWebSocketKey => header::SEC_WEBSOCKET_KEY,
+            Known::SecWebSocketAccept => header::SEC_WEBSOCKET_ACCEPT,
+        })
+    }
+}
+
+/// Read access to header fields by the names the proxy interprets. Implemented by
+/// [`Fields`] (the proxy's heads) and by `http::HeaderMap` (what rules, tests and the
+/// fuzz targets build), so the checks are written once.
+pub trait FieldSet {
+    /// The values of every `k` line, trimmed, in order.
+    fn values(&self, k: Known) -> Values<'_>;
+    /// Whether a line with this (lower-case) name exists.
+    fn has_name(&self, name: &HeaderName) -> bool;
+    /// Serialises every line as `name: value\r\n`, then `extra`, then the empty line.
+    fn write(&self, out: &mut BytesMut, extra: &[(HeaderName, HeaderValue)]);
+
+    fn has(&self, k: Known) -> bool {
+        self.values(k).next().is_some()
+    }
+
+    fn first(&self, k: Known) -> Option<&[u8]> {
+        self.values(k).next()
+    }
+}
+
+/// The rewrites the proxy makes to header fields, keeping the order of the others.
+pub trait FieldEdit: FieldSet {
+    /// Removes every `k` line.
+    fn remove_all(&mut self, k: Known);
+    /// Appends `k: value` after the other lines.
+    fn push_static(&mut self, k: Known, value: &'static str);
+    /// The fields as an `http::HeaderMap`, for the rewrites that need one.
+    fn map_mut(&mut self) -> &mut HeaderMap;
+}
+
+/// The values of one known header (see [`FieldSet::values`]).
+pub enum Values<'a> {
+    Lines {
+        fields: &'a Fields,
+        next: usize,
+        k: Known,
+    },
+    Map(http::header::ValueIter<'a, HeaderValue>),
+    Empty,
+}
+
+impl<'a> Iterator for Values<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        match self {
+            Values::Lines { fields, next, k } => {
+                let f: &'a Fields = fields;
+                while let Some(l) = f.lines.get(*next) {
+                    *next += 1;
+                    if l.kind == *k {
+                        return Some(f.value(l));
+                    }
+                }
+                None
+            }
+            Values::Map(it) => it.next().map(HeaderValue::as_bytes),
+            Values::Empty => None,
+        }
+    }
+}
+
+/// A value as text when it is visible ASCII (what `HeaderValue::to_str` accepts: values
+/// never hold other control bytes than HTAB, so that is plain ASCII).
+pub fn ascii_str(v: &[u8]) -> Option<&str> {
+    if v.is_ascii() {
+        std::str::from_utf8(v).ok()
+    } else {
+        None
+    }
+}
+
+/// One field line of [`Fields::buf`]: `buf[start..colon]` is the name, the value runs
+/// from `colon + 2` to `end - 2` (`end` is after the CRLF).
+#[derive(Debug, Clone, Copy)]
+struct Line {
+    start: u32,
+    colon: u32,
+    end: u32,
+    kind: Known,
+}
+
+/// The header fields of a head (see the module docs).
+#[derive(Debug, Clone, Default)]
+pub struct Fields {
+    /// `name: value\r\n` for every line, as it will be forwarded.
+    buf: Vec<u8>,
+    lines: Vec<Line>,
+    /// Some lines were removed: `buf` is no longer the whole serialisation.
+    gaps: bool,
+    /// Built on demand; once present it is the fields (`buf`/`lines` are dropped).
+    map: Option<HeaderMap>,
+    /// A read-only copy as a map for [`Fields::get_all`] (tests, tools), built once.
+    view: OnceLock<HeaderMap>,
+}
+
+/// `http`'s valid header name bytes (RFC 9110 `tchar`), lower-cased; 0 for the others.
+const NAME_CHARS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if crate::hardening::is_tchar(c) {
+            t[b] = c.to_ascii_lowercase();
+        }
+        b += 1;
+    }
+    t
+};
+
+static EMPTY_MAP: LazyLock<HeaderMap> = LazyLock::new(HeaderMap::new);
+
+impl Fields {
+    /// Takes httparse's lines: names lower-cased and values trimmed, with the same
+    /// validity rules as `HeaderName::from_bytes` / `HeaderValue::from_bytes`.
+    fn parse(raw: &[httparse::Header<'_>]) -> Result<Fields, ParseError> {
+        let size: usize = raw.iter().map(|h| h.name.len() + h.value.len() + 4).sum();
+        let mut buf = Vec::with_capacity(size);
+        let mut lines = Vec::with_capacity(raw.len());
+        for h in raw {
+            let start = buf.len();
+            let name = h.name.as_bytes();
+            buf.extend(name.iter().map(|&b| NAME_CHARS[usize::from(b)]));
+            let colon = buf.len();
+            if name.is_empty() || buf[start..].contains(&0) {
+                return Err(ParseError::Invalid);
+            }
+            let value = trim(h.value);
+            if !value
+                .iter()
+                .all(|&b| (b >= 0x20 && b != 0x7f) || b == b'\t')
+            {
+                return Err(ParseError::Invalid);
+            }
+            buf.extend_from_slice(b": ");
+            buf.extend_from_slice(value);
+            buf.extend_from_slice(b"\r\n");
+            let kind = Known::of(&buf[start..colon]);
+            lines.push(Line {
+                start: start as u32,
+                colon: colon as u32,
+                end: buf.len() as u32,
+                kind,
+            });
+        }
+        Ok(Fields {
+            buf,
+            lines,
+            gaps: false,
+            map: None,
+            view: OnceLock::new(),
+        })
+    }
+
+    fn name(&self, l: &Line) -> &[u8] {
+        &self.buf[l.start as usize..l.colon as usize]
+    }
+
+    fn value(&self, l: &Line) -> &[u8] {
+        &self.buf[l.colon as usize + 2..l.end as usize - 2]
+    }
+
+    /// Number of field lines.
+    pub fn len(&self) -> usize {
+        match &self.map {
+            Some(m) => m.len(),
+            None => self.lines.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The fields as a map if [`FieldEdit::map_mut`] built one, else an empty map: for
+    /// consumers the caller knows read no header (routing without header ACLs, a
+    /// balancer that does not hash a header).
+    pub fn built_map(&self) -> &HeaderMap {
+        self.map
+            .as_ref()
+            .unwrap_or_else(|| LazyLock::force(&EMPTY_MAP))
+    }
+
+    /// Whether the map was built.
+    pub fn has_map(&self) -> bool {
+        self.map.is_some()
+    }
+
+    /// The fields as a read-only `HeaderMap` (built once and kept when the fields are
+    /// not a map yet): for tests and tools, not for the request path.
+    pub fn as_map(&self) -> &HeaderMap {
+        match &self.map {
+            Some(m) => m,
+            None => self.view.get_or_init(|| self.build_map()),
+        }
+    }
+
+    /// `HeaderMap::get_all` over [`Fields::as_map`].
+    pub fn get_all<K: http::header::AsHeaderName>(
+        &self,
+        name: K,
+    ) -> http::header::GetAll<'_, HeaderValue> {
+        self.as_map().get_all(name)
+    }
+
+    /// `HeaderMap::get` over [`Fields::as_map`].
+    pub fn get<K: http::header::AsHeaderName>(&self, name: K) -> Option<&HeaderValue> {
+        self.as_map().get(name)
+    }
+
+    /// Every line as (lower-case name, value), in order.
+    pub fn pairs(&self) -> Vec<(String, Vec<u8>)> {
+        match &self.map {
+            Some(m) => m
+                .iter()
+                .map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()))
+                .collect(),
+            None => self
+                .lines
+                .iter()
+                .map(|l| {
+                    (
+                        String::from_utf8_lossy(self.name(l)).into_owned(),
+                        self.value(l).to_vec(),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    fn build_map(&self) -> HeaderMap {
+        let mut map = HeaderMap::with_capacity(self.lines.len());
+        for l in &self.lines {
+            // Both were validated by `Fields::parse` with `http`'s own rules.
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(self.name(l)),
+                HeaderValue::from_bytes(self.value(l)),
+            ) {
+                map.append(n, v);
+            }
+        }
+        map
+    }
+}
+
+impl From<HeaderMap> for Fields {
+    fn from(map: HeaderMap) -> Self {
+        Fields {
+            map: Some(map),
+            ..Fields::default()
+        }
+    }
+}
+
+impl FieldSet for Fields {
+    fn values(&self, k: Known) -> Values<'_> {
+        match &self.map {
+            Some(m) => FieldSet::values(m, k),
+            None => Values::Lines {
+                fields: self,
+                next: 0,
+                k,
+            },
+        }
+    }
+
+    fn has_name(&self, name: &HeaderName) -> bool {
+        match &self.map {
+            Some(m) => m.contains_key(name),
+            None => {
+                let n = name.as_str().as_bytes();
+                self.lines.iter().any(|l| self.name(l) == n)
+            }
+        }
+    }
+
+    fn write(&self, out: &mut BytesMut, extra: &[(HeaderName, HeaderValue)]) {
+        if let Some(m) = &self.map {
+            return FieldSet::write(m, out, extra);
+        }
+        if self.gaps {
+            for l in &self.lines {
+                out.put_slice(&self.buf[l.start as usize..l.end as usize]);
+            }
+        } else {
+            out.put_slice(&self.buf);
+        }
+        write_lines(out, extra);
+    }
+}
+
+impl FieldEdit for Fields {
+    fn remove_all(&mut self, k: Known) {
+        if let Some(m) = &mut self.map {
+            return FieldEdit::remove_all(m, k);
+        }
+        self.view = OnceLock::new();
+        let before = self.lines.len();
+        self.lines.retain(|l| l.kind != k);
+        self.gaps |= self.lines.len() != before;
+    }
+
+    fn push_static(&mut self, k: Known, value: &'static str) {
+        if let Some(m) = &mut self.map {
+            return FieldEdit::push_static(m, k, value);
+        }
+        self.view = OnceLock::new();
+        let start = self.buf.len();
+        self.buf.extend_from_slice(k.as_str().as_bytes());
+        let colon = self.buf.len();
+        self.buf.extend_from_slice(b": ");
+        self.buf.extend_from_slice(value.as_bytes());
+        self.buf.extend_from_slice(b"\r\n");
+        self.lines.push(Line {
+            start: start as u32,
+            colon: colon as u32,
+            end: self.buf.len() as u32,
+            kind: k,
+        });
+    }
+
+    fn map_mut(&mut self) -> &mut HeaderMap {
+        if self.map.is_none() {
+            let m = self.build_map();
+            self.buf = Vec::new();
+            self.lines = Vec::new();
+            self.gaps = false;
+            self.view = OnceLock::new();
+            self.map = Some(m);
+        }
+        self.map.get_or_insert_with(HeaderMap::new)
+    }
+}
+
+impl FieldSet for HeaderMap {
+    fn values(&self, k: Known) -> Values<'_> {
+        match k.name() {
+            Some(n) => Values::Map(self.get_all(n).iter()),
+            None => Values::Empty,
+        }
+    }
+
+    fn has_name(&self, name: &HeaderName) -> bool {
+        self.contains_key(name)
+    }
+
+    fn write(&self, out: &mut BytesMut, extra: &[(HeaderName, HeaderValue)]) {
+        for (name, value) in self {
+            out.put_slice(name.as_str().as_bytes());
+            out.put_slice(b": ");
+            out.put_slice(value.as_bytes());
+            out.put_slice(b"\r\n");
+        }
+        write_lines(out, extra);
+    }
+}
+
+impl FieldEdit for HeaderMap {
+    fn remove_all(&mut self, k: Known) {
+        if let Some(n) = k.name() {
+            super::headers::remove_ordered(self, &n);
+        }
+    }
+
+    fn push_static(&mut self, k: Known, value: &'static str) {
+        if let Some(n) = k.name() {
+            self.append(n, HeaderValue::from_static(value));
+        }
+    }
+
+    fn map_mut(&mut self) -> &mut HeaderMap {
+        self
+    }
+}
+
+/// `extra` as `name: value\r\n` lines, then the empty line that ends the head.
+fn write_lines(out: &mut BytesMut, extra: &[(HeaderName, HeaderValue)]) {
+    for (name, value) in extra {
         out.put_slice(name.as_str().as_bytes());
         out.put_slice(b": ");
         out.put_slice(value.as_bytes());

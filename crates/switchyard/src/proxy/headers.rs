@@ -3,11 +3,11 @@
 
 use std::net::IpAddr;
 
-use http::header::{CONNECTION, UPGRADE};
+use http::header::CONNECTION;
 use http::{HeaderMap, HeaderName, HeaderValue, Version};
 use switchyard_config::{ConnMode, ForwardFor};
 
-use super::h1::connection_has;
+use super::h1::{ascii_str, connection_has, FieldEdit, FieldSet, Known};
 
 /// Headers appended after all of the client's, in this order (HAProxy appends
 /// XFF as a new line after the existing ones, then the connection header).
@@ -25,7 +25,7 @@ pub fn forwarded_for(
     fe: Option<&ForwardFor>,
     be: Option<&ForwardFor>,
     src: IpAddr,
-    headers: &HeaderMap,
+    headers: &(impl FieldSet + ?Sized),
 ) -> Option<(HeaderName, HeaderValue)> {
     forwarded_for_cached(fe, be, src, headers, &mut None)
 }
@@ -37,7 +37,7 @@ pub fn forwarded_for_cached(
     fe: Option<&ForwardFor>,
     be: Option<&ForwardFor>,
     src: IpAddr,
-    headers: &HeaderMap,
+    headers: &(impl FieldSet + ?Sized),
     cache: &mut Option<HeaderValue>,
 ) -> Option<(HeaderName, HeaderValue)> {
     if fe.is_none() && be.is_none() {
@@ -61,7 +61,7 @@ pub fn forwarded_for_cached(
         None => HeaderName::from_static(DEFAULT_XFF),
     };
     let all_if_none = enabled.iter().flatten().all(|f| f.if_none);
-    if all_if_none && headers.contains_key(&name) {
+    if all_if_none && headers.has_name(&name) {
         return None;
     }
     if cache.is_none() {
@@ -71,8 +71,8 @@ pub fn forwarded_for_cached(
 }
 
 /// True when the request asks for a protocol upgrade (`Connection: upgrade` + `Upgrade`).
-pub fn is_upgrade(headers: &HeaderMap) -> bool {
-    headers.contains_key(UPGRADE) && connection_has(headers, "upgrade")
+pub fn is_upgrade(headers: &(impl FieldSet + ?Sized)) -> bool {
+    headers.has(Known::Upgrade) && connection_has(headers, "upgrade")
 }
 
 /// Rewrites the request's `Connection` header for the server side, as
@@ -83,7 +83,7 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
 /// `connection: close` appended, and an HTTP/1.0 request in keep-alive mode
 /// gets `connection: keep-alive`.
 pub fn upstream_connection(
-    headers: &mut HeaderMap,
+    headers: &mut impl FieldEdit,
     extra: &mut Extra,
     mode: ConnMode,
     pretend_keepalive: bool,
@@ -105,10 +105,26 @@ pub fn upstream_connection(
 
 /// Removes `close` and `keep-alive` from `Connection`, keeping other tokens
 /// where the header was; drops the header when nothing is left.
-fn strip_persistence_tokens(headers: &mut HeaderMap) {
-    if !headers.contains_key(CONNECTION) {
+fn strip_persistence_tokens(headers: &mut impl FieldEdit) {
+    if !headers.has(Known::Connection) {
         return;
     }
+    // The usual case (only `close` / `keep-alive`): the lines go, nothing is rebuilt.
+    // Values that are not ASCII carry no token (as below).
+    let persistence_only = headers.values(Known::Connection).all(|v| {
+        ascii_str(v).is_none_or(|s| {
+            s.split(',').map(str::trim).all(|t| {
+                t.is_empty()
+                    || t.eq_ignore_ascii_case("close")
+                    || t.eq_ignore_ascii_case("keep-alive")
+            })
+        })
+    });
+    if persistence_only {
+        headers.remove_all(Known::Connection);
+        return;
+    }
+    let headers = headers.map_mut();
     let kept: Vec<String> = headers
         .get_all(CONNECTION)
         .iter()
@@ -133,7 +149,7 @@ fn strip_persistence_tokens(headers: &mut HeaderMap) {
 }
 
 /// Whether the client asked to close after this request.
-pub fn client_wants_close(version: Version, headers: &HeaderMap) -> bool {
+pub fn client_wants_close(version: Version, headers: &(impl FieldSet + ?Sized)) -> bool {
     if version == Version::HTTP_10 {
         !connection_has(headers, "keep-alive")
     } else {
@@ -146,17 +162,17 @@ pub fn client_wants_close(version: Version, headers: &HeaderMap) -> bool {
 /// `keep-alive` when it stays open and either side speaks HTTP/1.0, nothing
 /// for a persistent HTTP/1.1 exchange.
 pub fn downstream_connection(
-    headers: &mut HeaderMap,
+    headers: &mut impl FieldEdit,
     client_version: Version,
     response_version: Version,
     closing: bool,
 ) {
-    remove_ordered(headers, &CONNECTION);
+    headers.remove_all(Known::Connection);
     let old = client_version == Version::HTTP_10 || response_version == Version::HTTP_10;
     if closing && response_version != Version::HTTP_10 {
-        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        headers.push_static(Known::Connection, "close");
     } else if !closing && old {
-        headers.insert(CONNECTION, HeaderValue::from_static("keep-alive"));
+        headers.push_static(Known::Connection, "keep-alive");
     }
 }
 
