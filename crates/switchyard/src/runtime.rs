@@ -1,12 +1,30 @@
 //! Process runtime: listeners, worker threads, health checks, signals,
 //! reloads, shutdown.
 //!
-//! Layout: `nbthread` worker OS threads, each with a current-thread tokio
-//! runtime and its own `SO_REUSEPORT` listening socket per bind address (the
-//! kernel spreads connections across them); no work stealing, no cross-thread
-//! wake-up on the hot path. The main thread runs a small runtime for health
-//! checks, signals and reloads, and tells the workers about listeners to open
-//! or close through a command channel.
+//! Thread model: `nbthread` event loops (`Worker`), each a current-thread
+//! tokio runtime on one OS thread with its own `SO_REUSEPORT` listening
+//! socket per bind address. Worker 0 runs on the main thread, next to the
+//! signal handlers, the health checks, the runtime API and reloads; workers
+//! 1.. get a thread each (`switchyard-w1`...). So `nbthread 1` is one thread,
+//! as in HAProxy, and a process runs `nbthread` threads. No work stealing,
+//! and nothing on a request's path wakes another thread: what the threads
+//! share is read-mostly (the `Arc<Snapshot>`) or atomics (server state,
+//! counters). The main thread tells the workers about listeners to open or
+//! close on a reload through a command channel. With `nbthread 1` the one
+//! event loop pauses while a SIGHUP reload reads and compiles the files
+//! (milliseconds; the sockets keep queueing meanwhile).
+//!
+//! Connections are spread over the workers by their count of open
+//! connections, not only by the kernel's hash (`Spread`): a worker that
+//! accepts a connection while it has more than one connection more than the
+//! least loaded worker hands it over (once per connection).
+//!
+//! Runtime settings: worker threads enable I/O and timers only (signals are
+//! the main thread's); `event_interval` (61 tasks between two non-blocking
+//! polls of epoll when tasks keep coming) and `max_io_events_per_tick` (1024)
+//! keep tokio's defaults: with 64 busy keep-alive connections a worker
+//! makes about 0.05 `epoll_wait` calls per request (HAProxy 0.07), so fewer
+//! polls would save nothing measurable, and more would add system calls.
 //!
 //! `nbthread` defaults to the number of CPUs the process may use, like
 //! HAProxy 2.6.
@@ -49,8 +67,9 @@
 //! its model, so the grace period is the fixed [`GRACE`].
 
 use std::io::ErrorKind;
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -174,15 +193,27 @@ pub fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = Vec::with_capacity(threads);
     let mut commands = Vec::with_capacity(threads);
-    for (i, bound) in per_thread.into_iter().enumerate() {
-        let stop = stop_rx.clone();
+    // Worker 0 runs on this thread's runtime, the others on threads of their own.
+    let mut first = None;
+    let spreads = Spread::for_workers(threads);
+    for (i, (bound, (spread, inbox))) in per_thread.into_iter().zip(spreads).enumerate() {
         let (tx, rx) = mpsc::unbounded_channel();
-        let handle = std::thread::Builder::new()
-            .name(format!("switchyard-w{i}"))
-            .spawn(move || worker(bound, rx, stop))
+        commands.push(tx);
+        let w = Worker {
+            bound,
+            commands: rx,
+            stop: stop_rx.clone(),
+            spread,
+            inbox,
+        };
+        if i == 0 {
+            first = Some(w);
+            continue;
+        }
+        let handle = w
+            .start_thread(i)
             .map_err(|e| format!("cannot start worker thread: {e}"))?;
         workers.push(handle);
-        commands.push(tx);
     }
     let mut live = Live {
         snap,
@@ -192,6 +223,7 @@ pub fn run(
         health: watch::channel(false).0,
     };
     rt.block_on(async {
+        let first = first.take().map(|w| tokio::spawn(w.serve()));
         live.health = start_health(&live.snap);
         crate::admin::socket::spawn(cli, live.snap.clone(), stop_rx.clone());
         loop {
@@ -207,6 +239,9 @@ pub fn run(
         let _ = live.health.send(true);
         crate::handover::stop();
         let _ = stop_tx.send(true);
+        if let Some(first) = first {
+            let _ = first.await;
+        }
     });
     for w in workers {
         let _ = w.join();
@@ -389,23 +424,55 @@ fn bind_one(addr: SocketAddr) -> std::io::Result<StdListener> {
 /// An open listener of a worker: its key, its close switch, its accept loop.
 type Closer = (Key, watch::Sender<bool>, tokio::task::JoinHandle<()>);
 
-fn worker(
+/// One event loop: its listeners, its connections, its share of the load.
+struct Worker {
     bound: Vec<Bound>,
-    mut commands: mpsc::UnboundedReceiver<Cmd>,
+    commands: mpsc::UnboundedReceiver<Cmd>,
     stop: watch::Receiver<bool>,
-) {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            observability::alert(&format!("cannot start worker runtime: {e}"));
-            return;
-        }
-    };
-    rt.block_on(async move {
+    /// With `nbthread` > 1: the other workers' loads and inboxes.
+    spread: Option<Spread>,
+    /// Connections handed over by the other workers.
+    inbox: Option<mpsc::UnboundedReceiver<Accepted>>,
+}
+
+impl Worker {
+    /// Worker `i` (>= 1) on an OS thread of its own with its own
+    /// current-thread runtime (see the module docs for the settings).
+    fn start_thread(self, i: usize) -> std::io::Result<std::thread::JoinHandle<()>> {
+        std::thread::Builder::new()
+            .name(format!("switchyard-w{i}"))
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_io()
+                    .enable_time()
+                    .build();
+                match rt {
+                    Ok(rt) => rt.block_on(self.serve()),
+                    Err(e) => observability::alert(&format!("cannot start worker runtime: {e}")),
+                }
+            })
+    }
+
+    /// Serves on the current runtime until the process stops, then waits (at
+    /// most [`GRACE`]) for its connections to end.
+    async fn serve(self) {
+        let Worker {
+            bound,
+            mut commands,
+            stop,
+            spread,
+            inbox,
+        } = self;
         let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+        if let Some(inbox) = inbox {
+            // Holds a `done` sender until every worker has stopped accepting
+            // (the inboxes close then), so no handed-over connection is lost.
+            tokio::spawn(receive(inbox, done_tx.clone()));
+        }
+        let home = Home {
+            done: done_tx,
+            spread,
+        };
         // One "close" switch per open listener.
         let mut closers: Vec<Closer> = Vec::new();
         let listen = |bound: Vec<Bound>, closers: &mut Vec<Closer>| {
@@ -419,44 +486,190 @@ fn worker(
                     b.snap,
                     b.fe,
                     [stop.clone(), close_rx],
-                    done_tx.clone(),
+                    home.clone(),
                 ));
                 closers.push((b.key, close_tx, task));
             }
         };
         listen(bound, &mut closers);
-        // Not tracked by `done`: it ends with the runtime.
+        // Not tracked by `done`: it ends with the worker.
         let purge = tokio::spawn(crate::proxy::upstream::purge_idle());
         let mut stop_wait = stop.clone();
         loop {
-            tokio::select! {
-                cmd = commands.recv() => match cmd {
-                    Some(Cmd { listen: bound, close, done }) => {
-                        listen(bound, &mut closers);
-                        let (closing, open) = std::mem::take(&mut closers)
-                            .into_iter()
-                            .partition::<Vec<_>, _>(|(k, _, _)| close.contains(k));
-                        closers = open;
-                        for (_, tx, _) in &closing {
-                            let _ = tx.send(true);
-                        }
-                        for (_, _, task) in closing {
-                            let _ = task.await;
-                        }
-                        let _ = done.send(());
-                    }
-                    None => break,
-                },
-                _ = stop_wait.wait_for(|s| *s) => break,
+            let cmd = tokio::select! {
+                cmd = commands.recv() => cmd,
+                _ = stop_wait.wait_for(|s| *s) => None,
+            };
+            let Some(Cmd {
+                listen: bound,
+                close,
+                done,
+            }) = cmd
+            else {
+                break;
+            };
+            listen(bound, &mut closers);
+            let (closing, open) = std::mem::take(&mut closers)
+                .into_iter()
+                .partition::<Vec<_>, _>(|(k, _, _)| close.contains(k));
+            closers = open;
+            for (_, tx, _) in &closing {
+                let _ = tx.send(true);
             }
+            for (_, _, task) in closing {
+                let _ = task.await;
+            }
+            let _ = done.send(());
         }
-        drop(done_tx);
+        drop(home);
         // Every accept loop and connection task holds a sender: recv() returns
         // None once they are all gone.
         let _ = tokio::time::timeout(GRACE, done_rx.recv()).await;
         drop(closers);
         purge.abort();
-    });
+    }
+}
+
+/// Starts the connections other workers hand to this one.
+async fn receive(mut inbox: mpsc::UnboundedReceiver<Accepted>, done: mpsc::Sender<()>) {
+    while let Some(conn) = inbox.recv().await {
+        conn.start(&done);
+    }
+}
+
+/// What an accept loop needs from its worker.
+#[derive(Clone)]
+struct Home {
+    /// Held by every task of the worker (see [`Worker::serve`]).
+    done: mpsc::Sender<()>,
+    spread: Option<Spread>,
+}
+
+impl Home {
+    /// Runs `conn` here, or hands it to a less loaded worker ([`Spread::place`]).
+    fn dispatch(&self, mut conn: Accepted) {
+        if let Some(spread) = &self.spread {
+            let counted = spread.place();
+            let target = counted.worker;
+            conn.counted = Some(counted);
+            if target != spread.me {
+                // Out of this runtime's reactor, into the target's (by `start`).
+                conn.stream = match conn.stream {
+                    Sock::Registered(s) => match s.into_std() {
+                        Ok(s) => Sock::Moving(s),
+                        Err(_) => return,
+                    },
+                    moving => moving,
+                };
+                match spread.inboxes[target].send(conn) {
+                    Ok(()) => return,
+                    // That worker has stopped: serve it here.
+                    Err(mpsc::error::SendError(back)) => {
+                        conn = back;
+                        conn.counted = Some(spread.count(spread.me));
+                    }
+                }
+            }
+        }
+        conn.start(&self.done);
+    }
+
+    /// Runs `conn` here (a draining listener's queue: no hand-over).
+    fn keep(&self, mut conn: Accepted) {
+        conn.counted = self.spread.as_ref().map(|s| s.count(s.me));
+        conn.start(&self.done);
+    }
+}
+
+/// How `nbthread` > 1 workers share connections.
+///
+/// Each worker accepts on its own `SO_REUSEPORT` socket, and the kernel
+/// picks the socket by a hash of the connection's addresses: with 64
+/// connections, two threads got 40 and 24 in one measured run, so one thread
+/// had two thirds of the work while the other idled (HAProxy 2.6 instead
+/// accepts on one socket and queues each connection to the less loaded of
+/// two threads). So an accepted connection runs on the worker with the
+/// fewest open connections, unless the accepting worker has at most one
+/// more: the counts stay within two of each other, and a connection changes
+/// threads (one cross-thread wake-up, once per connection, never per
+/// request) only when the kernel's spread is uneven.
+#[derive(Clone)]
+struct Spread {
+    /// This worker's index.
+    me: usize,
+    /// Open connections per worker.
+    loads: Arc<[Load]>,
+    /// Each worker's inbox of connections accepted by another one.
+    inboxes: Arc<[mpsc::UnboundedSender<Accepted>]>,
+}
+
+/// A worker's open connection count, alone on its cache line(s).
+#[derive(Default)]
+#[repr(align(128))]
+struct Load(AtomicUsize);
+
+/// Counts a connection in its worker's load until dropped.
+struct Counted {
+    loads: Arc<[Load]>,
+    worker: usize,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.loads[self.worker].0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Spread {
+    /// One `Spread` and inbox per worker; none for a single worker.
+    fn for_workers(n: usize) -> Vec<(Option<Spread>, Option<mpsc::UnboundedReceiver<Accepted>>)> {
+        if n < 2 {
+            return (0..n).map(|_| (None, None)).collect();
+        }
+        let loads: Arc<[Load]> = (0..n).map(|_| Load::default()).collect();
+        let (senders, receivers): (Vec<_>, Vec<_>) =
+            (0..n).map(|_| mpsc::unbounded_channel()).unzip();
+        let inboxes: Arc<[_]> = senders.into();
+        receivers
+            .into_iter()
+            .enumerate()
+            .map(|(me, rx)| {
+                let spread = Spread {
+                    me,
+                    loads: loads.clone(),
+                    inboxes: inboxes.clone(),
+                };
+                (Some(spread), Some(rx))
+            })
+            .collect()
+    }
+
+    /// The worker a new connection runs on, already counted in its load.
+    fn place(&self) -> Counted {
+        let mine = self.loads[self.me].0.load(Ordering::Relaxed);
+        let (least, target) = least_loaded(&self.loads);
+        self.count(if mine > least + 1 { target } else { self.me })
+    }
+
+    fn count(&self, worker: usize) -> Counted {
+        self.loads[worker].0.fetch_add(1, Ordering::Relaxed);
+        Counted {
+            loads: self.loads.clone(),
+            worker,
+        }
+    }
+}
+
+/// (load, index) of the least loaded worker, the first one on ties.
+fn least_loaded(loads: &[Load]) -> (usize, usize) {
+    let mut best = (usize::MAX, 0);
+    for (i, l) in loads.iter().enumerate() {
+        let n = l.0.load(Ordering::Relaxed);
+        if n < best.0 {
+            best = (n, i);
+        }
+    }
+    best
 }
 
 /// Accepts until the process stops or the listener is closed by a reload,
@@ -467,7 +680,7 @@ async fn accept_loop(
     mut snap: Arc<Snapshot>,
     mut fe: usize,
     ends: [watch::Receiver<bool>; 2],
-    done: mpsc::Sender<()>,
+    home: Home,
 ) {
     // Connections of this listener learn through `drain` that it is closing;
     // every connection task holds the sender so that it stays readable.
@@ -509,16 +722,20 @@ async fn accept_loop(
         if ending {
             let _ = drain_tx.send(true);
         }
-        let conn = Conn {
-            snap: &snap,
+        let conn = Accepted {
+            stream: Sock::Registered(stream),
+            peer,
+            snap: snap.clone(),
             fe,
-            drain: (&drain_tx, &drain_rx),
-            done: &done,
+            drain: (drain_tx.clone(), drain_rx.clone()),
+            permits,
+            counted: None,
         };
-        conn.spawn(stream, peer, permits);
         if ending {
+            home.keep(conn);
             break;
         }
+        home.dispatch(conn);
     }
     let _ = drain_tx.send(true);
     if held.release() {
@@ -533,20 +750,19 @@ async fn accept_loop(
     loop {
         match listener.accept() {
             Ok((stream, peer)) => {
-                let Ok(stream) = stream
-                    .set_nonblocking(true)
-                    .and_then(|()| TcpStream::from_std(stream))
-                else {
+                if stream.set_nonblocking(true).is_err() {
                     continue;
-                };
+                }
                 reload::follow(&mut snap, &mut fe);
-                let conn = Conn {
-                    snap: &snap,
+                home.keep(Accepted {
+                    stream: Sock::Moving(stream),
+                    peer,
+                    snap: snap.clone(),
                     fe,
-                    drain: (&drain_tx, &drain_rx),
-                    done: &done,
-                };
-                conn.spawn(stream, peer, Vec::new());
+                    drain: (drain_tx.clone(), drain_rx.clone()),
+                    permits: Vec::new(),
+                    counted: None,
+                });
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) if e.kind() == ErrorKind::ConnectionAborted => continue,
@@ -556,31 +772,52 @@ async fn accept_loop(
     drop(listener);
 }
 
-/// What a connection task is started with.
-struct Conn<'a> {
-    snap: &'a Arc<Snapshot>,
-    fe: usize,
-    drain: (&'a Arc<watch::Sender<bool>>, &'a watch::Receiver<bool>),
-    done: &'a mpsc::Sender<()>,
+/// A client socket, registered with the accepting worker's runtime or
+/// on its way to another worker's (non-blocking, registered by [`Accepted::start`]).
+enum Sock {
+    Registered(TcpStream),
+    Moving(StdStream),
 }
 
-impl Conn<'_> {
-    fn spawn(self, stream: TcpStream, peer: SocketAddr, permits: Vec<OwnedSemaphorePermit>) {
-        let local = stream.local_addr().unwrap_or(peer);
-        let cx = ConnCtx {
-            snap: self.snap.clone(),
-            fe: self.fe,
-            peer,
-            local,
-            shutdown: self.drain.1.clone(),
+/// An accepted client connection and everything its task needs; `Send`, so
+/// that a worker can hand it to another one.
+struct Accepted {
+    stream: Sock,
+    peer: SocketAddr,
+    snap: Arc<Snapshot>,
+    fe: usize,
+    /// The listener's drain switch; the connection holds the sender so that
+    /// the receiver stays readable.
+    drain: (Arc<watch::Sender<bool>>, watch::Receiver<bool>),
+    /// `maxconn` slots, held until the connection ends.
+    permits: Vec<OwnedSemaphorePermit>,
+    /// Its place in the worker loads (`nbthread` > 1).
+    counted: Option<Counted>,
+}
+
+impl Accepted {
+    /// Starts the connection's task on the current runtime; `done` (its
+    /// worker's) is held until the task ends.
+    fn start(self, done: &mpsc::Sender<()>) {
+        let stream = match self.stream {
+            Sock::Registered(s) => s,
+            Sock::Moving(s) => match TcpStream::from_std(s) {
+                Ok(s) => s,
+                Err(_) => return,
+            },
         };
-        let keep_drain = self.drain.0.clone();
-        let done = self.done.clone();
+        let local = stream.local_addr().unwrap_or(self.peer);
+        let cx = ConnCtx {
+            snap: self.snap,
+            fe: self.fe,
+            peer: self.peer,
+            local,
+            shutdown: self.drain.1,
+        };
+        let held = (self.permits, self.drain.0, self.counted, done.clone());
         tokio::spawn(async move {
             proxy::serve(stream, cx).await;
-            drop(permits);
-            drop(keep_drain);
-            drop(done);
+            drop(held);
         });
     }
 }
@@ -654,5 +891,80 @@ impl Signals {
             _ = usr1.recv() => Event::Soft,
             _ = hup.recv() => Event::Reload,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loads(
+        spreads: &[(Option<Spread>, Option<mpsc::UnboundedReceiver<Accepted>>)],
+    ) -> Vec<usize> {
+        let s = spreads[0].0.as_ref().unwrap();
+        s.loads
+            .iter()
+            .map(|l| l.0.load(Ordering::Relaxed))
+            .collect()
+    }
+
+    #[test]
+    fn one_worker_has_no_spread() {
+        let spreads = Spread::for_workers(1);
+        assert_eq!(spreads.len(), 1);
+        assert!(spreads[0].0.is_none() && spreads[0].1.is_none());
+    }
+
+    #[test]
+    fn a_burst_on_one_socket_is_shared_within_two() {
+        // The kernel's hash can send every connection to one socket.
+        let spreads = Spread::for_workers(2);
+        let accepting = spreads[0].0.as_ref().unwrap();
+        let held: Vec<Counted> = (0..64).map(|_| accepting.place()).collect();
+        let l = loads(&spreads);
+        assert_eq!(l.iter().sum::<usize>(), 64);
+        assert!(l[0].abs_diff(l[1]) <= 2, "{l:?}");
+        drop(held);
+        assert_eq!(loads(&spreads), vec![0, 0], "counts return to zero");
+    }
+
+    #[test]
+    fn arrivals_even_out_what_departures_unbalanced() {
+        let spreads = Spread::for_workers(3);
+        let place = |at: usize| spreads[at].0.as_ref().unwrap().place();
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut open: Vec<Counted> = Vec::new();
+        for _ in 0..5000 {
+            // Two thirds of the arrivals land on worker 0's socket, the rest
+            // on worker 2's, none on worker 1's; a quarter of the steps end
+            // a random connection.
+            open.push(place(if rng.u8(0..3) < 2 { 0 } else { 2 }));
+            if rng.u8(0..4) == 0 {
+                open.swap_remove(rng.usize(..open.len()));
+            }
+            assert_eq!(loads(&spreads).iter().sum::<usize>(), open.len());
+        }
+        // Whatever the departures left, arrivals on one socket close the gap.
+        for _ in 0..500 {
+            open.push(place(0));
+        }
+        let l = loads(&spreads);
+        assert!(
+            l.iter().max().unwrap() - l.iter().min().unwrap() <= 2,
+            "{l:?}"
+        );
+        assert!(
+            l[1] > 0,
+            "worker 1 gets connections without a socket of its own"
+        );
+    }
+
+    #[test]
+    fn least_loaded_prefers_the_first_on_ties() {
+        let loads: Vec<Load> = [3, 1, 1, 2]
+            .into_iter()
+            .map(|n| Load(AtomicUsize::new(n)))
+            .collect();
+        assert_eq!(least_loaded(&loads), (1, 1));
     }
 }
