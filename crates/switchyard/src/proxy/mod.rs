@@ -1,6 +1,6 @@
 //! Moving HTTP/1.x traffic: one task per client connection.
 //!
-//! [`serve_connection`] reads request heads one after the other (keep-alive,
+//! [`serve`] (its HTTP phase, `http_phase`) reads request heads one after the other (keep-alive,
 //! pipelining) and hands each to [`forward::handle`], which routes, assigns a
 //! server, connects (with retries), relays the exchange and answers errors.
 //! Each request is routed and balanced on its own: nothing is pinned to the
@@ -27,7 +27,9 @@ mod tcp;
 pub mod tunnel;
 pub mod upstream;
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -39,9 +41,10 @@ use tokio::sync::watch;
 
 use crate::observability::{LogRecord, ACTIVE_CONNS};
 use crate::runtime::IDLE_LINGER;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{FrontendRt, Snapshot};
 use body::IoError;
 use h1::RequestHead;
+use switchyard_config::Mode;
 
 /// What a connection task knows about its connection.
 #[derive(Debug, Clone)]
@@ -91,16 +94,74 @@ enum HeadRead {
 }
 
 /// Serves one accepted connection according to its frontend's mode.
-pub async fn serve(stream: TcpStream, cx: ConnCtx) {
-    if cx.snap.frontends[cx.fe].cfg.mode == switchyard_config::Mode::Tcp {
-        tcp::serve(stream, cx).await
-    } else {
-        serve_connection(stream, cx).await
+///
+/// A connection lives in two phases. The first (HTTP requests, or a `mode
+/// tcp` connection's routing, queueing and connecting: several KiB of future
+/// state) runs in its own heap allocation, made here. When the connection
+/// becomes a tunnel (a `101`, or a connected `mode tcp` session), that
+/// allocation is freed and the returned future holds only the [`Tunnel`]: an
+/// idle WebSocket costs its two sockets, its server slot, the idle timer and
+/// its log record (issue 5, BENCHMARKS.md "ws-idle").
+pub fn serve(stream: TcpStream, cx: ConnCtx) -> impl Future<Output = ()> + Send {
+    let tcp_route = (cx.snap.frontends[cx.fe].cfg.mode == switchyard_config::Mode::Tcp)
+        .then(|| tcp::route(&cx));
+    let setup: Pin<Box<dyn Future<Output = Option<Tunnel>> + Send>> = match tcp_route {
+        // A TCP frontend whose backend is in `mode http` serves HTTP.
+        Some(route) if !route.is_some_and(|bi| cx.snap.backends[bi].cfg.mode == Mode::Http) => {
+            Box::pin(tcp::open(stream, cx, route))
+        }
+        _ => Box::pin(http_phase(stream, cx)),
+    };
+    async move {
+        if let Some(t) = setup.await {
+            t.run().await;
+        }
     }
 }
 
-/// Serves one accepted HTTP client connection until it closes.
-pub async fn serve_connection(stream: TcpStream, mut cx: ConnCtx) {
+/// A connection in its tunnel phase: what relaying and its end need.
+struct Tunnel {
+    client: TcpStream,
+    server: TcpStream,
+    lease: queue::Lease,
+    idle: Option<Duration>,
+    snap: Arc<Snapshot>,
+    fe: usize,
+    started: Instant,
+    rec: Box<LogRecord>,
+    /// A `mode tcp` session (ends with `option tcplog`), else a switched
+    /// HTTP connection.
+    tcp: bool,
+}
+
+impl Tunnel {
+    /// Relays until the tunnel ends, then logs and counts it and closes the
+    /// connection, as [`http_phase`] does for other requests.
+    async fn run(mut self) {
+        let mut stats = tunnel::TunnelStats::default();
+        tunnel::relay(&self.client, &self.server, self.idle, &mut stats).await;
+        if self.tcp {
+            return tcp::end(self, stats);
+        }
+        let rec = &mut self.rec;
+        rec.bytes += stats.server_to_client;
+        if stats.timed_out {
+            rec.term[..2].copy_from_slice(b"cD");
+        }
+        drop(self.server);
+        drop(self.lease);
+        rec.t_total = self.started.elapsed().as_millis() as i64;
+        let fe = &self.snap.frontends[self.fe];
+        account(&self.snap, fe, rec);
+        let _ = self.client.shutdown().await;
+        fe.counters.current.fetch_sub(1, Ordering::Relaxed);
+        ACTIVE_CONNS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Requests one after the other until the connection closes (`None`) or
+/// switches protocols (the tunnel it becomes).
+async fn http_phase(stream: TcpStream, mut cx: ConnCtx) -> Option<Tunnel> {
     let accepted = Instant::now();
     let accepted_at = SystemTime::now();
     let _ = stream.set_nodelay(true);
@@ -148,46 +209,43 @@ pub async fn serve_connection(stream: TcpStream, mut cx: ConnCtx) {
                 rec.t_request = started.elapsed().as_millis() as i64;
                 // A reload since the last request: route this one by the new configuration.
                 crate::reload::refresh(&mut cx);
-                let mut keep = forward::handle(&cx, &mut client, *head, &mut rec, started).await;
+                let keep = forward::handle(&cx, &mut client, *head, &mut rec, started).await;
                 if let Some(h) = client.handoff.take() {
-                    relay_tunnel(&mut client, *h, &mut rec).await;
-                    keep = false;
+                    let mut h = *h;
+                    rec.bytes = h.head_len;
+                    let mut stats = tunnel::TunnelStats::default();
+                    let flushed = tunnel::flush(
+                        &mut client.stream,
+                        &mut client.buf,
+                        &mut h.up.stream,
+                        &mut h.up.buf,
+                        &mut stats,
+                    )
+                    .await;
+                    rec.bytes += stats.server_to_client;
+                    if flushed.is_ok() {
+                        return Some(Tunnel {
+                            client: client.stream,
+                            server: h.up.stream,
+                            lease: h.lease,
+                            idle: h.idle,
+                            snap: cx.snap,
+                            fe: cx.fe,
+                            started,
+                            rec: Box::new(rec),
+                            tcp: false,
+                        });
+                    }
+                    drop(h);
+                    rec.t_total = started.elapsed().as_millis() as i64;
+                    false
+                } else {
+                    rec.t_total = started.elapsed().as_millis() as i64;
+                    keep && !cx.stopping()
                 }
-                rec.t_total = started.elapsed().as_millis() as i64;
-                keep && !cx.stopping()
             }
         };
-        if rec.status != 0 {
-            fe.counters.count_response(rec.status);
-            fe.counters
-                .bytes_out
-                .fetch_add(rec.bytes, Ordering::Relaxed);
-            if let Some(be) = rec.backend_index.map(|i| &cx.snap.backends[i]) {
-                be.counters
-                    .bytes_out
-                    .fetch_add(rec.bytes, Ordering::Relaxed);
-                if let Some(si) = rec.server_index {
-                    be.server_counters[si]
-                        .bytes_out
-                        .fetch_add(rec.bytes, Ordering::Relaxed);
-                }
-            }
-            if rec.enabled {
-                rec.actconn = ACTIVE_CONNS.load(Ordering::Relaxed);
-                rec.feconn = fe.counters.current.load(Ordering::Relaxed);
-                if let Some(be) = rec.backend_index.map(|i| &cx.snap.backends[i]) {
-                    let load = |s: &crate::backend::ServerState| {
-                        s.inflight.load(Ordering::Relaxed) as usize
-                    };
-                    rec.beconn = be.servers.iter().map(|s| load(s)).sum();
-                    rec.srvconn = rec.server_index.map_or(0, |i| load(&be.servers[i]));
-                }
-                let line = rec.render(fe.cfg.log_format.as_ref());
-                for sink in &fe.log {
-                    sink.write(&line);
-                }
-            }
-        }
+        account(&cx.snap, fe, &mut rec);
         if !keep {
             break;
         }
@@ -196,23 +254,43 @@ pub async fn serve_connection(stream: TcpStream, mut cx: ConnCtx) {
     let _ = client.stream.shutdown().await;
     fe.counters.current.fetch_sub(1, Ordering::Relaxed);
     ACTIVE_CONNS.fetch_sub(1, Ordering::Relaxed);
+    None
 }
 
-/// Relays a switched connection until the tunnel ends (see [`tunnel::run`]).
-async fn relay_tunnel(client: &mut Client, mut h: tunnel::Handoff, rec: &mut LogRecord) {
-    let stats = tunnel::run(
-        &mut client.stream,
-        &mut client.buf,
-        &mut h.up.stream,
-        &mut h.up.buf,
-        h.idle,
-    )
-    .await;
-    rec.bytes = h.head_len + stats.server_to_client;
-    if stats.timed_out {
-        rec.term[..2].copy_from_slice(b"cD");
+/// Counts a finished request's answer and writes its log line (when the
+/// frontend logs). Nothing for a request that got no answer (status 0).
+fn account(snap: &Snapshot, fe: &FrontendRt, rec: &mut LogRecord) {
+    if rec.status == 0 {
+        return;
     }
-    drop(h.lease);
+    fe.counters.count_response(rec.status);
+    fe.counters
+        .bytes_out
+        .fetch_add(rec.bytes, Ordering::Relaxed);
+    if let Some(be) = rec.backend_index.map(|i| &snap.backends[i]) {
+        be.counters
+            .bytes_out
+            .fetch_add(rec.bytes, Ordering::Relaxed);
+        if let Some(si) = rec.server_index {
+            be.server_counters[si]
+                .bytes_out
+                .fetch_add(rec.bytes, Ordering::Relaxed);
+        }
+    }
+    if rec.enabled {
+        rec.actconn = ACTIVE_CONNS.load(Ordering::Relaxed);
+        rec.feconn = fe.counters.current.load(Ordering::Relaxed);
+        if let Some(be) = rec.backend_index.map(|i| &snap.backends[i]) {
+            let load =
+                |s: &crate::backend::ServerState| s.inflight.load(Ordering::Relaxed) as usize;
+            rec.beconn = be.servers.iter().map(|s| load(s)).sum();
+            rec.srvconn = rec.server_index.map_or(0, |i| load(&be.servers[i]));
+        }
+        let line = rec.render(fe.cfg.log_format.as_ref());
+        for sink in &fe.log {
+            sink.write(&line);
+        }
+    }
 }
 
 /// HAProxy logs 0 bytes for the raw answers of its H1 layer.

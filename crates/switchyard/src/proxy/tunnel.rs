@@ -7,17 +7,27 @@
 //! flowing. The tunnel ends when both directions are done, on an error, or when
 //! no byte moved in either direction for the idle timeout (`timeout tunnel`,
 //! else the smaller of `timeout client` and `timeout server`, as HAProxy does).
+//!
+//! An idle tunnel holds no buffer and no per-read future: [`relay`] polls the
+//! two sockets' readiness directly, reads through a per-thread scratch buffer,
+//! and keeps on the heap only what a peer did not take at once (reading from
+//! that side waits until it has). One timer serves the idle timeout: traffic
+//! only moves the time of the last byte, and the timer is re-armed when it
+//! fires early, not on every read.
 
 use std::cell::RefCell;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::net::Shutdown;
+use std::pin::{pin, Pin};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use socket2::SockRef;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 /// What a request that switched protocols hands to its connection task: the
 /// upstream connection, the server slot it holds, the idle timeout and the
@@ -39,7 +49,7 @@ pub struct TunnelStats {
     pub timed_out: bool,
 }
 
-/// Runs the tunnel to completion.
+/// Runs the tunnel to completion: [`flush`], then [`relay`].
 pub async fn run(
     client: &mut TcpStream,
     client_buf: &mut BytesMut,
@@ -48,66 +58,130 @@ pub async fn run(
     idle: Option<Duration>,
 ) -> TunnelStats {
     let mut stats = TunnelStats::default();
+    if flush(client, client_buf, server, server_buf, &mut stats)
+        .await
+        .is_err()
+    {
+        return stats;
+    }
+    relay(client, server, idle, &mut stats).await;
+    stats
+}
+
+/// Writes the bytes each side sent right after the heads to the other side,
+/// then releases both buffers. `Err` when a write failed (the tunnel is over).
+pub async fn flush(
+    client: &mut TcpStream,
+    client_buf: &mut BytesMut,
+    server: &mut TcpStream,
+    server_buf: &mut BytesMut,
+    stats: &mut TunnelStats,
+) -> Result<(), ()> {
     if !client_buf.is_empty() {
-        if server.write_all(client_buf).await.is_err() {
-            return stats;
-        }
+        server.write_all(client_buf).await.map_err(drop)?;
         stats.client_to_server += client_buf.len() as u64;
-        client_buf.clear();
     }
     if !server_buf.is_empty() {
-        if client.write_all(server_buf).await.is_err() {
-            return stats;
-        }
+        client.write_all(server_buf).await.map_err(drop)?;
         stats.server_to_client += server_buf.len() as u64;
-        server_buf.clear();
     }
-    // Idle tunnels hold no buffer: each side waits for readiness, then the
-    // ready bytes go through this thread's scratch buffer; only what the peer
-    // does not take at once is copied to the heap until written.
     *client_buf = BytesMut::new();
     *server_buf = BytesMut::new();
-    let (mut up_open, mut down_open) = (true, true);
-    let mut last = Instant::now();
-    while up_open || down_open {
-        let sleep = async {
-            match idle {
-                Some(d) => tokio::time::sleep_until(last + d).await,
-                None => std::future::pending().await,
-            }
+    Ok(())
+}
+
+/// Relays bytes both ways until both directions ended, an error, or the idle
+/// timeout (then `stats.timed_out`). Counts the bytes written to each side.
+pub async fn relay(
+    client: &TcpStream,
+    server: &TcpStream,
+    idle: Option<Duration>,
+    stats: &mut TunnelStats,
+) {
+    let mut sleep = pin!(idle.map(tokio::time::sleep));
+    let mut state = Relay {
+        up: Direction::default(),
+        down: Direction::default(),
+        last: Instant::now(),
+    };
+    poll_fn(|cx| state.poll(cx, client, server, idle, sleep.as_mut(), stats)).await
+}
+
+/// One direction of the tunnel.
+#[derive(Default)]
+struct Direction {
+    /// The source sent its FIN (propagated to the destination).
+    done: bool,
+    /// Bytes the destination did not accept yet, from `sent` on.
+    pending: Vec<u8>,
+    sent: usize,
+}
+
+struct Relay {
+    /// Client to server.
+    up: Direction,
+    /// Server to client.
+    down: Direction,
+    /// When a byte last moved.
+    last: Instant,
+}
+
+/// What moving one direction as far as possible did.
+enum Step {
+    /// Waiting for readiness (the waker is registered), or the direction is done.
+    Idle {
+        moved: bool,
+    },
+    Failed,
+}
+
+impl Relay {
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+        client: &TcpStream,
+        server: &TcpStream,
+        idle: Option<Duration>,
+        sleep: Pin<&mut Option<Sleep>>,
+        stats: &mut TunnelStats,
+    ) -> Poll<()> {
+        let up = pump(
+            cx,
+            client,
+            server,
+            &mut self.up,
+            &mut stats.client_to_server,
+        );
+        let down = pump(
+            cx,
+            server,
+            client,
+            &mut self.down,
+            &mut stats.server_to_client,
+        );
+        let moved = match (up, down) {
+            (Step::Failed, _) | (_, Step::Failed) => return Poll::Ready(()),
+            (Step::Idle { moved: a }, Step::Idle { moved: b }) => a || b,
         };
-        tokio::select! {
-            r = client.readable(), if up_open => match relay(r, client, server).await {
-                Moved::Bytes(n) => {
-                    stats.client_to_server += n as u64;
-                    last = Instant::now();
-                }
-                Moved::Nothing => {}
-                Moved::Eof => {
-                    up_open = false;
-                    let _ = SockRef::from(&*server).shutdown(Shutdown::Write);
-                }
-                Moved::Failed => break,
-            },
-            r = server.readable(), if down_open => match relay(r, server, client).await {
-                Moved::Bytes(n) => {
-                    stats.server_to_client += n as u64;
-                    last = Instant::now();
-                }
-                Moved::Nothing => {}
-                Moved::Eof => {
-                    down_open = false;
-                    let _ = SockRef::from(&*client).shutdown(Shutdown::Write);
-                }
-                Moved::Failed => break,
-            },
-            _ = sleep => {
-                stats.timed_out = true;
-                break;
-            }
+        if self.up.done && self.down.done {
+            return Poll::Ready(());
         }
+        if moved {
+            self.last = Instant::now();
+        }
+        let (Some(mut sleep), Some(idle)) = (sleep.as_pin_mut(), idle) else {
+            return Poll::Pending;
+        };
+        while sleep.as_mut().poll(cx).is_ready() {
+            let due = self.last + idle;
+            if due <= sleep.deadline() {
+                stats.timed_out = true;
+                return Poll::Ready(());
+            }
+            sleep.as_mut().reset(due);
+        }
+        Poll::Pending
     }
-    stats
 }
 
 /// Size of the per-thread scratch buffer one read goes through.
@@ -117,59 +191,81 @@ thread_local! {
     static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; SCRATCH_LEN].into_boxed_slice());
 }
 
-/// What one relay step did.
-enum Moved {
-    Bytes(usize),
-    /// A spurious readiness: nothing to read yet.
-    Nothing,
-    Eof,
-    Failed,
-}
-
-/// After `from` became readable (`ready`): reads what is there into the
-/// scratch buffer and writes it to `to`, waiting (outside the scratch buffer)
-/// for the part `to` did not accept at once. Not cancelled midway: it runs
-/// in a `select!` arm body, as the copy loop did before.
-async fn relay(ready: io::Result<()>, from: &TcpStream, to: &TcpStream) -> Moved {
-    if ready.is_err() {
-        return Moved::Failed;
-    }
-    let step = SCRATCH.with(|s| {
-        let mut s = s.borrow_mut();
-        let n = match from.try_read(&mut s) {
-            Ok(0) => return Ok((0, None)),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(None),
-            Err(e) => return Err(Some(e)),
-        };
-        let mut sent = 0;
-        while sent < n {
-            match to.try_write(&s[sent..n]) {
-                Ok(w) => sent += w,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => return Err(Some(e)),
+/// Moves bytes from `from` to `to` until one of them would block: first what
+/// `to` did not take before, then fresh reads. Registers the task's waker for
+/// the readiness it waits for. `count` grows by the bytes written to `to`.
+fn pump(
+    cx: &mut Context<'_>,
+    from: &TcpStream,
+    to: &TcpStream,
+    dir: &mut Direction,
+    count: &mut u64,
+) -> Step {
+    let mut moved = false;
+    loop {
+        if dir.sent < dir.pending.len() {
+            match to.poll_write_ready(cx) {
+                Poll::Pending => return Step::Idle { moved },
+                Poll::Ready(Err(_)) => return Step::Failed,
+                Poll::Ready(Ok(())) => {}
             }
-        }
-        Ok((n, (sent < n).then(|| s[sent..n].to_vec())))
-    });
-    let (n, rest) = match step {
-        Ok((0, _)) => return Moved::Eof,
-        Ok(x) => x,
-        Err(None) => return Moved::Nothing,
-        Err(Some(_)) => return Moved::Failed,
-    };
-    if let Some(rest) = rest {
-        let mut off = 0;
-        while off < rest.len() {
-            if to.writable().await.is_err() {
-                return Moved::Failed;
-            }
-            match to.try_write(&rest[off..]) {
-                Ok(w) => off += w,
+            match to.try_write(&dir.pending[dir.sent..]) {
+                Ok(w) => {
+                    dir.sent += w;
+                    *count += w as u64;
+                    moved = true;
+                    if dir.sent == dir.pending.len() {
+                        dir.pending = Vec::new();
+                        dir.sent = 0;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(_) => return Moved::Failed,
+                Err(_) => return Step::Failed,
             }
+            continue;
+        }
+        if dir.done {
+            return Step::Idle { moved };
+        }
+        match from.poll_read_ready(cx) {
+            Poll::Pending => return Step::Idle { moved },
+            Poll::Ready(Err(_)) => return Step::Failed,
+            Poll::Ready(Ok(())) => {}
+        }
+        let step = SCRATCH.with(|s| {
+            let mut s = s.borrow_mut();
+            let n = match from.try_read(&mut s) {
+                Ok(0) => return Ok(None),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Some(0)),
+                Err(e) => return Err(e),
+            };
+            let mut sent = 0;
+            while sent < n {
+                match to.try_write(&s[sent..n]) {
+                    Ok(w) => sent += w,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(e),
+                }
+            }
+            if sent < n {
+                dir.pending = s[sent..n].to_vec();
+            }
+            Ok(Some(sent))
+        });
+        match step {
+            Ok(None) => {
+                dir.done = true;
+                let _ = SockRef::from(to).shutdown(Shutdown::Write);
+                return Step::Idle { moved };
+            }
+            Ok(Some(sent)) => {
+                if sent > 0 || !dir.pending.is_empty() {
+                    moved = true;
+                }
+                *count += sent as u64;
+            }
+            Err(_) => return Step::Failed,
         }
     }
-    Moved::Bytes(n)
 }
