@@ -68,6 +68,20 @@ fn listen_inodes(pid: u32, port: u16) -> BTreeSet<u64> {
     out
 }
 
+/// The backlog limit of every socket listening on 127.0.0.1:`port` (`ss`
+/// shows it as the send queue of a listening socket): `listen(fd, 0)` by the
+/// old process on a shared socket would show here as 0.
+fn listen_backlogs(port: u16) -> Vec<u64> {
+    let out = Command::new("ss")
+        .args(["-ltnH", &format!("sport = :{port}")])
+        .output()
+        .expect("ss (iproute2)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2)?.parse().ok())
+        .collect()
+}
+
 /// Waits until process `pid` holds `n` listening sockets on `port`.
 fn wait_inodes(pid: u32, port: u16, n: usize) -> BTreeSet<u64> {
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -159,6 +173,27 @@ fn hand_over(old: &mut Proxy, config: &str, port: u16, args: &[String]) -> Proxy
 }
 
 #[test]
+fn x_and_sf_on_the_command_line_name_the_sources() {
+    fn args(s: &str) -> Vec<String> {
+        let words = s.split(' ').map(String::from);
+        std::iter::once("switchyard".to_string())
+            .chain(words)
+            .collect()
+    }
+    let cli = switchyard::cli::try_parse_args(args("-f a.cfg -x /run/lb.sock -sf 12 34")).unwrap();
+    let sources = switchyard::cli::handover_sources(&cli);
+    assert_eq!(sources.pids, [12, 34]);
+    assert_eq!(
+        sources.stats_socket.as_deref(),
+        Some(std::path::Path::new("/run/lb.sock"))
+    );
+    let cli = switchyard::cli::try_parse_args(args("-f a.cfg -st 7")).unwrap();
+    let sources = switchyard::cli::handover_sources(&cli);
+    assert_eq!((sources.pids, sources.stats_socket), (vec![7], None));
+    assert!(switchyard::cli::try_parse_args(args("-f a.cfg -x")).is_err());
+}
+
+#[test]
 fn twelve_sf_handovers_under_connection_per_request_load_fail_nothing_and_keep_the_sockets() {
     let srv = Backend::start("s");
     let port = free_port();
@@ -175,6 +210,11 @@ fn twelve_sf_handovers_under_connection_per_request_load_fail_nothing_and_keep_t
         let args = sf(old.child.id());
         let new = hand_over(&mut old, &config, port, &args);
         kept.push((before, wait_inodes(new.child.id(), port, 2)));
+        let backlogs = listen_backlogs(port);
+        assert!(
+            backlogs.len() == 2 && backlogs.iter().all(|&b| b >= 128),
+            "the old process left the shared sockets' backlog alone: {backlogs:?}"
+        );
         generations.push(std::mem::replace(&mut old, new));
         thread::sleep(Duration::from_millis(150));
     }
