@@ -34,6 +34,20 @@
 //! On `Err(reject)`: answer `reject.status`, add `Connection: close`, close the
 //! connection after the response and forward nothing (as HAProxy does for a 400).
 
+/// A byte class (a `const fn(u8) -> bool`) as a lookup table: one load per byte on the
+/// per-request checks.
+macro_rules! byte_table {
+    ($class:ident) => {{
+        let mut t = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            t[b] = $class(b as u8);
+            b += 1;
+        }
+        t
+    }};
+}
+
 pub mod chunked;
 mod head;
 pub mod normalize;
@@ -110,7 +124,11 @@ impl std::fmt::Display for Reject {
 impl std::error::Error for Reject {}
 
 /// RFC 9110 §5.6.2 `tchar`.
-pub(crate) const fn is_tchar(b: u8) -> bool {
+pub(crate) fn is_tchar(b: u8) -> bool {
+    TCHAR[usize::from(b)]
+}
+
+const fn tchar(b: u8) -> bool {
     matches!(b,
         b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
         | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z')
@@ -118,8 +136,15 @@ pub(crate) const fn is_tchar(b: u8) -> bool {
 
 /// A field value byte (RFC 9110 §5.5): VCHAR, SP, HTAB or obs-text; never CR, LF, NUL or other CTLs.
 pub(crate) fn is_field_value_byte(b: u8) -> bool {
-    b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80
+    FIELD_VALUE[usize::from(b)]
 }
+
+const fn field_value(b: u8) -> bool {
+    b == b'\t' || (b >= b' ' && b <= b'~') || b >= 0x80
+}
+
+static TCHAR: [bool; 256] = byte_table!(tchar);
+static FIELD_VALUE: [bool; 256] = byte_table!(field_value);
 
 /// Iterations of the randomized property tests: `PROPTEST_CASES` (the variable the
 /// project's proptest suites read) scales them for longer runs.

@@ -32,6 +32,9 @@ use crate::frontend::normalize::{merge_slashes, percent_decode_unreserved, perce
 /// The default normalisation applied before routing and forwarding (see the module docs).
 /// Idempotent: `default_path(default_path(p)) == default_path(p)`.
 pub fn default_path(path: &str) -> Cow<'_, str> {
+    if already_normal(path.as_bytes()) {
+        return Cow::Borrowed(path);
+    }
     let a = percent_decode_unreserved(path);
     let b = percent_to_uppercase(&a);
     let c = merge_slashes(&b);
@@ -41,6 +44,19 @@ pub fn default_path(path: &str) -> Cow<'_, str> {
     } else {
         Cow::Owned(d.into_owned())
     }
+}
+
+/// A path none of the steps can change: no `%`, no `//`, no segment starting with a dot
+/// (so no dot-segment). One pass; paths with dots in segments take the full way.
+fn already_normal(path: &[u8]) -> bool {
+    let mut prev = 0;
+    for &c in path {
+        if c == b'%' || (prev == b'/' && (c == b'.' || c == b'/')) {
+            return false;
+        }
+        prev = c;
+    }
+    path.first() != Some(&b'.')
 }
 
 /// [`default_path`] applied to the path part of an origin-form `path?query`.

@@ -216,26 +216,7 @@ pub(crate) fn valid_host(h: &[u8]) -> bool {
             None => (h, None),
         }
     };
-    let reg_name_ok = host.iter().all(|&b| {
-        b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'%'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b';'
-                    | b'='
-            )
-    });
+    let reg_name_ok = host.iter().all(|&b| REG_NAME[usize::from(b)]);
     let port_ok = port.is_none_or(|p| {
         p.len() <= 5
             && p.iter().all(u8::is_ascii_digit)
@@ -243,6 +224,30 @@ pub(crate) fn valid_host(h: &[u8]) -> bool {
     });
     reg_name_ok && port_ok
 }
+
+/// `reg-name` bytes: unreserved, `%` of pct-encoded, sub-delims except `,`.
+const fn reg_name(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'%'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b';'
+                | b'='
+        )
+}
+
+static REG_NAME: [bool; 256] = byte_table!(reg_name);
 
 fn check_expect(headers: &(impl FieldSet + ?Sized)) -> Result<(), Reject> {
     for v in headers.values(Known::Expect) {

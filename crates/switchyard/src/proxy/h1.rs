@@ -126,7 +126,7 @@ pub fn parse_request(
         .parse()
         .map_err(|_| ParseError::Invalid)?;
     let version = version_of(req.version);
-    let headers = Fields::parse(req.headers)?;
+    let headers = Fields::parse(buf, req.headers)?;
     Ok(Some((
         RequestHead {
             method,
@@ -149,9 +149,14 @@ pub fn parse_response(buf: &[u8]) -> Result<Option<(ResponseHead, usize)>, Parse
         Err(_) => return Err(ParseError::Invalid),
     };
     let status = StatusCode::from_u16(res.code.unwrap_or(0)).map_err(|_| ParseError::Invalid)?;
-    let reason = res.reason.unwrap_or("").to_owned();
+    // The usual reason (the status's canonical one) is not copied: an empty reason is
+    // written as the canonical one (`write_response_head`).
+    let reason = match res.reason.unwrap_or("") {
+        r if Some(r) == status.canonical_reason() => String::new(),
+        r => r.to_owned(),
+    };
     let version = version_of(res.version);
-    let headers = Fields::parse(res.headers)?;
+    let headers = Fields::parse(buf, res.headers)?;
     Ok(Some((
         ResponseHead {
             status,
@@ -247,18 +252,18 @@ fn ends_with_chunked(headers: &impl FieldSet) -> bool {
 }
 
 /// All `Content-Length` values (also comma lists) must agree. Also says whether the
-/// value was repeated (several lines or a list), in the same single pass.
+/// value was repeated (several lines or a list), in the same single pass. Each element
+/// is 1 to 18 digits between optional spaces/tabs (values hold no other whitespace).
 fn content_length(headers: &impl FieldSet) -> Result<(Option<u64>, bool), ParseError> {
     let mut found: Option<u64> = None;
     let mut values = 0usize;
     for v in headers.values(Known::ContentLength) {
-        let s = ascii_str(v).ok_or(ParseError::Framing)?;
-        for part in s.split(',') {
-            let part = part.trim();
-            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) || part.len() > 18 {
+        for part in v.split(|&b| b == b',') {
+            let part = trim_ows(part);
+            if part.is_empty() || part.len() > 18 || !part.iter().all(u8::is_ascii_digit) {
                 return Err(ParseError::Framing);
             }
-            let n: u64 = part.parse().map_err(|_| ParseError::Framing)?;
+            let n = part.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
             if found.is_some_and(|f| f != n) {
                 return Err(ParseError::Framing);
             }
@@ -267,6 +272,19 @@ fn content_length(headers: &impl FieldSet) -> Result<(Option<u64>, bool), ParseE
         }
     }
     Ok((found, values > 1))
+}
+
+/// Without leading and trailing spaces and tabs.
+fn trim_ows(v: &[u8]) -> &[u8] {
+    let start = v
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(start, |e| e + 1);
+    &v[start..end]
 }
 
 /// True when the `Connection` header lists `token` (case-insensitive).
@@ -497,51 +515,78 @@ pub struct Fields {
     /// Some lines were removed: `buf` is no longer the whole serialisation.
     gaps: bool,
     /// Built on demand; once present it is the fields (`buf`/`lines` are dropped).
-    map: Option<HeaderMap>,
+    /// Boxed, as the view below: heads are moved between futures, keep them small.
+    map: Option<Box<HeaderMap>>,
     /// A read-only copy as a map for [`Fields::get_all`] (tests, tools), built once.
-    view: OnceLock<HeaderMap>,
+    view: OnceLock<Box<HeaderMap>>,
 }
-
-/// `http`'s valid header name bytes (RFC 9110 `tchar`), lower-cased; 0 for the others.
-const NAME_CHARS: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        if crate::hardening::is_tchar(c) {
-            t[b] = c.to_ascii_lowercase();
-        }
-        b += 1;
-    }
-    t
-};
 
 static EMPTY_MAP: LazyLock<HeaderMap> = LazyLock::new(HeaderMap::new);
 
 impl Fields {
-    /// Takes httparse's lines: names lower-cased and values trimmed, with the same
-    /// validity rules as `HeaderName::from_bytes` / `HeaderValue::from_bytes`.
-    fn parse(raw: &[httparse::Header<'_>]) -> Result<Fields, ParseError> {
+    /// Takes httparse's lines (`raw`, slices of `input`): names lower-cased, values
+    /// trimmed. httparse already holds names to `tchar` and values to HTAB, SP, VCHAR and
+    /// obs-text, the rules of `HeaderName::from_bytes` / `HeaderValue::from_bytes`.
+    /// When the lines are already `name: value\r\n`, one after the other (what clients
+    /// and servers send), the whole section is copied at once.
+    fn parse(input: &[u8], raw: &[httparse::Header<'_>]) -> Result<Fields, ParseError> {
+        let mut lines = Vec::with_capacity(raw.len());
+        let base = input.as_ptr() as usize;
+        let first = raw.first().map_or(0, |h| h.name.as_ptr() as usize - base);
+        let mut pos = first;
+        for h in raw {
+            let n = h.name.as_ptr() as usize - base;
+            let value = trim(h.value);
+            // An empty value's slice may point anywhere: wrapping arithmetic, then checked.
+            let v = (value.as_ptr() as usize).wrapping_sub(base);
+            let colon = n + h.name.len();
+            let end = v.wrapping_add(value.len());
+            let canonical = n == pos
+                && !h.name.is_empty()
+                && v == colon + 2
+                && input.get(colon..v) == Some(b": ")
+                && input.get(end..end + 2) == Some(b"\r\n");
+            if !canonical {
+                return Fields::parse_lines(raw);
+            }
+            lines.push(Line {
+                start: (n - first) as u32,
+                colon: (colon - first) as u32,
+                end: (end + 2 - first) as u32,
+                kind: Known::Other,
+            });
+            pos = end + 2;
+        }
+        let mut buf = input[first..pos].to_vec();
+        for l in &mut lines {
+            let name = &mut buf[l.start as usize..l.colon as usize];
+            name.make_ascii_lowercase();
+            l.kind = Known::of(name);
+        }
+        Ok(Fields {
+            buf,
+            lines,
+            gaps: false,
+            map: None,
+            view: OnceLock::new(),
+        })
+    }
+
+    /// [`Fields::parse`] line by line, for heads with other spacing.
+    fn parse_lines(raw: &[httparse::Header<'_>]) -> Result<Fields, ParseError> {
         let size: usize = raw.iter().map(|h| h.name.len() + h.value.len() + 4).sum();
         let mut buf = Vec::with_capacity(size);
         let mut lines = Vec::with_capacity(raw.len());
         for h in raw {
+            if h.name.is_empty() {
+                return Err(ParseError::Invalid);
+            }
             let start = buf.len();
-            let name = h.name.as_bytes();
-            buf.extend(name.iter().map(|&b| NAME_CHARS[usize::from(b)]));
+            buf.extend_from_slice(h.name.as_bytes());
             let colon = buf.len();
-            if name.is_empty() || buf[start..].contains(&0) {
-                return Err(ParseError::Invalid);
-            }
-            let value = trim(h.value);
-            if !value
-                .iter()
-                .all(|&b| (b >= 0x20 && b != 0x7f) || b == b'\t')
-            {
-                return Err(ParseError::Invalid);
-            }
+            buf[start..].make_ascii_lowercase();
             buf.extend_from_slice(b": ");
-            buf.extend_from_slice(value);
+            buf.extend_from_slice(trim(h.value));
             buf.extend_from_slice(b"\r\n");
             let kind = Known::of(&buf[start..colon]);
             lines.push(Line {
@@ -584,9 +629,10 @@ impl Fields {
     /// consumers the caller knows read no header (routing without header ACLs, a
     /// balancer that does not hash a header).
     pub fn built_map(&self) -> &HeaderMap {
-        self.map
-            .as_ref()
-            .unwrap_or_else(|| LazyLock::force(&EMPTY_MAP))
+        match &self.map {
+            Some(m) => m,
+            None => LazyLock::force(&EMPTY_MAP),
+        }
     }
 
     /// Whether the map was built.
@@ -599,7 +645,7 @@ impl Fields {
     pub fn as_map(&self) -> &HeaderMap {
         match &self.map {
             Some(m) => m,
-            None => self.view.get_or_init(|| self.build_map()),
+            None => self.view.get_or_init(|| Box::new(self.build_map())),
         }
     }
 
@@ -654,7 +700,7 @@ impl Fields {
 impl From<HeaderMap> for Fields {
     fn from(map: HeaderMap) -> Self {
         Fields {
-            map: Some(map),
+            map: Some(Box::new(map)),
             ..Fields::default()
         }
     }
@@ -663,7 +709,7 @@ impl From<HeaderMap> for Fields {
 impl FieldSet for Fields {
     fn values(&self, k: Known) -> Values<'_> {
         match &self.map {
-            Some(m) => FieldSet::values(m, k),
+            Some(m) => FieldSet::values(&**m, k),
             None => Values::Lines {
                 fields: self,
                 next: 0,
@@ -684,7 +730,7 @@ impl FieldSet for Fields {
 
     fn write(&self, out: &mut BytesMut, extra: &[(HeaderName, HeaderValue)]) {
         if let Some(m) = &self.map {
-            return FieldSet::write(m, out, extra);
+            return FieldSet::write(&**m, out, extra);
         }
         if self.gaps {
             for l in &self.lines {
@@ -700,7 +746,7 @@ impl FieldSet for Fields {
 impl FieldEdit for Fields {
     fn remove_all(&mut self, k: Known) {
         if let Some(m) = &mut self.map {
-            return FieldEdit::remove_all(m, k);
+            return FieldEdit::remove_all(&mut **m, k);
         }
         self.view = OnceLock::new();
         let before = self.lines.len();
@@ -710,7 +756,7 @@ impl FieldEdit for Fields {
 
     fn push_static(&mut self, k: Known, value: &'static str) {
         if let Some(m) = &mut self.map {
-            return FieldEdit::push_static(m, k, value);
+            return FieldEdit::push_static(&mut **m, k, value);
         }
         self.view = OnceLock::new();
         let start = self.buf.len();
@@ -734,9 +780,9 @@ impl FieldEdit for Fields {
             self.lines = Vec::new();
             self.gaps = false;
             self.view = OnceLock::new();
-            self.map = Some(m);
+            self.map = Some(Box::new(m));
         }
-        self.map.get_or_insert_with(HeaderMap::new)
+        self.map.get_or_insert_with(Box::default)
     }
 }
 

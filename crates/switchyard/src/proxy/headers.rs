@@ -14,6 +14,8 @@ use super::h1::{ascii_str, connection_has, FieldEdit, FieldSet, Known};
 pub type Extra = Vec<(HeaderName, HeaderValue)>;
 
 const DEFAULT_XFF: &str = "x-forwarded-for";
+/// Built at compile time (`from_static` at run time validates the name on every call).
+const XFF_NAME: HeaderName = HeaderName::from_static(DEFAULT_XFF);
 
 /// Decides the `X-Forwarded-For` line for a request, if any.
 ///
@@ -58,7 +60,7 @@ pub fn forwarded_for_cached(
     let custom = |f: &&ForwardFor| !f.header.eq_ignore_ascii_case(DEFAULT_XFF);
     let name = match be.filter(custom).or(fe.filter(custom)) {
         Some(f) => HeaderName::from_bytes(f.header.as_bytes()).ok()?,
-        None => HeaderName::from_static(DEFAULT_XFF),
+        None => XFF_NAME,
     };
     let all_if_none = enabled.iter().flatten().all(|f| f.if_none);
     if all_if_none && headers.has_name(&name) {
