@@ -16,6 +16,9 @@ use super::{is_field_value_byte, is_tchar, Reject};
 ///   starting with SP/HTAB, including before the first field), values without CTLs;
 /// - a head that does not end with an empty line is a 400.
 pub fn check_head_bytes(head: &[u8]) -> Result<(), Reject> {
+    if well_formed(head) {
+        return Ok(());
+    }
     let mut pos = 0;
     if head.starts_with(b"\r\n") {
         pos = 2;
@@ -28,6 +31,54 @@ pub fn check_head_bytes(head: &[u8]) -> Result<(), Reject> {
             return Ok(());
         }
         check_field_line(line)?;
+    }
+}
+
+/// One pass over the bytes for the usual head, with the same grammar as the checks
+/// below: `true` only when every rule holds. `false` sends the head through the
+/// line-by-line checks, which then name the rule it breaks.
+fn well_formed(head: &[u8]) -> bool {
+    let at = |i: usize| head.get(i).copied().unwrap_or(0);
+    let mut i = if head.starts_with(b"\r\n") { 2 } else { 0 };
+    let start = i;
+    while is_tchar(at(i)) {
+        i += 1;
+    }
+    if i == start || at(i) != b' ' {
+        return false;
+    }
+    i += 1;
+    let start = i;
+    while matches!(at(i), b'!'..=b'~') && at(i) != b'#' {
+        i += 1;
+    }
+    if i == start || at(i) != b' ' {
+        return false;
+    }
+    i += 1;
+    match head.get(i..i + 10) {
+        Some(b"HTTP/1.1\r\n" | b"HTTP/1.0\r\n") => i += 10,
+        _ => return false,
+    }
+    loop {
+        if head.get(i..i + 2) == Some(b"\r\n") {
+            return true;
+        }
+        let start = i;
+        while is_tchar(at(i)) {
+            i += 1;
+        }
+        if i == start || at(i) != b':' {
+            return false;
+        }
+        i += 1;
+        while i < head.len() && is_field_value_byte(head[i]) {
+            i += 1;
+        }
+        if head.get(i..i + 2) != Some(b"\r\n") {
+            return false;
+        }
+        i += 2;
     }
 }
 

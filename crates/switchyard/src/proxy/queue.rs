@@ -173,7 +173,6 @@ pub async fn assign(
     persist: Option<usize>,
     ctx: &PickContext<'_>,
 ) -> Result<Assigned, AssignError> {
-    let start = Instant::now();
     let list = &be.waitlist;
     // `maxqueue`: when a persisted request's server queue is full, HAProxy
     // answers 503, or with `option redispatch` balances it to another server.
@@ -196,6 +195,8 @@ pub async fn assign(
             Try::Full => {}
         }
     }
+    // The clock is read only when the request has to wait.
+    let start = Instant::now();
     let line = persist.map_or(0, |i| i + 1);
     let ticket = Ticket {
         list,

@@ -267,8 +267,8 @@ pub(super) async fn send(
         let (mut up, l) =
             connect_counted(be, lease, &mut tries, ctx, rec, reuse, out.dst_port).await?;
         lease = l;
-        let t_connect = started.elapsed().as_millis() as i64;
         let sent_at = Instant::now();
+        let t_connect = sent_at.duration_since(started).as_millis() as i64;
         let result = exchange(
             client,
             &mut up,
