@@ -29,7 +29,7 @@ pub mod upstream;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
+use std::pin::{pin, Pin};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -38,6 +38,7 @@ use bytes::{Buf, BytesMut};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio::time::Sleep;
 
 use crate::observability::{LogRecord, ACTIVE_CONNS};
 use crate::runtime::IDLE_LINGER;
@@ -77,7 +78,9 @@ pub struct Client {
 }
 
 enum HeadRead {
-    Head(Box<RequestHead>),
+    /// A head, and whether it was complete in the bytes at hand when the
+    /// request started (later requests: no read after the first bytes).
+    Head(Box<RequestHead>, bool),
     /// Idle keep-alive expiry or close, or shutdown: end silently.
     Closed,
     /// The client closed before sending a complete head (on its first request,
@@ -163,9 +166,10 @@ impl Tunnel {
 /// switches protocols (the tunnel it becomes).
 async fn http_phase(stream: TcpStream, mut cx: ConnCtx) -> Option<Tunnel> {
     let accepted = Instant::now();
-    let accepted_at = SystemTime::now();
-    let _ = stream.set_nodelay(true);
     let fe = &cx.snap.clone().frontends[cx.fe];
+    // The wall clock is only printed in log lines.
+    let accepted_at = wall_clock(fe);
+    let _ = stream.set_nodelay(true);
     ACTIVE_CONNS.fetch_add(1, Ordering::Relaxed);
     fe.counters.current.fetch_add(1, Ordering::Relaxed);
     fe.counters.connections.fetch_add(1, Ordering::Relaxed);
@@ -176,9 +180,17 @@ async fn http_phase(stream: TcpStream, mut cx: ConnCtx) -> Option<Tunnel> {
         handoff: None,
     };
     let mut first = true;
+    // The connection's one timer for the waits of `read_head` (see `body::read_some_lazy`).
+    let mut timer = pin!(None::<Sleep>);
     loop {
-        let (read, started, started_at) =
-            read_head(&mut client, &mut cx, first, accepted, accepted_at).await;
+        let (read, started, started_at) = read_head(
+            &mut client,
+            &mut cx,
+            first,
+            (accepted, accepted_at),
+            timer.as_mut(),
+        )
+        .await;
         let mut rec = LogRecord::new(cx.peer, started_at, &fe.name);
         rec.enabled = !fe.log.is_empty();
         let keep = match read {
@@ -205,8 +217,14 @@ async fn http_phase(stream: TcpStream, mut cx: ConnCtx) -> Option<Tunnel> {
                 rec.t_total = started.elapsed().as_millis() as i64;
                 false
             }
-            HeadRead::Head(head) => {
-                rec.t_request = started.elapsed().as_millis() as i64;
+            HeadRead::Head(head, at_once) => {
+                // Parsed right after its first bytes arrived: microseconds,
+                // 0 ms without reading the clock.
+                rec.t_request = if at_once {
+                    0
+                } else {
+                    started.elapsed().as_millis() as i64
+                };
                 // A reload since the last request: route this one by the new configuration.
                 crate::reload::refresh(&mut cx);
                 let keep = forward::handle(&cx, &mut client, *head, &mut rec, started).await;
@@ -307,8 +325,8 @@ async fn read_head(
     client: &mut Client,
     cx: &mut ConnCtx,
     first: bool,
-    accepted: Instant,
-    accepted_at: SystemTime,
+    (accepted, accepted_at): (Instant, SystemTime),
+    mut timer: Pin<&mut Option<Sleep>>,
 ) -> (HeadRead, Instant, SystemTime) {
     let t = &cx.snap.frontends[cx.fe].cfg.timeouts;
     let (http_request, client_to) = (t.http_request, t.client);
@@ -318,6 +336,7 @@ async fn read_head(
         t.http_keep_alive.or(http_request).or(client_to)
     };
     let (mut start, mut start_at) = (accepted, accepted_at);
+    let mut at_once = !first;
     if client.buf.is_empty() {
         // Draining (process stop, or the listener closed by a reload): the
         // first request of a connection accepted before is still awaited; an
@@ -326,17 +345,25 @@ async fn read_head(
         // fails a client that is sending one right now).
         let linger = Some(idle.map_or(IDLE_LINGER, |d| d.min(IDLE_LINGER)));
         let wait = if first {
-            body::read_some(&mut client.stream, &mut client.buf, idle).await
+            body::read_some_lazy(&mut client.stream, &mut client.buf, idle, timer.as_mut()).await
         } else if cx.stopping() {
-            body::read_some(&mut client.stream, &mut client.buf, linger).await
+            body::read_some_lazy(&mut client.stream, &mut client.buf, linger, timer.as_mut()).await
         } else {
             let r = tokio::select! {
-                r = body::read_some(&mut client.stream, &mut client.buf, idle) => Some(r),
+                r = body::read_some_lazy(&mut client.stream, &mut client.buf, idle, timer.as_mut()) => Some(r),
                 _ = cx.shutdown.changed() => None,
             };
             match r {
                 Some(r) => r,
-                None => body::read_some(&mut client.stream, &mut client.buf, linger).await,
+                None => {
+                    body::read_some_lazy(
+                        &mut client.stream,
+                        &mut client.buf,
+                        linger,
+                        timer.as_mut(),
+                    )
+                    .await
+                }
             }
         };
         match wait {
@@ -347,10 +374,10 @@ async fn read_head(
             Ok(_) => {}
         }
         if !first {
-            (start, start_at) = (Instant::now(), SystemTime::now());
+            (start, start_at) = (Instant::now(), wall_clock(&cx.snap.frontends[cx.fe]));
         }
     } else if !first {
-        (start, start_at) = (Instant::now(), SystemTime::now());
+        (start, start_at) = (Instant::now(), wall_clock(&cx.snap.frontends[cx.fe]));
     }
     let deadline = http_request.map(|d| start + d);
     loop {
@@ -360,7 +387,7 @@ async fn read_head(
                     return (HeadRead::Rejected(r), start, start_at);
                 }
                 client.buf.advance(len);
-                return (HeadRead::Head(Box::new(head)), start, start_at);
+                return (HeadRead::Head(Box::new(head), at_once), start, start_at);
             }
             Ok(None) => {}
             Err(h1::ParseError::TooLarge) => {
@@ -379,11 +406,23 @@ async fn read_head(
         if limit == Some(Duration::ZERO) {
             return (HeadRead::Timeout, start, start_at);
         }
-        match body::read_some(&mut client.stream, &mut client.buf, limit).await {
+        at_once = false;
+        match body::read_some_lazy(&mut client.stream, &mut client.buf, limit, timer.as_mut()).await
+        {
             Ok(0) | Err(IoError::Io(_)) => return (HeadRead::Aborted, start, start_at),
             Err(IoError::Timeout) => return (HeadRead::Timeout, start, start_at),
             Ok(_) => {}
         }
+    }
+}
+
+/// Now, for a frontend that writes log lines (the only place the wall clock
+/// is shown); else the epoch, without reading the clock.
+fn wall_clock(fe: &FrontendRt) -> SystemTime {
+    if fe.log.is_empty() {
+        SystemTime::UNIX_EPOCH
+    } else {
+        SystemTime::now()
     }
 }
 
