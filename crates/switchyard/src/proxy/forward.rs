@@ -316,16 +316,16 @@ pub async fn handle(
     if let Some(c) = &be.cfg.cookie {
         sticky::prepare_request(c, req.headers.map_mut());
     }
-    let mut extra = Extra::new();
-    if let Some(x) = headers::forwarded_for_cached(
-        fe.cfg.forwardfor.as_ref(),
-        be.cfg.forwardfor.as_ref(),
-        cx.peer.ip(),
-        &req.headers,
-        &mut client.xff,
-    ) {
-        extra.push(x);
-    }
+    let mut extra = Extra {
+        forwarded_for: headers::forwarded_for_cached(
+            fe.cfg.forwardfor.as_ref(),
+            be.cfg.forwardfor.as_ref(),
+            cx.peer.ip(),
+            &req.headers,
+            &mut client.xff,
+        ),
+        connection: None,
+    };
     headers::upstream_connection(
         &mut req.headers,
         &mut extra,
@@ -334,7 +334,10 @@ pub async fn handle(
         req.version,
     );
     let mut head_bytes = BytesMut::with_capacity(1024);
-    h1::write_request_head(&mut head_bytes, &req, &extra);
+    h1::write_request_head(&mut head_bytes, &req);
+    extra.write(&mut head_bytes);
+    head_bytes.extend_from_slice(b"\r\n");
+    drop(extra);
 
     // 7-8. Connect (pooled in keep-alive mode), send the head and body, read the
     // response head back; retries, `retry-on` and redispatch in `retry::send`.

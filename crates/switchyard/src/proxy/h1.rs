@@ -262,18 +262,26 @@ fn ends_with_chunked(headers: &impl FieldSet) -> bool {
 fn content_length(headers: &impl FieldSet) -> Result<(Option<u64>, bool), ParseError> {
     let mut found: Option<u64> = None;
     let mut values = 0usize;
+    let mut note = |part: &[u8]| {
+        if part.is_empty() || part.len() > 18 || !part.iter().all(u8::is_ascii_digit) {
+            return Err(ParseError::Framing);
+        }
+        let n = part.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+        if found.is_some_and(|f| f != n) {
+            return Err(ParseError::Framing);
+        }
+        found = Some(n);
+        values += 1;
+        Ok(())
+    };
     for v in headers.values(Known::ContentLength) {
-        for part in v.split(|&b| b == b',') {
-            let part = trim_ows(part);
-            if part.is_empty() || part.len() > 18 || !part.iter().all(u8::is_ascii_digit) {
-                return Err(ParseError::Framing);
+        if v.contains(&b',') {
+            for part in v.split(|&b| b == b',') {
+                note(trim_ows(part))?;
             }
-            let n = part.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
-            if found.is_some_and(|f| f != n) {
-                return Err(ParseError::Framing);
-            }
-            found = Some(n);
-            values += 1;
+        } else {
+            // One number, the usual value: no list to split.
+            note(trim_ows(v))?;
         }
     }
     Ok((found, values > 1))
@@ -304,12 +312,9 @@ pub fn host_count(headers: &(impl FieldSet + ?Sized)) -> usize {
     headers.values(Known::Host).count()
 }
 
-/// Appends `METHOD target VERSION\r\n` + headers + `extra` + `\r\n`.
-pub fn write_request_head(
-    out: &mut BytesMut,
-    head: &RequestHead,
-    extra: &[(HeaderName, HeaderValue)],
-) {
+/// Appends `METHOD target VERSION\r\n` + the header lines, without the empty line
+/// that ends the head: the caller appends its own lines, then `\r\n`.
+pub fn write_request_head(out: &mut BytesMut, head: &RequestHead) {
     out.put_slice(head.method.as_str().as_bytes());
     out.put_u8(b' ');
     write_target(out, &head.uri);
@@ -318,7 +323,7 @@ pub fn write_request_head(
     } else {
         b" HTTP/1.1\r\n"
     });
-    head.headers.write(out, extra);
+    head.headers.write(out);
 }
 
 /// The request target as the client sent it (origin, absolute, authority or `*` form).
@@ -354,7 +359,8 @@ pub fn write_response_head(
         out.put_slice(reason.as_bytes());
     }
     out.put_slice(b"\r\n");
-    headers.write(out, &[]);
+    headers.write(out);
+    out.put_slice(b"\r\n");
 }
 
 /// The header names the proxy interprets itself, recognised once per line when a head
@@ -437,8 +443,8 @@ pub trait FieldSet {
     fn values(&self, k: Known) -> Values<'_>;
     /// Whether a line with this (lower-case) name exists.
     fn has_name(&self, name: &HeaderName) -> bool;
-    /// Serialises every line as `name: value\r\n`, then `extra`, then the empty line.
-    fn write(&self, out: &mut BytesMut, extra: &[(HeaderName, HeaderValue)]);
+    /// Serialises every line as `name: value\r\n` (not the empty line after them).
+    fn write(&self, out: &mut BytesMut);
 
     fn has(&self, k: Known) -> bool {
         self.values(k).next().is_some()
@@ -733,9 +739,9 @@ impl FieldSet for Fields {
         }
     }
 
-    fn write(&self, out: &mut BytesMut, extra: &[(HeaderName, HeaderValue)]) {
+    fn write(&self, out: &mut BytesMut) {
         if let Some(m) = &self.map {
-            return FieldSet::write(&**m, out, extra);
+            return FieldSet::write(&**m, out);
         }
         if self.gaps {
             for l in &self.lines {
@@ -744,7 +750,6 @@ impl FieldSet for Fields {
         } else {
             out.put_slice(&self.buf);
         }
-        write_lines(out, extra);
     }
 }
 
@@ -803,14 +808,10 @@ impl FieldSet for HeaderMap {
         self.contains_key(name)
     }
 
-    fn write(&self, out: &mut BytesMut, extra: &[(HeaderName, HeaderValue)]) {
+    fn write(&self, out: &mut BytesMut) {
         for (name, value) in self {
-            out.put_slice(name.as_str().as_bytes());
-            out.put_slice(b": ");
-            out.put_slice(value.as_bytes());
-            out.put_slice(b"\r\n");
+            put_line(out, name.as_str().as_bytes(), value.as_bytes());
         }
-        write_lines(out, extra);
     }
 }
 
@@ -832,14 +833,11 @@ impl FieldEdit for HeaderMap {
     }
 }
 
-/// `extra` as `name: value\r\n` lines, then the empty line that ends the head.
-fn write_lines(out: &mut BytesMut, extra: &[(HeaderName, HeaderValue)]) {
-    for (name, value) in extra {
-        out.put_slice(name.as_str().as_bytes());
-        out.put_slice(b": ");
-        out.put_slice(value.as_bytes());
-        out.put_slice(b"\r\n");
-    }
+/// Appends `name: value\r\n`.
+pub fn put_line(out: &mut BytesMut, name: &[u8], value: &[u8]) {
+    out.put_slice(name);
+    out.put_slice(b": ");
+    out.put_slice(value);
     out.put_slice(b"\r\n");
 }
 

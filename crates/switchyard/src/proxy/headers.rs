@@ -7,11 +7,30 @@ use http::header::CONNECTION;
 use http::{HeaderMap, HeaderName, HeaderValue, Version};
 use switchyard_config::{ConnMode, ForwardFor};
 
-use super::h1::{ascii_str, connection_has, FieldEdit, FieldSet, Known};
+use bytes::BytesMut;
 
-/// Headers appended after all of the client's, in this order (HAProxy appends
-/// XFF as a new line after the existing ones, then the connection header).
-pub type Extra = Vec<(HeaderName, HeaderValue)>;
+use super::h1::{ascii_str, connection_has, put_line, FieldEdit, FieldSet, Known};
+
+/// Lines appended after all of the client's, in this order (HAProxy appends XFF as a
+/// new line after the existing ones, then the connection header). Held inline, the
+/// address borrowed from the connection's cache: nothing is allocated per request.
+#[derive(Debug, Default)]
+pub struct Extra<'a> {
+    pub forwarded_for: Option<(HeaderName, &'a HeaderValue)>,
+    pub connection: Option<&'static str>,
+}
+
+impl Extra<'_> {
+    /// Appends the lines.
+    pub fn write(&self, out: &mut BytesMut) {
+        if let Some((name, value)) = &self.forwarded_for {
+            put_line(out, name.as_str().as_bytes(), value.as_bytes());
+        }
+        if let Some(v) = self.connection {
+            put_line(out, b"connection", v.as_bytes());
+        }
+    }
+}
 
 const DEFAULT_XFF: &str = "x-forwarded-for";
 /// Built at compile time (`from_static` at run time validates the name on every call).
@@ -29,19 +48,19 @@ pub fn forwarded_for(
     src: IpAddr,
     headers: &(impl FieldSet + ?Sized),
 ) -> Option<(HeaderName, HeaderValue)> {
-    forwarded_for_cached(fe, be, src, headers, &mut None)
+    forwarded_for_cached(fe, be, src, headers, &mut None).map(|(n, v)| (n, v.clone()))
 }
 
 /// [`forwarded_for`] with the formatted address kept in `cache` (one per client
 /// connection: its source address does not change), so that a keep-alive connection
 /// formats it once.
-pub fn forwarded_for_cached(
+pub fn forwarded_for_cached<'c>(
     fe: Option<&ForwardFor>,
     be: Option<&ForwardFor>,
     src: IpAddr,
     headers: &(impl FieldSet + ?Sized),
-    cache: &mut Option<HeaderValue>,
-) -> Option<(HeaderName, HeaderValue)> {
+    cache: &'c mut Option<HeaderValue>,
+) -> Option<(HeaderName, &'c HeaderValue)> {
     if fe.is_none() && be.is_none() {
         return None;
     }
@@ -57,7 +76,9 @@ pub fn forwarded_for_cached(
     {
         return None;
     }
-    let custom = |f: &&ForwardFor| !f.header.eq_ignore_ascii_case(DEFAULT_XFF);
+    let custom = |f: &&ForwardFor| {
+        f.header.len() != DEFAULT_XFF.len() || !f.header.eq_ignore_ascii_case(DEFAULT_XFF)
+    };
     let name = match be.filter(custom).or(fe.filter(custom)) {
         Some(f) => HeaderName::from_bytes(f.header.as_bytes()).ok()?,
         None => XFF_NAME,
@@ -69,7 +90,7 @@ pub fn forwarded_for_cached(
     if cache.is_none() {
         *cache = Some(HeaderValue::from_str(&src.to_string()).ok()?);
     }
-    Some((name, cache.clone()?))
+    Some((name, cache.as_ref()?))
 }
 
 /// True when the request asks for a protocol upgrade (`Connection: upgrade` + `Upgrade`).
@@ -96,12 +117,10 @@ pub fn upstream_connection(
     }
     strip_persistence_tokens(headers);
     match (mode, version) {
-        (ConnMode::KeepAlive, Version::HTTP_10) => {
-            extra.push((CONNECTION, HeaderValue::from_static("keep-alive")))
-        }
+        (ConnMode::KeepAlive, Version::HTTP_10) => extra.connection = Some("keep-alive"),
         (ConnMode::KeepAlive, _) | (_, Version::HTTP_10) => {}
         _ if pretend_keepalive => {}
-        _ => extra.push((CONNECTION, HeaderValue::from_static("close"))),
+        _ => extra.connection = Some("close"),
     }
 }
 
