@@ -490,12 +490,18 @@ fn ask(pid: u32, via: Option<&Path>, addrs: &[SocketAddr]) -> Result<Inherited, 
     rustix::net::connect(&conn, &target)
         .map_err(|e| format!("no hand-over socket ({e}): not a running switchyard process"))?;
     let cred = sockopt::socket_peercred(&conn).map_err(|e| e.to_string())?;
-    if i64::from(cred.pid.as_raw_pid()) != i64::from(pid) || cred.uid != rustix::process::geteuid()
-    {
+    let ours = rustix::process::geteuid();
+    if cred.uid != ours {
         return Err(format!(
-            "its hand-over socket is held by process {} of uid {}",
-            cred.pid.as_raw_pid(),
-            cred.uid.as_raw()
+            "its hand-over socket belongs to uid {}, not to ours ({})",
+            cred.uid.as_raw(),
+            ours.as_raw()
+        ));
+    }
+    if i64::from(cred.pid.as_raw_pid()) != i64::from(pid) {
+        return Err(format!(
+            "its hand-over socket is held by process {}",
+            cred.pid.as_raw_pid()
         ));
     }
     let mut hello = PROTOCOL.to_string();

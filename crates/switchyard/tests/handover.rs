@@ -435,3 +435,93 @@ fn sf_falls_back_to_fresh_sockets_with_a_warning_when_the_old_process_does_not_a
     };
     falls_back(mute.0.id(), &srv, "no answer within 1000 ms");
 }
+
+#[test]
+fn x_dev_null_turns_the_handover_off() {
+    let srv = Backend::start("s");
+    let port = free_port();
+    let config = cfg(&[port], 1, "", &srv);
+    let mut old = Proxy::start(&config, port);
+    let sockets = wait_inodes(old.child.id(), port, 1);
+    let pid = old.child.id();
+    let mut args = vec!["-x".to_string(), "/dev/null".to_string()];
+    args.extend(sf(pid));
+    let new = hand_over(&mut old, &config, port, &args);
+    let now = wait_inodes(new.child.id(), port, 1);
+    assert_eq!(now.len(), 1);
+    assert!(
+        now.is_disjoint(&sockets),
+        "bound fresh: {now:?} {sockets:?}"
+    );
+    let lines = new.stderr_lines();
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("took over") || l.contains("WARNING")),
+        "{lines:?}"
+    );
+}
+
+/// A process of another user asking for the sockets gets none and says why,
+/// and the old process refuses it (needs root to start it as `nobody`).
+#[test]
+fn a_process_of_another_user_gets_no_socket() {
+    let srv = Backend::start("s");
+    let (port, other_port) = (free_port(), free_port());
+    let old = Proxy::start(&cfg(&[port], 1, "", &srv), port);
+    // The port differs: SO_REUSEPORT would refuse another user's bind anyway.
+    let path = std::env::temp_dir().join(format!(
+        "switchyard-handover-{}-nobody.cfg",
+        std::process::id()
+    ));
+    std::fs::write(&path, cfg(&[other_port], 1, "", &srv)).unwrap();
+    let child = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["-db", "-f"])
+        .arg(&path)
+        .args(sf(old.child.id()))
+        .stderr(Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        eprintln!("setpriv not available: not run");
+        return;
+    };
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline && !seen.iter().any(|l: &String| l.contains("binding new ones"))
+    {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+            seen.push(line);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_file(&path);
+    if seen.iter().any(|l| l.contains("Operation not permitted")) {
+        eprintln!("cannot switch to uid 65534 here: not run ({seen:?})");
+        return;
+    }
+    // Both sides check: the new process sees the old one is not its user,
+    // the old one that the peer is not its user.
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("belongs to uid 0, not to ours (65534)")),
+        "{seen:?}"
+    );
+    assert!(
+        old.wait_stderr("of uid 65534: not our user", Duration::from_secs(2))
+            .is_some(),
+        "{:?}",
+        old.stderr_lines()
+    );
+    // The old process still owns and serves its socket.
+    assert_eq!(get(port, "/", "").status, 200);
+}
