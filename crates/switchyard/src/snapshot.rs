@@ -23,7 +23,15 @@ use crate::proxy::queue::Waitlist;
 use tokio::sync::Semaphore;
 
 /// Everything the workers need to serve one configuration.
+///
+/// Aligned to 128 bytes so that, inside its `Arc`, the fields start two cache
+/// lines after the reference counts: connections of every thread clone and
+/// drop the `Arc` (each one an atomic write), and every request reads
+/// `generation`, `frontends` and `backends`, which would otherwise share a
+/// line with the counts and be evicted from the other threads' caches at
+/// each clone (false sharing).
 #[derive(Debug)]
+#[repr(align(128))]
 pub struct Snapshot {
     /// 0 for the configuration the process started with, +1 per reload.
     pub generation: u64,
@@ -50,7 +58,7 @@ pub struct FrontendRt {
     pub response_rules: ResponseRules,
     /// Where `option httplog` lines go; empty = no per-request log.
     pub log: Vec<LogSink>,
-    pub counters: Counters,
+    pub counters: Hot<Counters>,
 }
 
 /// A backend with its servers' runtime state, balancer and queue.
@@ -71,9 +79,27 @@ pub struct BackendRt {
     /// The `maxconn` queues; shared with the previous generation when a
     /// reload kept every server of the backend (see [`Snapshot::rebuild`]).
     pub waitlist: Arc<Waitlist>,
-    pub counters: Counters,
+    pub counters: Hot<Counters>,
     /// One per server.
-    pub server_counters: Vec<Counters>,
+    pub server_counters: Vec<Hot<Counters>>,
+}
+
+/// A value alone on its cache lines (128 bytes: two lines, as the adjacent-line
+/// prefetcher pairs them). For the traffic counters: every request of every
+/// worker thread writes them, and a counter sharing a line with the
+/// read-mostly fields next to it (rules, balancer, names, another server's
+/// counters) would make each write evict those fields from the other threads'
+/// caches (false sharing). Reads go through `Deref`.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub struct Hot<T>(pub T);
+
+impl<T> std::ops::Deref for Hot<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }
 
 impl BackendRt {
@@ -184,7 +210,7 @@ impl Snapshot {
                 request_rules: RequestRules::build(&fe.http_request_rules).map_err(err)?,
                 response_rules: ResponseRules::build(&fe.http_response_rules).map_err(err)?,
                 log,
-                counters: Counters::default(),
+                counters: Hot::default(),
             });
         }
         let g = &config.global;
@@ -255,7 +281,7 @@ fn build_backend(
             .iter()
             .map(|s| Arc::from(s.name.as_str()))
             .collect(),
-        server_counters: servers.iter().map(|_| Counters::default()).collect(),
+        server_counters: servers.iter().map(|_| Hot::default()).collect(),
         servers,
         addrs,
         balancer,
@@ -263,7 +289,7 @@ fn build_backend(
         request_rules,
         response_rules,
         waitlist,
-        counters: Counters::default(),
+        counters: Hot::default(),
     })
 }
 

@@ -20,8 +20,22 @@ fn config(port: u16, threads: u32, srv: &Backend) -> String {
 
 /// Names of the process's threads, except the listener hand-over thread
 /// (`handover::serve`, which blocks in `accept` on its own unix socket and
-/// runs no event loop).
-fn event_loop_threads(pid: u32) -> Vec<String> {
+/// runs no event loop), once there are `expected` of them: a thread that was
+/// just started still has the process's name until it names itself, which
+/// can take a while on a loaded machine. Waits at most 3 s.
+fn event_loop_threads(pid: u32, expected: usize) -> Vec<String> {
+    let mut names = thread_names(pid);
+    for _ in 0..60 {
+        if names.len() == expected {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        names = thread_names(pid);
+    }
+    names
+}
+
+fn thread_names(pid: u32) -> Vec<String> {
     let mut names = Vec::new();
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
         let comm = task.unwrap().path().join("comm");
@@ -100,7 +114,7 @@ fn nbthread_1_is_one_thread() {
     let port = free_port();
     let p = Proxy::start(&config(port, 1, &srv), port);
     assert_eq!(get(port, "/", "").status, 200);
-    let threads = event_loop_threads(p.child.id());
+    let threads = event_loop_threads(p.child.id(), 1);
     assert_eq!(threads.len(), 1, "{threads:?}");
 }
 
@@ -109,7 +123,7 @@ fn nbthread_2_is_two_threads_with_connections_spread_evenly() {
     let srv = Backend::start("s");
     let port = free_port();
     let p = Proxy::start(&config(port, 2, &srv), port);
-    let threads = event_loop_threads(p.child.id());
+    let threads = event_loop_threads(p.child.id(), 2);
     assert_eq!(threads.len(), 2, "{threads:?}");
     // 40 keep-alive connections, each served once so that it is placed. The
     // kernel's hash alone gives two sockets a split within 2 of 20/20 only

@@ -303,7 +303,7 @@ fn backends(out: &mut String, snap: &Snapshot) {
             f.sample(&[("proxy", &be.cfg.name)], get(be));
         }
     }
-    let sum = |be: &BackendRt, get: Get| -> u64 { be.server_counters.iter().map(get).sum() };
+    let sum = |be: &BackendRt, get: Get| -> u64 { be.server_counters.iter().map(|c| get(c)).sum() };
     let counters: [(&'static str, &str, BeGet); 7] = [
         (
             "haproxy_backend_sessions_total",
