@@ -265,7 +265,6 @@ pub async fn handle(
         Some(RequestCookie::Down(i)) if be.cfg.persist => Some(i),
         _ => None,
     };
-    let queued_at = Instant::now();
     let assigned = {
         let ctx = PickContext {
             src: cx.peer.ip(),
@@ -273,16 +272,16 @@ pub async fn handle(
             headers: req.headers.built_map(),
             avoid: None,
         };
-        queue::assign(be, persist, &ctx).await
+        queue::assign_timed(be, persist, &ctx).await
     };
     let lease = match assigned {
         Ok(a) => {
             rec.t_queue = a.waited_ms;
             a.lease
         }
-        Err(e) => {
+        Err((e, waited_ms)) => {
             rec.t_queue = match e {
-                AssignError::QueueTimeout => queued_at.elapsed().as_millis() as i64,
+                AssignError::QueueTimeout => waited_ms,
                 AssignError::NoServer => -1,
             };
             rec.term[0] = if e == AssignError::QueueTimeout {
@@ -473,10 +472,13 @@ pub async fn handle(
         close,
         timeouts,
         rec,
+        head_bytes,
     )
     .await;
     if keep.server && server_reusable {
-        upstream::checkin(up);
+        // The send time stands for the start of idleness (earlier, so a pooled
+        // connection expires no later than `MAX_IDLE` after it went idle).
+        upstream::checkin(up, sent_at);
     }
     // 10. The lease drops here (queues wake up); the caller writes the log line.
     drop(lease);
@@ -500,6 +502,7 @@ async fn respond(
     mut close: bool,
     (client_timeout, server_timeout): (Option<Duration>, Option<Duration>),
     rec: &mut LogRecord,
+    mut out: BytesMut,
 ) -> Keep {
     let failed = Keep {
         client: false,
@@ -510,7 +513,9 @@ async fn respond(
     close |= kind == BodyKind::UntilClose;
     headers::downstream_connection(&mut resp.headers, client_version, resp.version, close);
     rec.status = resp.status.as_u16();
-    let mut out = BytesMut::with_capacity(512 + up.buf.len());
+    // The request head's buffer, no longer needed, carries the response head.
+    out.clear();
+    out.reserve(512 + up.buf.len());
     h1::write_response_head(
         &mut out,
         resp.version,

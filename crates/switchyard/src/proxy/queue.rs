@@ -173,13 +173,23 @@ pub async fn assign(
     persist: Option<usize>,
     ctx: &PickContext<'_>,
 ) -> Result<Assigned, AssignError> {
+    assign_timed(be, persist, ctx).await.map_err(|(e, _)| e)
+}
+
+/// [`assign`], the error with the milliseconds spent waiting in the queue (0 when the
+/// request was refused without queueing): the clock is read only when a request waits.
+pub async fn assign_timed(
+    be: &BackendRt,
+    persist: Option<usize>,
+    ctx: &PickContext<'_>,
+) -> Result<Assigned, (AssignError, i64)> {
     let list = &be.waitlist;
     // `maxqueue`: when a persisted request's server queue is full, HAProxy
     // answers 503, or with `option redispatch` balances it to another server.
     let persist = match persist {
         Some(i) if queue_full(be, i) => match be.cfg.redispatch {
             Some(r) if r != 0 => None,
-            _ => return Err(AssignError::QueueTimeout),
+            _ => return Err((AssignError::QueueTimeout, 0)),
         },
         p => p,
     };
@@ -191,7 +201,7 @@ pub async fn assign(
                     waited_ms: 0,
                 })
             }
-            Try::NoServer => return Err(AssignError::NoServer),
+            Try::NoServer => return Err((AssignError::NoServer, 0)),
             Try::Full => {}
         }
     }
@@ -221,7 +231,7 @@ pub async fn assign(
                         waited_ms: start.elapsed().as_millis() as i64,
                     })
                 }
-                Try::NoServer => break Err(AssignError::NoServer),
+                Try::NoServer => break Err((AssignError::NoServer, 0)),
                 Try::Full => {}
             }
         }
@@ -233,7 +243,10 @@ pub async fn assign(
             }
         };
         if !woke {
-            break Err(AssignError::QueueTimeout);
+            break Err((
+                AssignError::QueueTimeout,
+                start.elapsed().as_millis() as i64,
+            ));
         }
     };
     if let Some(s) = counted {

@@ -65,9 +65,11 @@ pub(super) async fn connect_retries(
         attempt: 0,
         persistent,
     };
-    connect_counted(be, lease, &mut tries, ctx, rec, reuse, dst_port).await
+    let now = Instant::now();
+    connect_counted(be, lease, &mut tries, ctx, rec, reuse, dst_port, now).await
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn connect_counted(
     be: &BackendRt,
     mut lease: Lease,
@@ -76,11 +78,12 @@ async fn connect_counted(
     rec: &mut LogRecord,
     reuse: bool,
     dst_port: u16,
+    mut now: Instant,
 ) -> Result<(Upstream, Lease), ConnectError> {
     loop {
         let addr = be.server_addr(lease.index(), dst_port);
         if reuse {
-            if let Some(up) = upstream::checkout(addr) {
+            if let Some(up) = upstream::checkout(addr, now) {
                 return Ok((up, lease));
             }
         }
@@ -114,6 +117,7 @@ async fn connect_counted(
                 None => return Err(err),
             }
         }
+        now = Instant::now();
     }
 }
 
@@ -263,9 +267,11 @@ pub(super) async fn send(
     };
     let mut reuse = out.reuse;
     let mut stale_retried = false;
+    let mut first_clock = Some(started);
     loop {
+        let now = first_clock.take().unwrap_or_else(Instant::now);
         let (mut up, l) =
-            connect_counted(be, lease, &mut tries, ctx, rec, reuse, out.dst_port).await?;
+            connect_counted(be, lease, &mut tries, ctx, rec, reuse, out.dst_port, now).await?;
         lease = l;
         let sent_at = Instant::now();
         let t_connect = sent_at.duration_since(started).as_millis() as i64;

@@ -68,13 +68,14 @@ fn list_mut(pool: &mut Pool, addr: SocketAddr) -> &mut Vec<Idle> {
     &mut pool[i].1
 }
 
-/// Takes a live idle connection to `addr` from this thread's pool.
-pub fn checkout(addr: SocketAddr) -> Option<Upstream> {
+/// Takes a live idle connection to `addr` from this thread's pool; `now` is a clock
+/// reading the caller already has.
+pub fn checkout(addr: SocketAddr, now: Instant) -> Option<Upstream> {
     POOL.with(|p| {
         let mut pool = p.borrow_mut();
         let list = &mut pool.iter_mut().find(|(a, _)| *a == addr)?.1;
         while let Some(idle) = list.pop() {
-            if idle.since.elapsed() < MAX_IDLE && is_idle_alive(&idle.stream) {
+            if now.saturating_duration_since(idle.since) < MAX_IDLE && is_idle_alive(&idle.stream) {
                 return Some(Upstream {
                     stream: idle.stream,
                     buf: idle.buf,
@@ -87,26 +88,26 @@ pub fn checkout(addr: SocketAddr) -> Option<Upstream> {
     })
 }
 
-/// Returns a connection whose last exchange completed cleanly.
-pub fn checkin(up: Upstream) {
+/// Returns a connection whose last exchange completed cleanly, idle since `since` (a
+/// clock reading the caller has; an earlier one only makes it expire sooner).
+pub fn checkin(up: Upstream, since: Instant) {
     if !up.buf.is_empty() {
         return;
     }
     POOL.with(|p| {
         let mut pool = p.borrow_mut();
         let list = list_mut(&mut pool, up.addr);
-        let now = Instant::now();
         // LIFO: the oldest idle connections sit at the front.
         let stale = list
             .iter()
-            .take_while(|i| now.duration_since(i.since) >= MAX_IDLE)
+            .take_while(|i| since.saturating_duration_since(i.since) >= MAX_IDLE)
             .count();
         list.drain(..stale);
         if list.len() < MAX_IDLE_PER_SERVER {
             list.push(Idle {
                 stream: up.stream,
                 buf: up.buf,
-                since: now,
+                since,
             });
         }
     });
