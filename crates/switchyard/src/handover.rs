@@ -258,16 +258,25 @@ impl Drop for Held {
     }
 }
 
-/// Starts answering hand-over requests on `@switchyard.handover.<pid>` (a
-/// thread of its own; requests are served one at a time, each bounded).
+/// Starts answering hand-over requests on `@switchyard.handover.<pid>`: a
+/// task on the current (main) runtime waits for them, and each request is
+/// served on tokio's blocking pool (its waits are bounded), so the process
+/// runs no thread of its own for this while nobody asks (`nbthread 1` is one
+/// thread). Must be called inside a runtime context.
 /// A failure is a warning: this process then cannot hand its sockets over.
 pub fn serve() {
     let listener = seqpacket().and_then(|fd| {
         rustix::net::bind(&fd, &name(std::process::id())?)?;
         rustix::net::listen(&fd, 16)?;
+        rustix::io::ioctl_fionbio(&fd, true)?;
         Ok(fd)
     });
-    let listener = match listener {
+    // `AsyncFd::new` is deprecated because a borrowed descriptor could be
+    // closed while registered; here the `OwnedFd` moves into the `AsyncFd` and
+    // lives exactly as long as the registration (its replacement,
+    // `AsyncFd::register`, is `unsafe`, which this crate forbids).
+    #[allow(deprecated)]
+    let listener = match listener.and_then(tokio::io::unix::AsyncFd::new) {
         Ok(l) => l,
         Err(e) => {
             observability::warning(&format!(
@@ -277,18 +286,26 @@ pub fn serve() {
             return;
         }
     };
-    let spawned = std::thread::Builder::new()
-        .name("switchyard-handover".into())
-        .spawn(move || loop {
-            match rustix::net::accept_with(&listener, SocketFlags::CLOEXEC) {
-                Ok(conn) => serve_one(&conn),
+    tokio::spawn(async move {
+        loop {
+            let Ok(mut ready) = listener.readable().await else {
+                return;
+            };
+            match rustix::net::accept_with(listener.get_ref(), SocketFlags::CLOEXEC) {
+                // Accepted sockets do not inherit O_NONBLOCK: `serve_one`
+                // uses blocking calls bounded by SO_RCVTIMEO/SO_SNDTIMEO.
+                Ok(conn) => {
+                    let served = tokio::task::spawn_blocking(move || serve_one(&conn));
+                    // One request at a time, as before: a second new process
+                    // waits until the first one's exchange is over.
+                    let _ = served.await;
+                }
+                Err(rustix::io::Errno::WOULDBLOCK) => ready.clear_ready(),
                 Err(rustix::io::Errno::INTR | rustix::io::Errno::CONNABORTED) => {}
-                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
-        });
-    if let Err(e) = spawned {
-        observability::warning(&format!("cannot start the hand-over thread: {e}"));
-    }
+        }
+    });
 }
 
 /// The process stops: requests are refused from now on.

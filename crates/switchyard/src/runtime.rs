@@ -163,7 +163,10 @@ pub fn run(
     };
     let threads = thread_count(&snap);
     let keys = keys(&snap);
-    crate::handover::serve();
+    {
+        let _guard = rt.enter();
+        crate::handover::serve();
+    }
     crate::handover::fetch(&keys.iter().map(|k| k.addr).collect::<Vec<_>>())?;
     let mut per_thread = Vec::with_capacity(threads);
     for _ in 0..threads {

@@ -18,9 +18,9 @@ fn config(port: u16, threads: u32, srv: &Backend) -> String {
     )
 }
 
-/// Names of the process's threads, except the listener hand-over thread
-/// (`handover::serve`, which blocks in `accept` on its own unix socket and
-/// runs no event loop), once there are `expected` of them: a thread that was
+/// Names of all the process's threads (the listener hand-over is served by a
+/// task of the main runtime, not a thread), once there are `expected` of
+/// them: a thread that was
 /// just started still has the process's name until it names itself, which
 /// can take a while on a loaded machine. Waits at most 3 s.
 fn event_loop_threads(pid: u32, expected: usize) -> Vec<String> {
@@ -40,10 +40,7 @@ fn thread_names(pid: u32) -> Vec<String> {
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
         let comm = task.unwrap().path().join("comm");
         let name = std::fs::read_to_string(comm).unwrap_or_default();
-        let name = name.trim().to_string();
-        if !name.starts_with("switchyard-hand") {
-            names.push(name);
-        }
+        names.push(name.trim().to_string());
     }
     names.sort();
     names

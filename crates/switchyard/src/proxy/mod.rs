@@ -259,7 +259,11 @@ async fn http_phase(stream: TcpStream, mut cx: ConnCtx) -> Option<Tunnel> {
                     false
                 } else {
                     rec.t_total = started.elapsed().as_millis() as i64;
-                    keep && !cx.stopping()
+                    // A stop that began while this response was written: the
+                    // response went out without `connection: close`, so the
+                    // connection stays for `read_head`'s linger, which answers
+                    // a request already on its way with `connection: close`.
+                    keep
                 }
             }
         };
