@@ -333,7 +333,7 @@ pub async fn handle(
         req.version,
     );
     let mut head_bytes = BytesMut::with_capacity(1024);
-    h1::write_request_head(&mut head_bytes, &req);
+    h1::write_request_start(&mut head_bytes, &req);
     extra.write(&mut head_bytes);
     head_bytes.extend_from_slice(b"\r\n");
     drop(extra);

@@ -180,6 +180,15 @@ fn version_of(minor: Option<u8>) -> Version {
     }
 }
 
+/// [`trim`], returning at once when neither end is whitespace (httparse already skips
+/// the leading blanks).
+fn trim_fast(v: &[u8]) -> &[u8] {
+    match (v.first(), v.last()) {
+        (Some(f), Some(l)) if !f.is_ascii_whitespace() && !l.is_ascii_whitespace() => v,
+        _ => trim(v),
+    }
+}
+
 fn trim(v: &[u8]) -> &[u8] {
     let start = v
         .iter()
@@ -312,9 +321,22 @@ pub fn host_count(headers: &(impl FieldSet + ?Sized)) -> usize {
     headers.values(Known::Host).count()
 }
 
+/// Appends `METHOD target VERSION\r\n` + headers + `extra` + `\r\n`.
+pub fn write_request_head(
+    out: &mut BytesMut,
+    head: &RequestHead,
+    extra: &[(HeaderName, HeaderValue)],
+) {
+    write_request_start(out, head);
+    for (name, value) in extra {
+        put_line(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    out.put_slice(b"\r\n");
+}
+
 /// Appends `METHOD target VERSION\r\n` + the header lines, without the empty line
 /// that ends the head: the caller appends its own lines, then `\r\n`.
-pub fn write_request_head(out: &mut BytesMut, head: &RequestHead) {
+pub fn write_request_start(out: &mut BytesMut, head: &RequestHead) {
     out.put_slice(head.method.as_str().as_bytes());
     out.put_u8(b' ');
     write_target(out, &head.uri);
@@ -547,16 +569,19 @@ impl Fields {
         let mut pos = first;
         for h in raw {
             let n = h.name.as_ptr() as usize - base;
-            let value = trim(h.value);
+            let value = trim_fast(h.value);
             // An empty value's slice may point anywhere: wrapping arithmetic, then checked.
             let v = (value.as_ptr() as usize).wrapping_sub(base);
             let colon = n + h.name.len();
             let end = v.wrapping_add(value.len());
+            // Byte comparisons, not slice ones (those call memcmp for two bytes).
             let canonical = n == pos
                 && !h.name.is_empty()
                 && v == colon + 2
-                && input.get(colon..v) == Some(b": ")
-                && input.get(end..end + 2) == Some(b"\r\n");
+                && input.get(colon) == Some(&b':')
+                && input.get(colon + 1) == Some(&b' ')
+                && input.get(end) == Some(&b'\r')
+                && input.get(end.wrapping_add(1)) == Some(&b'\n');
             if !canonical {
                 return Fields::parse_lines(raw);
             }
