@@ -35,8 +35,8 @@
 //! - `hashing_is_stable_for_the_same_key`: `url_param` balanced round robin; `source`
 //!   hashing the URI length into the key.
 //!
-//! The two `stray_percent_*` tests at the end are ignored: they fail today (a real ACL
-//! bypass found by these properties, in code this file does not own).
+//! The two `stray_percent_*` tests at the end cover a real ACL bypass these properties
+//! found (a stray `%` forming a new escape), fixed in `hardening::semantics`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -1569,47 +1569,50 @@ proptest! {
 }
 
 // ============================================================================
-// Findings: real disagreements these properties found in code this file does not own.
-// Ignored until fixed (`cargo nextest run -p switchyard --test properties
-// --run-ignored only` shows them failing); remove the `ignore` with the fix.
+// Finding, fixed: a stray `%` could form a new escape after normalisation.
 // ============================================================================
 
 /// `normalize::default_path` decodes `%XX` of unreserved characters in one pass, so a
 /// stray `%` (or `%6`) before an escape of a hex digit *forms a new escape*:
-/// `/%6%39nternal` becomes `/%69nternal`. That string is what `path_beg /internal` is
-/// matched against (no match) and what is forwarded; the origin decodes `%69` and serves
-/// `/internal`. Found by `stray_percent_keeps_normalisation_idempotent` (minimal case
-/// `/%2%64` -> `/%2D` -> `/-`). Possible fixes: answer 400 to a `%` that starts no valid
-/// escape (nginx does), or re-encode such a `%` as `%25` while normalising.
+/// `/%6%39nternal` becomes `/%69nternal`. That string is what `path_beg /internal` was
+/// matched against (no match) and what was forwarded; the origin decodes `%69` and
+/// serves `/internal`. Found by the property below (minimal case `/%2%64` -> `/%2D`
+/// -> `/-`). Fix: `hardening::check_head` refuses a path whose `%` starts no valid
+/// escape (400, as nginx does), so the request never reaches normalisation.
 #[test]
-#[ignore = "finding: default_path forms a new escape from a stray % (ACL bypass)"]
 fn stray_percent_cannot_bypass_path_beg() {
-    let raw = b"GET /%6%39nternal/secret HTTP/1.1\r\nHost: a\r\n\r\n";
-    let (mut head, _, _) = accept(raw).expect("accepted today").expect("complete");
-    hardening::normalize_request(&mut head.uri, &mut HeaderMap::new());
-    let acl_sees = head.uri.path().to_owned();
-    // The origin decodes the forwarded path once more.
-    let origin_serves = normalize::default_path(&acl_sees).into_owned();
-    assert_eq!(
-        acl_sees.starts_with("/internal"),
-        origin_serves.starts_with("/internal"),
-        "ACL matched {acl_sees}, origin serves {origin_serves}"
-    );
+    for raw in [
+        &b"GET /%6%39nternal/secret HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+        b"GET /%%369nternal HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"GET http://a/%6%39nternal HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"GET /internal% HTTP/1.1\r\nHost: a\r\n\r\n",
+    ] {
+        let verdict = accept(raw);
+        assert!(
+            matches!(&verdict, Err(e) if e.contains("percent-encoding")),
+            "{}: {:?}",
+            readable(raw),
+            verdict.map(|h| h.map(|(h, _, _)| h.uri))
+        );
+    }
 }
 
 proptest! {
     #![proptest_config(config())]
 
-    /// The same two properties as `normalisation_is_idempotent_and_normal` with stray
-    /// `%` pieces that a following escape can complete (see the test above).
+    /// Paths with stray `%` pieces that a following escape can complete: either the
+    /// request is refused, or normalisation is idempotent and gives a normal form (the
+    /// same two properties as `normalisation_is_idempotent_and_normal`).
     #[test]
-    #[ignore = "finding: default_path forms a new escape from a stray %"]
-    fn stray_percent_keeps_normalisation_idempotent(p in path_from(path_piece_stray())) {
-        let once = normalize::default_path(&p).into_owned();
-        let twice = normalize::default_path(&once).into_owned();
-        prop_assert_eq!(&twice, &once, "not idempotent on {}", p);
-        if let Some(v) = normal_form_violation(&once) {
-            prop_assert!(false, "{} -> {}: {}", p, once, v);
+    fn stray_percent_is_refused_or_normalises_idempotently(p in path_from(path_piece_stray())) {
+        let raw = format!("GET {p} HTTP/1.1\r\nHost: a\r\n\r\n");
+        if let Ok(Some(_)) = accept(raw.as_bytes()) {
+            let once = normalize::default_path(&p).into_owned();
+            let twice = normalize::default_path(&once).into_owned();
+            prop_assert_eq!(&twice, &once, "not idempotent on {}", p);
+            if let Some(v) = normal_form_violation(&once) {
+                prop_assert!(false, "{} -> {}: {}", p, once, v);
+            }
         }
     }
 }
