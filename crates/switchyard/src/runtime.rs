@@ -711,16 +711,33 @@ async fn accept_loop(
         // served, and this listener accepts nothing more, until a slot frees
         // up. (HAProxy leaves them in the backlog instead; with one listener
         // per thread, holding a slot while waiting in accept() would strand
-        // slots on idle listeners.) A connection already accepted when the
+        // slots on idle listeners.) While it waits, the connection of this
+        // worker that has waited longest for a request head gives up its
+        // slot (`proxy::pressure`). A connection already accepted when the
         // listener starts draining is served without waiting.
         let limits = [snap.frontends[fe].conns.clone(), snap.global_conns.clone()];
         let mut permits = Vec::with_capacity(2);
         let mut ending = false;
-        for sem in limits.into_iter().flatten() {
-            tokio::select! {
-                p = sem.acquire_owned() => permits.extend(p.ok()),
-                _ = stop.wait_for(|s| *s) => { ending = true; break }
-                _ = close.wait_for(|s| *s) => { ending = true; break }
+        'limits: for sem in limits.into_iter().flatten() {
+            loop {
+                match sem.clone().try_acquire_owned() {
+                    Ok(p) => {
+                        permits.push(p);
+                        break;
+                    }
+                    Err(tokio::sync::TryAcquireError::Closed) => break,
+                    Err(tokio::sync::TryAcquireError::NoPermits) => {}
+                }
+                let again = proxy::pressure::relieve(&sem, std::time::Instant::now());
+                tokio::select! {
+                    p = sem.clone().acquire_owned() => {
+                        permits.extend(p.ok());
+                        break;
+                    }
+                    _ = tokio::time::sleep_until(again.into()) => {}
+                    _ = stop.wait_for(|s| *s) => { ending = true; break 'limits }
+                    _ = close.wait_for(|s| *s) => { ending = true; break 'limits }
+                }
             }
         }
         if ending {
@@ -818,9 +835,11 @@ impl Accepted {
             local,
             shutdown: self.drain.1,
         };
+        // Registered on the worker that runs the connection.
+        let slot = proxy::pressure::Guard::register(&self.permits);
         let held = (self.permits, self.drain.0, self.counted, done.clone());
         tokio::spawn(async move {
-            proxy::serve(stream, cx).await;
+            proxy::serve(stream, cx, slot).await;
             drop(held);
         });
     }

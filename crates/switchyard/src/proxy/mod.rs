@@ -13,6 +13,10 @@
 //!   else `client`) ends the connection silently; once a byte arrived,
 //!   `timeout http-request` bounds the rest of the head (408);
 //! - without `timeout http-request`, every read is bounded by `timeout client`.
+//!
+//! Under `maxconn` pressure, a connection waiting for a head may be closed
+//! early to give its slot to a new one, as if these timeouts had expired
+//! ([`pressure`]).
 
 pub mod body;
 pub mod error;
@@ -21,6 +25,7 @@ pub mod forward;
 pub mod h1;
 pub mod headers;
 mod local;
+pub mod pressure;
 pub mod queue;
 mod retry;
 mod tcp;
@@ -105,15 +110,23 @@ enum HeadRead {
 /// allocation is freed and the returned future holds only the [`Tunnel`]: an
 /// idle WebSocket costs its two sockets, its server slot, the idle timer and
 /// its log record (issue 5, BENCHMARKS.md "ws-idle").
-pub fn serve(stream: TcpStream, cx: ConnCtx) -> impl Future<Output = ()> + Send {
+///
+/// `slot`: the connection's place in its worker's [`pressure`] registry
+/// (when it holds a `maxconn` slot); only HTTP head waits use it.
+pub fn serve(
+    stream: TcpStream,
+    cx: ConnCtx,
+    slot: Option<pressure::Guard>,
+) -> impl Future<Output = ()> + Send {
     let tcp_route = (cx.snap.frontends[cx.fe].cfg.mode == switchyard_config::Mode::Tcp)
         .then(|| tcp::route(&cx));
     let setup: Pin<Box<dyn Future<Output = Option<Tunnel>> + Send>> = match tcp_route {
         // A TCP frontend whose backend is in `mode http` serves HTTP.
         Some(route) if !route.is_some_and(|bi| cx.snap.backends[bi].cfg.mode == Mode::Http) => {
+            drop(slot);
             Box::pin(tcp::open(stream, cx, route))
         }
-        _ => Box::pin(http_phase(stream, cx)),
+        _ => Box::pin(http_phase(stream, cx, slot)),
     };
     async move {
         if let Some(t) = setup.await {
@@ -164,7 +177,11 @@ impl Tunnel {
 
 /// Requests one after the other until the connection closes (`None`) or
 /// switches protocols (the tunnel it becomes).
-async fn http_phase(stream: TcpStream, mut cx: ConnCtx) -> Option<Tunnel> {
+async fn http_phase(
+    stream: TcpStream,
+    mut cx: ConnCtx,
+    slot: Option<pressure::Guard>,
+) -> Option<Tunnel> {
     let accepted = Instant::now();
     let fe = &cx.snap.clone().frontends[cx.fe];
     // The wall clock is only printed in log lines.
@@ -182,15 +199,24 @@ async fn http_phase(stream: TcpStream, mut cx: ConnCtx) -> Option<Tunnel> {
     let mut first = true;
     // The connection's one timer for the waits of `read_head` (see `body::read_some_lazy`).
     let mut timer = pin!(None::<Sleep>);
+    // When the wait for the next head began (for `pressure`): the accept,
+    // then the end of each response.
+    let mut idle_since = accepted;
     loop {
+        if let Some(s) = &slot {
+            s.waiting(idle_since);
+        }
         let (read, started, started_at) = read_head(
             &mut client,
             &mut cx,
             first,
             (accepted, accepted_at),
-            timer.as_mut(),
+            (timer.as_mut(), slot.as_ref()),
         )
         .await;
+        if let Some(s) = &slot {
+            s.busy();
+        }
         let mut rec = LogRecord::new(cx.peer, started_at, &fe.name);
         rec.enabled = !fe.log.is_empty();
         let keep = match read {
@@ -258,7 +284,9 @@ async fn http_phase(stream: TcpStream, mut cx: ConnCtx) -> Option<Tunnel> {
                     rec.t_total = started.elapsed().as_millis() as i64;
                     false
                 } else {
-                    rec.t_total = started.elapsed().as_millis() as i64;
+                    // One clock reading for the log and the next wait's start.
+                    idle_since = Instant::now();
+                    rec.t_total = idle_since.saturating_duration_since(started).as_millis() as i64;
                     // A stop that began while this response was written: the
                     // response went out without `connection: close`, so the
                     // connection stays for `read_head`'s linger, which answers
@@ -330,7 +358,7 @@ async fn read_head(
     cx: &mut ConnCtx,
     first: bool,
     (accepted, accepted_at): (Instant, SystemTime),
-    mut timer: Pin<&mut Option<Sleep>>,
+    (mut timer, slot): (Pin<&mut Option<Sleep>>, Option<&pressure::Guard>),
 ) -> (HeadRead, Instant, SystemTime) {
     let t = &cx.snap.frontends[cx.fe].cfg.timeouts;
     let (http_request, client_to) = (t.http_request, t.client);
@@ -348,25 +376,32 @@ async fn read_head(
         // request, answered with `connection: close` (closing it at once
         // fails a client that is sending one right now).
         let linger = Some(idle.map_or(IDLE_LINGER, |d| d.min(IDLE_LINGER)));
+        // An eviction under `maxconn` pressure ends the wait as a timeout.
         let wait = if first {
-            body::read_some_lazy(&mut client.stream, &mut client.buf, idle, timer.as_mut()).await
+            let read =
+                body::read_some_lazy(&mut client.stream, &mut client.buf, idle, timer.as_mut());
+            pressure::read_or_evicted(slot, read).await
         } else if cx.stopping() {
-            body::read_some_lazy(&mut client.stream, &mut client.buf, linger, timer.as_mut()).await
+            let read =
+                body::read_some_lazy(&mut client.stream, &mut client.buf, linger, timer.as_mut());
+            pressure::read_or_evicted(slot, read).await
         } else {
+            let read =
+                body::read_some_lazy(&mut client.stream, &mut client.buf, idle, timer.as_mut());
             let r = tokio::select! {
-                r = body::read_some_lazy(&mut client.stream, &mut client.buf, idle, timer.as_mut()) => Some(r),
+                r = pressure::read_or_evicted(slot, read) => Some(r),
                 _ = cx.shutdown.changed() => None,
             };
             match r {
                 Some(r) => r,
                 None => {
-                    body::read_some_lazy(
+                    let read = body::read_some_lazy(
                         &mut client.stream,
                         &mut client.buf,
                         linger,
                         timer.as_mut(),
-                    )
-                    .await
+                    );
+                    pressure::read_or_evicted(slot, read).await
                 }
             }
         };
@@ -411,8 +446,8 @@ async fn read_head(
             return (HeadRead::Timeout, start, start_at);
         }
         at_once = false;
-        match body::read_some_lazy(&mut client.stream, &mut client.buf, limit, timer.as_mut()).await
-        {
+        let read = body::read_some_lazy(&mut client.stream, &mut client.buf, limit, timer.as_mut());
+        match pressure::read_or_evicted(slot, read).await {
             Ok(0) | Err(IoError::Io(_)) => return (HeadRead::Aborted, start, start_at),
             Err(IoError::Timeout) => return (HeadRead::Timeout, start, start_at),
             Ok(_) => {}
