@@ -255,6 +255,7 @@ case("F30", "strict", "reject:400,505", "version HTTP/1", b"GET / HTTP/1\r\nHost
 case("F31", "strict", "reject:400,501", "empty method", b" / HTTP/1.1\r\nHost: example.com\r\n\r\n")
 case("F32", "strict", REJ, "0x80 in the target", req(b"GET /caf\xe9 HTTP/1.1"))
 case("F33", "strict", "deny:403,400", "ACL bypass: /%2e/internal", req(b"GET /%2e/internal HTTP/1.1"), "acl")
+case("F34", "strict", "deny:403,400", "ACL bypass: stray % completed by an escape: /%6%39nternal", req(b"GET /%6%39nternal HTTP/1.1"), "acl")
 
 # ---------------------------------------------------------------------- G: Host rules
 case("G01", "strict", REJ, "HTTP/1.1 without Host", req(b"GET / HTTP/1.1", host=False))
