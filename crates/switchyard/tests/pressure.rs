@@ -44,7 +44,13 @@ fn drain(s: &mut TcpStream, wait: Duration) -> (Vec<u8>, bool) {
 fn slow_headers_give_their_slots_to_new_clients() {
     let origin = Backend::start("o");
     let port = free_port();
-    let _p = Proxy::start(&config(port, origin.port, "", "    maxconn 20\n"), port);
+    let cfg = config(
+        port,
+        origin.port,
+        "    log stdout format raw local0\n",
+        "    maxconn 20\n    option httplog\n    log global\n",
+    );
+    let p = Proxy::start(&cfg, port);
     let mut attackers: Vec<TcpStream> = (0..40)
         .filter_map(|_| {
             let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
@@ -75,6 +81,18 @@ fn slow_headers_give_their_slots_to_new_clients() {
         }
     }
     assert!(evicted >= 5, "{evicted} attack connections closed");
+    // Logged as an expired header deadline: 408, nothing sent, `cR--`.
+    let logged_408 = || {
+        p.stdout_lines()
+            .iter()
+            .filter(|l| l.contains(" 408 0 - - cR-- "))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while logged_408() < evicted && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(logged_408() >= evicted, "{:?}", p.stdout_lines());
     assert_eq!(origin.count(), 5, "no attack request reached the origin");
 }
 
