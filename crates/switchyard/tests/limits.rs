@@ -424,9 +424,11 @@ fn slowloris_flood_does_not_starve_clients() {
 }
 
 /// `maxconn` (global or frontend) of 4: a 5th connection waits (HAProxy stops
-/// accepting) and is served as soon as a slot frees.
+/// accepting) and is served as soon as a slot frees. The 4 holders have requests in
+/// flight (slow origin): connections waiting for a head would give their slots to the
+/// 5th (`proxy::pressure`, tests/pressure.rs), a deliberate divergence from HAProxy.
 fn maxconn_holds_excess_connections(name: &str, global: &str, fe: &str) {
-    let origin = Origin::start(Behaviour::Ok);
+    let origin = Origin::start(Behaviour::Slow(Duration::from_millis(1500)));
     let port = free_port();
     let cfg = config(
         port,
@@ -437,10 +439,11 @@ fn maxconn_holds_excess_connections(name: &str, global: &str, fe: &str) {
         "",
     );
     let _p = Proxy::start(&cfg, port);
-    let mut holders: Vec<TcpStream> = (0..4)
+    let _holders: Vec<TcpStream> = (0..4)
         .map(|_| {
             let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-            s.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+            s.write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+                .unwrap();
             s
         })
         .collect();
@@ -460,8 +463,9 @@ fn maxconn_holds_excess_connections(name: &str, global: &str, fe: &str) {
     };
     let mut v = Verdicts::default();
     v.check(name, held);
-    holders.pop();
-    c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    // The holders' responses end their connections at about 1.5 s; the 5th
+    // request then takes the origin's 1.5 s.
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     if early.is_err() {
         let n = c.read(&mut chunk).expect("served once a slot freed");
         assert!(
