@@ -599,13 +599,18 @@ impl Fields {
             name.make_ascii_lowercase();
             l.kind = Known::of(name);
         }
-        Ok(Fields {
+        Ok(Fields::parsed(buf, lines))
+    }
+
+    /// Fields just parsed: lines in order, no map built yet.
+    fn parsed(buf: Vec<u8>, lines: Vec<Line>) -> Fields {
+        Fields {
             buf,
             lines,
             gaps: false,
             map: None,
             view: OnceLock::new(),
-        })
+        }
     }
 
     /// [`Fields::parse`] line by line, for heads with other spacing.
@@ -632,13 +637,7 @@ impl Fields {
                 kind,
             });
         }
-        Ok(Fields {
-            buf,
-            lines,
-            gaps: false,
-            map: None,
-            view: OnceLock::new(),
-        })
+        Ok(Fields::parsed(buf, lines))
     }
 
     fn name(&self, l: &Line) -> &[u8] {
