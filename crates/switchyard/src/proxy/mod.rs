@@ -376,33 +376,18 @@ async fn read_head(
         // request, answered with `connection: close` (closing it at once
         // fails a client that is sending one right now).
         let linger = Some(idle.map_or(IDLE_LINGER, |d| d.min(IDLE_LINGER)));
-        // An eviction under `maxconn` pressure ends the wait as a timeout.
         let wait = if first {
-            let read =
-                body::read_some_lazy(&mut client.stream, &mut client.buf, idle, timer.as_mut());
-            pressure::read_or_evicted(slot, read).await
+            head_bytes(client, idle, timer.as_mut(), slot).await
         } else if cx.stopping() {
-            let read =
-                body::read_some_lazy(&mut client.stream, &mut client.buf, linger, timer.as_mut());
-            pressure::read_or_evicted(slot, read).await
+            head_bytes(client, linger, timer.as_mut(), slot).await
         } else {
-            let read =
-                body::read_some_lazy(&mut client.stream, &mut client.buf, idle, timer.as_mut());
             let r = tokio::select! {
-                r = pressure::read_or_evicted(slot, read) => Some(r),
+                r = head_bytes(client, idle, timer.as_mut(), slot) => Some(r),
                 _ = cx.shutdown.changed() => None,
             };
             match r {
                 Some(r) => r,
-                None => {
-                    let read = body::read_some_lazy(
-                        &mut client.stream,
-                        &mut client.buf,
-                        linger,
-                        timer.as_mut(),
-                    );
-                    pressure::read_or_evicted(slot, read).await
-                }
+                None => head_bytes(client, linger, timer.as_mut(), slot).await,
             }
         };
         match wait {
@@ -446,13 +431,25 @@ async fn read_head(
             return (HeadRead::Timeout, start, start_at);
         }
         at_once = false;
-        let read = body::read_some_lazy(&mut client.stream, &mut client.buf, limit, timer.as_mut());
-        match pressure::read_or_evicted(slot, read).await {
+        match head_bytes(client, limit, timer.as_mut(), slot).await {
             Ok(0) | Err(IoError::Io(_)) => return (HeadRead::Aborted, start, start_at),
             Err(IoError::Timeout) => return (HeadRead::Timeout, start, start_at),
             Ok(_) => {}
         }
     }
+}
+
+/// One wait for head bytes: a read on the connection's one timer
+/// ([`body::read_some_lazy`]), ended as a timeout by an eviction under
+/// `maxconn` pressure ([`pressure::read_or_evicted`]).
+async fn head_bytes(
+    client: &mut Client,
+    limit: Option<Duration>,
+    timer: Pin<&mut Option<Sleep>>,
+    slot: Option<&pressure::Guard>,
+) -> Result<usize, IoError> {
+    let read = body::read_some_lazy(&mut client.stream, &mut client.buf, limit, timer);
+    pressure::read_or_evicted(slot, read).await
 }
 
 /// Now, for a frontend that writes log lines (the only place the wall clock

@@ -143,7 +143,8 @@ impl Guard {
     }
 
     /// Whether the connection was evicted.
-    pub fn evicted(&self) -> bool {
+    #[cfg(test)]
+    fn evicted(&self) -> bool {
         self.entry.evicted.load(Relaxed)
     }
 }

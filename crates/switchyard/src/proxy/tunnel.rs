@@ -49,25 +49,6 @@ pub struct TunnelStats {
     pub timed_out: bool,
 }
 
-/// Runs the tunnel to completion: [`flush`], then [`relay`].
-pub async fn run(
-    client: &mut TcpStream,
-    client_buf: &mut BytesMut,
-    server: &mut TcpStream,
-    server_buf: &mut BytesMut,
-    idle: Option<Duration>,
-) -> TunnelStats {
-    let mut stats = TunnelStats::default();
-    if flush(client, client_buf, server, server_buf, &mut stats)
-        .await
-        .is_err()
-    {
-        return stats;
-    }
-    relay(client, server, idle, &mut stats).await;
-    stats
-}
-
 /// Writes the bytes each side sent right after the heads to the other side,
 /// then releases both buffers. `Err` when a write failed (the tunnel is over).
 pub async fn flush(
