@@ -335,7 +335,7 @@ fn readable(b: &[u8]) -> String {
 /// The head as the proxy forwards it (`h1::write_request_head`).
 fn serialise(head: &RequestHead) -> Vec<u8> {
     let mut out = bytes::BytesMut::new();
-    h1::write_request_head(&mut out, head, &[]);
+    h1::write_request_head(&mut out, head, |_| {});
     out.to_vec()
 }
 

@@ -39,23 +39,19 @@ pub fn check_head_bytes(head: &[u8]) -> Result<(), Reject> {
 /// line-by-line checks, which then name the rule it breaks.
 fn well_formed(head: &[u8]) -> bool {
     let at = |i: usize| head.get(i).copied().unwrap_or(0);
-    let mut i = if head.starts_with(b"\r\n") { 2 } else { 0 };
-    let start = i;
-    while is_tchar(at(i)) {
-        i += 1;
-    }
-    if i == start || at(i) != b' ' {
+    // A non-empty run of `class` bytes from `i`, then `end`: the index after `end`.
+    let run = |i: usize, class: fn(u8) -> bool, end: u8| {
+        let mut j = i;
+        while class(at(j)) {
+            j += 1;
+        }
+        (j > i && at(j) == end).then_some(j + 1)
+    };
+    let target = |b: u8| matches!(b, b'!'..=b'~') && b != b'#';
+    let start = if head.starts_with(b"\r\n") { 2 } else { 0 };
+    let Some(mut i) = run(start, is_tchar, b' ').and_then(|i| run(i, target, b' ')) else {
         return false;
-    }
-    i += 1;
-    let start = i;
-    while matches!(at(i), b'!'..=b'~') && at(i) != b'#' {
-        i += 1;
-    }
-    if i == start || at(i) != b' ' {
-        return false;
-    }
-    i += 1;
+    };
     match head.get(i..i + 10) {
         Some(b"HTTP/1.1\r\n" | b"HTTP/1.0\r\n") => i += 10,
         _ => return false,
@@ -64,14 +60,10 @@ fn well_formed(head: &[u8]) -> bool {
         if head.get(i..i + 2) == Some(b"\r\n") {
             return true;
         }
-        let start = i;
-        while is_tchar(at(i)) {
-            i += 1;
-        }
-        if i == start || at(i) != b':' {
+        let Some(value) = run(i, is_tchar, b':') else {
             return false;
-        }
-        i += 1;
+        };
+        i = value;
         while i < head.len() && is_field_value_byte(head[i]) {
             i += 1;
         }

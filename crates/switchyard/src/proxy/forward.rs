@@ -333,9 +333,7 @@ pub async fn handle(
         req.version,
     );
     let mut head_bytes = BytesMut::with_capacity(1024);
-    h1::write_request_start(&mut head_bytes, &req);
-    extra.write(&mut head_bytes);
-    head_bytes.extend_from_slice(b"\r\n");
+    h1::write_request_head(&mut head_bytes, &req, |out| extra.write(out));
     drop(extra);
 
     // 7-8. Connect (pooled in keep-alive mode), send the head and body, read the
@@ -599,7 +597,7 @@ async fn run_tunnel(
         (c, s) => c.or(s),
     });
     // The connection task relays the tunnel once this request's state is gone
-    // (`proxy::serve_connection`), so an idle tunnel holds none of it.
+    // (`proxy::http_phase`), so an idle tunnel holds none of it.
     client.handoff = Some(Box::new(tunnel::Handoff {
         up,
         lease,

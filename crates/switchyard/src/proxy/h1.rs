@@ -189,15 +189,19 @@ fn trim_fast(v: &[u8]) -> &[u8] {
     }
 }
 
+/// Without leading and trailing ASCII whitespace.
 fn trim(v: &[u8]) -> &[u8] {
-    let start = v
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(v.len());
-    let end = v
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
+    trim_by(v, u8::is_ascii_whitespace)
+}
+
+/// Without leading and trailing spaces and tabs.
+fn trim_ows(v: &[u8]) -> &[u8] {
+    trim_by(v, |&b| b == b' ' || b == b'\t')
+}
+
+fn trim_by(v: &[u8], blank: impl Fn(&u8) -> bool) -> &[u8] {
+    let start = v.iter().position(|b| !blank(b)).unwrap_or(v.len());
+    let end = v.iter().rposition(|b| !blank(b)).map_or(start, |e| e + 1);
     &v[start..end]
 }
 
@@ -296,19 +300,6 @@ fn content_length(headers: &impl FieldSet) -> Result<(Option<u64>, bool), ParseE
     Ok((found, values > 1))
 }
 
-/// Without leading and trailing spaces and tabs.
-fn trim_ows(v: &[u8]) -> &[u8] {
-    let start = v
-        .iter()
-        .position(|&b| b != b' ' && b != b'\t')
-        .unwrap_or(v.len());
-    let end = v
-        .iter()
-        .rposition(|&b| b != b' ' && b != b'\t')
-        .map_or(start, |e| e + 1);
-    &v[start..end]
-}
-
 /// True when the `Connection` header lists `token` (case-insensitive).
 pub fn connection_has(headers: &(impl FieldSet + ?Sized), token: &str) -> bool {
     headers.values(Known::Connection).any(|v| {
@@ -321,22 +312,13 @@ pub fn host_count(headers: &(impl FieldSet + ?Sized)) -> usize {
     headers.values(Known::Host).count()
 }
 
-/// Appends `METHOD target VERSION\r\n` + headers + `extra` + `\r\n`.
+/// Appends `METHOD target VERSION\r\n`, the header lines, the lines `extra`
+/// appends (the proxy's own: `X-Forwarded-For`, `Connection`), then `\r\n`.
 pub fn write_request_head(
     out: &mut BytesMut,
     head: &RequestHead,
-    extra: &[(HeaderName, HeaderValue)],
+    extra: impl FnOnce(&mut BytesMut),
 ) {
-    write_request_start(out, head);
-    for (name, value) in extra {
-        put_line(out, name.as_str().as_bytes(), value.as_bytes());
-    }
-    out.put_slice(b"\r\n");
-}
-
-/// Appends `METHOD target VERSION\r\n` + the header lines, without the empty line
-/// that ends the head: the caller appends its own lines, then `\r\n`.
-pub fn write_request_start(out: &mut BytesMut, head: &RequestHead) {
     out.put_slice(head.method.as_str().as_bytes());
     out.put_u8(b' ');
     write_target(out, &head.uri);
@@ -346,6 +328,8 @@ pub fn write_request_start(out: &mut BytesMut, head: &RequestHead) {
         b" HTTP/1.1\r\n"
     });
     head.headers.write(out);
+    extra(out);
+    out.put_slice(b"\r\n");
 }
 
 /// The request target as the client sent it (origin, absolute, authority or `*` form).
