@@ -250,3 +250,48 @@ fn pooled_connections_closed_by_the_server_are_released() {
     }
     assert_eq!(fds(), before, "no socket left behind");
 }
+
+/// The idle server-connection pool keeps every connection that carried a
+/// request at the same time (HAProxy's `pool-max-conn` is unlimited by
+/// default): 100 clients in flight at once, then 100 again, and the second
+/// wave opens no new server connection. A pool capped at 64 opened 36 more.
+#[test]
+fn idle_pool_keeps_more_server_connections_than_64() {
+    const N: usize = 100;
+    let srv = Backend::with("s", |_| {
+        Reply::After(Duration::from_millis(800), Box::new(Reply::Ok))
+    });
+    let port = free_port();
+    let cfg = format!(
+        "global\n    nbthread 1\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n\
+         frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
+         backend be\n    server s {}\n",
+        srv.addr()
+    );
+    let _p = Proxy::start(&cfg, port);
+    let mut clients: Vec<Client> = (0..N).map(|_| Client::connect(port)).collect();
+    let mut wave = |clients: &mut Vec<Client>| {
+        let barrier = std::sync::Barrier::new(N);
+        std::thread::scope(|s| {
+            for c in clients.iter_mut() {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    assert_eq!(c.get("/", "").status, 200);
+                });
+            }
+        });
+    };
+    wave(&mut clients);
+    let first = srv.connections.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        first, N,
+        "every request of the first wave was in flight at once"
+    );
+    wave(&mut clients);
+    let second = srv.connections.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        second, first,
+        "the second wave reused the pooled connections"
+    );
+}
