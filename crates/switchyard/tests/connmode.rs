@@ -270,7 +270,7 @@ fn idle_pool_keeps_more_server_connections_than_64() {
     );
     let _p = Proxy::start(&cfg, port);
     let mut clients: Vec<Client> = (0..N).map(|_| Client::connect(port)).collect();
-    let mut wave = |clients: &mut Vec<Client>| {
+    let wave = |clients: &mut Vec<Client>| {
         let barrier = std::sync::Barrier::new(N);
         std::thread::scope(|s| {
             for c in clients.iter_mut() {
