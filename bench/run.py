@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """switchyard's benchmark harness: switchyard, HAProxy 2.6 and nginx side by side.
 
-    python3 bench/run.py                 # the published run: 3 rounds, writes BENCHMARKS.md
+    python3 bench/run.py                 # the published run: 3 rounds (5 for the goals' scenarios), writes BENCHMARKS.md
     python3 bench/run.py --quick         # ~2 minute smoke run, writes target-bench/bench-quick/
     python3 bench/run.py --scenarios ka64,seed --proxies haproxy,switchyard --rounds 5
 
@@ -40,10 +40,23 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="smoke run: 1 round, short runs, 1,000 idle WebSockets")
     p.add_argument("--rounds", type=int, help="rounds (default 3, quick 1)")
+    p.add_argument("--key-rounds", type=int,
+                   help="rounds for the scenarios that decide a goal (ka64, seed, scale-1t/2t); the rounds past "
+                        "--rounds run only those (default 5, quick 1, never fewer than --rounds)")
+    p.add_argument("--scale-cores", type=float, default=0.35,
+                   help="CPU budget q per proxy thread in the scaling scenarios: scale-1t gets q cores, scale-2t 2q "
+                        "(default 0.35, which leaves the load side more than one core)")
+    p.add_argument("--scale-budget", choices=("per-thread", "shared"), default="per-thread",
+                   help="per-thread (default): each proxy thread gets its own q inside the proxy's n×q, like a core "
+                        "per thread; shared: one n×q budget for all threads (cgroup v2 can only do this)")
+    p.add_argument("--scale-period-us", type=int, default=None,
+                   help="CFS period of the budget in microseconds (default 10000)")
     p.add_argument("--duration", type=float, help="measured seconds per run, whole seconds for wrk (default 5, quick 2)")
     p.add_argument("--warmup", type=float, help="warm-up seconds per run, 0 for none (default 1)")
     p.add_argument("--idle-conns", type=int, help="idle WebSockets (default 5000, quick 1000)")
-    p.add_argument("--scenarios", help="comma-separated subset of: " + ",".join(s.name for s in SCENARIOS))
+    p.add_argument("--scenarios", help="comma-separated subset of: " + ",".join(s.name for s in SCENARIOS)
+                   + " (`scale` = scale-1t,scale-2t; default: all but " + ",".join(s.name for s in SCENARIOS if not s.default)
+                   + ")")
     p.add_argument("--proxies", default=",".join(PROXIES), help="comma-separated subset of haproxy,nginx,switchyard")
     p.add_argument("--no-pin", dest="pin", action="store_false",
                    help="let the scheduler place everything (default: load generator and backends on CPU 0, "
@@ -62,7 +75,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "none for quick runs)")
     p.add_argument("--from-json", type=Path, help="only re-render the report from a results.json")
     a = p.parse_args(argv)
+    if a.key_rounds is None:
+        # 5 in the published run; an explicit --rounds (or --quick) applies to every scenario.
+        a.key_rounds = a.rounds or (1 if a.quick else 5)
     a.rounds = a.rounds or (1 if a.quick else 3)
+    a.key_rounds = max(a.rounds, a.key_rounds)
+    if a.scale_cores <= 0:
+        p.error("--scale-cores must be positive")
+    a.scale_period_us = a.scale_period_us or scenarios.cgroup.DEFAULT_PERIOD_US
     a.duration = a.duration or (2.0 if a.quick else 5.0)
     a.warmup = a.warmup if a.warmup is not None else 1.0
     a.idle_conns = a.idle_conns or (1000 if a.quick else 5000)
@@ -70,7 +90,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         a.output = TARGET / "bench-quick" if a.quick else HERE / "results"
     if a.markdown is None and not a.quick:
         a.markdown = ROOT / "BENCHMARKS.md"
-    names = a.scenarios.split(",") if a.scenarios else [s.name for s in SCENARIOS]
+    names = scenarios.expand_names(a.scenarios.split(",")) if a.scenarios else [s.name for s in SCENARIOS if s.default]
     unknown = [n for n in names if n not in scenarios.BY_NAME]
     if unknown:
         p.error(f"unknown scenarios: {', '.join(unknown)}")
@@ -172,28 +192,27 @@ def main(argv: list[str]) -> int:
     raise_fd_limit()
     started = dt.datetime.now(dt.timezone.utc)
     tmp = Path(tempfile.mkdtemp(prefix="switchyard-bench-"))
-    env = Env(ROOT, tmp, tools_bin, sy_bin, a.pin, a.duration, a.warmup, a.idle_conns, lua=HERE / "wrk" / "report.lua")
+    env = Env(ROOT, tmp, tools_bin, sy_bin, a.pin, a.duration, a.warmup, a.idle_conns, lua=HERE / "wrk" / "report.lua",
+              scale_cores=a.scale_cores, scale_period_us=a.scale_period_us, scale_budget=a.scale_budget)
+    skipped: dict[str, str] = {}
+    why = scenarios.cgroup.unavailable_reason()
+    if why and any(s.budget for s in a.scenario_list):
+        # Said in the report instead of a figure: no budget, no scaling measurement.
+        skipped = {s.name: why for s in a.scenario_list if s.budget}
+        a.scenario_list = [s for s in a.scenario_list if not s.budget]
+        print(f"skipping {', '.join(skipped)}: {why}", flush=True)
     results: list[dict] = []
     load_before = os.getloadavg()
     try:
         env.backend = scenarios.start_backend(env)
         proxies, sy_note = check_switchyard(env, a.proxy_list, sy_note)
         print(f"proxies: {', '.join(proxies)}; switchyard: {sy_note}; pin: {a.pin}; tmp: {tmp}", flush=True)
-        total = a.rounds * sum(len(proxies) + (1 if s.direct else 0) for s in a.scenario_list)
-        done = 0
+        plan = scenarios.round_plan(scenarios.run_units(a.scenario_list), proxies, a.rounds, a.key_rounds)
         t0 = time.monotonic()
-        for rnd in range(a.rounds):
-            for i, sc in enumerate(a.scenario_list):
-                # Rotate the order every round and scenario so no proxy always runs first/last.
-                k = (rnd + i) % len(proxies) if proxies else 0
-                order = proxies[k:] + proxies[:k]
-                if sc.direct:
-                    order = ["direct", *order]
-                for proxy in order:
-                    r = scenarios.run_one(env, sc, proxy, rnd + 1)
-                    results.append(r)
-                    done += 1
-                    print(report.progress_line(r, done, total, time.monotonic() - t0), flush=True)
+        for done, (rnd, sc, proxy) in enumerate(plan, 1):
+            r = scenarios.run_one(env, sc, proxy, rnd)
+            results.append(r)
+            print(report.progress_line(r, done, len(plan), time.monotonic() - t0), flush=True)
     finally:
         if env.backend is not None:
             env.backend.stop()
@@ -202,9 +221,13 @@ def main(argv: list[str]) -> int:
         "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": "python3 bench/run.py " + " ".join(argv),
         "settings": {
-            "rounds": a.rounds, "duration_s": a.duration, "warmup_s": a.warmup,
+            "rounds": a.rounds, "key_rounds": a.key_rounds,
+            "key_scenarios": [s.name for s in a.scenario_list if s.key],
+            "duration_s": a.duration, "warmup_s": a.warmup,
             "idle_conns": a.idle_conns, "pin": a.pin, "quick": a.quick,
+            "scale_cores": a.scale_cores, "scale_period_us": a.scale_period_us, "scale_budget": a.scale_budget,
         },
+        "skipped": skipped,
         "machine": machine.describe(load_before),
         "versions": machine.versions(sy_bin, sy_note, ROOT),
         "proxies": a.proxy_list,

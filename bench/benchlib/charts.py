@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .scenarios import BY_NAME
+
 COLORS = {"haproxy": "#1f77b4", "nginx": "#2ca02c", "switchyard": "#d62728"}
 NAMES = {"haproxy": "HAProxy", "nginx": "nginx", "switchyard": "switchyard"}
 
@@ -55,7 +57,9 @@ def _ratio_chart(plt, data: dict, agg: dict, metric: str, title: str, path: Path
 
 
 def _latency_chart(plt, data: dict, agg: dict, path: Path) -> Path | None:
+    # Budget-limited runs are left out: their percentiles are mostly the throttling's stalls.
     names = [s for s in data["scenarios"] if s not in ("ws-idle", "body1m")
+             and not (s in BY_NAME and BY_NAME[s].budget)
              and any(agg.get((s, p), {}).get("p99_us") for p in data["proxies"])]
     if not names:
         return None

@@ -98,6 +98,46 @@ def machine_ticks() -> tuple[int, int]:
     return parse_proc_stat_cpu(Path("/proc/stat").read_text())
 
 
+def parse_proc_stat_per_cpu(text: str) -> dict[int, int]:
+    """CPU number -> busy clock ticks (all but idle and iowait) from the text of /proc/stat."""
+    out: dict[int, int] = {}
+    for line in text.splitlines():
+        if line.startswith("cpu") and line[3:4].isdigit():
+            name, *vals = line.split()
+            v = [int(x) for x in vals]
+            out[int(name[3:])] = sum(v[:8]) - v[3] - v[4]
+    return out
+
+
+def cpu_busy_ticks() -> dict[int, int]:
+    return parse_proc_stat_per_cpu(Path("/proc/stat").read_text())
+
+
+def thread_ticks(pids: list[int]) -> dict[int, int]:
+    """Thread id -> utime + stime (clock ticks) of every thread of the given live processes,
+    so a window's CPU can be split per thread (how evenly a proxy's threads shared the work)."""
+    out: dict[int, int] = {}
+    for pid in pids:
+        try:
+            tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                out[int(task.name)] = parse_stat_cpu_ticks((task / "stat").read_text())
+            except (OSError, ValueError):
+                pass
+    return out
+
+
+def busiest_share(before: dict[int, int], after: dict[int, int]) -> float | None:
+    """The busiest thread's part of the CPU all threads used between two `thread_ticks`
+    readings (1/n when n threads shared it evenly, 1.0 when one thread did everything)."""
+    deltas = [after[t] - before.get(t, 0) for t in after]
+    total = sum(d for d in deltas if d > 0)
+    return max(deltas) / total if total > 0 else None
+
+
 def wait_port(port: int, timeout: float = 10.0, proc: subprocess.Popen | None = None) -> None:
     """Waits until 127.0.0.1:`port` accepts a TCP connection (or raises)."""
     deadline = time.monotonic() + timeout
@@ -140,12 +180,18 @@ def exclusive_run(path: str = "/tmp/switchyard-bench.lock"):
     return lock
 
 
-def _affinity(cpus: set[int] | None):
-    if not cpus:
+def _affinity(cpus: set[int] | None, cgroup_procs: Path | None = None):
+    """The child's set-up before exec: join a cgroup (by writing its own pid to the group's
+    cgroup.procs) and/or restrict it to `cpus`."""
+    if not cpus and cgroup_procs is None:
         return None
 
     def apply() -> None:
-        os.sched_setaffinity(0, cpus)
+        if cgroup_procs is not None:
+            with open(cgroup_procs, "w") as f:
+                f.write(str(os.getpid()))
+        if cpus:
+            os.sched_setaffinity(0, cpus)
 
     return apply
 
@@ -158,6 +204,8 @@ class Service:
     cmd: list[str]
     log_path: Path
     cpus: set[int] | None = None
+    # cgroup.procs of a group to start in (a CPU budget); children inherit it.
+    cgroup_procs: Path | None = None
     proc: subprocess.Popen | None = field(default=None, repr=False)
 
     def start(self, stdout=None) -> "Service":
@@ -169,7 +217,7 @@ class Service:
             stdout=stdout if stdout is not None else log,
             stderr=log,
             start_new_session=True,
-            preexec_fn=_affinity(self.cpus),
+            preexec_fn=_affinity(self.cpus, self.cgroup_procs),
         )
         log.close()
         return self

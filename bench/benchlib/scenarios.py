@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import configs, procs
+from . import cgroup, configs, procs
 from .configs import ProxyConfig
 
 PROXIES = ("haproxy", "nginx", "switchyard")
@@ -32,22 +32,96 @@ class Scenario:
     unit: str = "req/s"
     # Also measure the backend without any proxy (a ceiling for the proxied figures).
     direct: bool = False
+    # Run the proxy unpinned in a cgroup with a CPU budget of `threads` × Env.scale_cores
+    # (the scaling scenarios; see cgroup.py).
+    budget: bool = False
+    # Scenarios of one group run back to back for each proxy (scale-1t then scale-2t, the order
+    # alternating every round), so their per-round ratio compares runs adjacent in time.
+    group: str = ""
+    # Part of the published run's default list (`--scenarios` can still name the others).
+    default: bool = True
+    # Decides a goal of issue 5: gets --key-rounds rounds instead of --rounds.
+    key: bool = False
 
 
 SCENARIOS: tuple[Scenario, ...] = (
-    Scenario("ka64", "Keep-alive, 13-byte responses, 64 connections", "keep-alive", "wrk", 64, direct=True),
+    Scenario("ka64", "Keep-alive, 13-byte responses, 64 connections", "keep-alive", "wrk", 64, direct=True, key=True),
     Scenario("ka1000", "Keep-alive, 13-byte responses, 1,000 connections", "keep-alive", "wrk", 1000),
-    Scenario("seed", "Seed mode (http-server-close + httpclose: new backend connection per request), 64 connections", "seed", "wrk", 64),
+    Scenario("seed", "Seed mode (http-server-close + httpclose: new backend connection per request), 64 connections", "seed", "wrk", 64, key=True),
     Scenario("body16k", "Keep-alive, 16 KiB responses, 64 connections", "keep-alive", "wrk", 64, path="/16k"),
     Scenario("body1m", "Keep-alive, 1 MiB responses, 16 connections", "keep-alive", "wrk", 16, path="/1m"),
     Scenario("newconn", "New client connection per request (Connection: close), 64 at a time", "keep-alive", "wrk", 64, headers=("Connection: close",)),
     Scenario("eio", "Engine.IO long-poll round trips through /engine.io (seed mode), 64 sessions", "seed", "eio", 64, unit="round trips/s"),
     Scenario("ws-echo", "WebSocket echo through /engine.io, 64 connections, 32-byte messages", "keep-alive", "ws-echo", 64, unit="msg/s"),
     Scenario("ws-idle", "Idle WebSockets through /engine.io: proxy RSS per connection", "keep-alive", "ws-idle", 5000, unit="bytes/conn"),
-    Scenario("ka64-2t", "Keep-alive, 13-byte responses, 64 connections, two proxy threads", "keep-alive", "wrk", 64, threads=2),
+    Scenario("scale-1t", "`ka64` with one proxy thread held to a CPU budget of q cores (scaling)", "keep-alive", "wrk", 64,
+             budget=True, group="scale", key=True),
+    Scenario("scale-2t", "`ka64` with two proxy threads held to a CPU budget of 2q cores (scaling)", "keep-alive", "wrk", 64,
+             threads=2, budget=True, group="scale", key=True),
+    # Unconstrained two threads: on 2 cores the load side takes one of them, so this shows
+    # CPU efficiency with two threads, not scaling. Not in the published run any more.
+    Scenario("ka64-2t", "Keep-alive, 13-byte responses, 64 connections, two proxy threads", "keep-alive", "wrk", 64, threads=2,
+             default=False),
 )
 
 BY_NAME = {s.name: s for s in SCENARIOS}
+# Names that stand for a group of scenarios on the command line.
+GROUPS = {g: [s.name for s in SCENARIOS if s.group == g] for g in {s.group for s in SCENARIOS if s.group}}
+
+# Checks that a budget-limited run measured the proxy, not the load side: the proxy used at
+# least this share of its budget, and the CPU(s) of the load side were busy at most this share.
+MIN_BUDGET_USE = 0.9
+MAX_LOAD_CPU_BUSY = 0.9
+
+
+def expand_names(names: list[str]) -> list[str]:
+    """Scenario names with group names (e.g. `scale`) replaced by their members, in order and
+    without duplicates; unknown names are kept for the caller to report."""
+    out: list[str] = []
+    for n in names:
+        for m in GROUPS.get(n, [n]):
+            if m not in out:
+                out.append(m)
+    return out
+
+
+def run_units(scenario_list: list["Scenario"]) -> list[list["Scenario"]]:
+    """The scenarios as units of work: a group's members form one unit (run back to back for
+    each proxy), every other scenario is a unit of its own. Order follows the first member."""
+    units: list[list[Scenario]] = []
+    by_group: dict[str, list[Scenario]] = {}
+    for sc in scenario_list:
+        if sc.group:
+            if sc.group not in by_group:
+                by_group[sc.group] = []
+                units.append(by_group[sc.group])
+            by_group[sc.group].append(sc)
+        else:
+            units.append([sc])
+    return units
+
+
+def round_plan(units: list[list["Scenario"]], proxies: list[str], rounds: int, key_rounds: int) -> list[tuple[int, "Scenario", str]]:
+    """Every measured run as (round, scenario, proxy), in the order they run.
+
+    Each round runs every unit once; rounds past `rounds` (up to `key_rounds`) run only the key
+    scenarios. The proxies' order rotates with every round and unit so no proxy always runs
+    first or last; the `direct` ceiling runs before the proxies; within a group, each proxy runs
+    the members back to back, in an order that alternates every round (slow drift then favours
+    neither member of a pair).
+    """
+    plan: list[tuple[int, Scenario, str]] = []
+    for rnd in range(max(rounds, key_rounds)):
+        todo = [u for u in units if rnd < rounds or all(sc.key for sc in u)]
+        for i, unit in enumerate(todo):
+            k = (rnd + i) % len(proxies) if proxies else 0
+            order = proxies[k:] + proxies[:k]
+            members = unit if rnd % 2 == 0 else unit[::-1]
+            if any(sc.direct for sc in unit):
+                plan += [(rnd + 1, sc, "direct") for sc in members if sc.direct]
+            for proxy in order:
+                plan += [(rnd + 1, sc, proxy) for sc in members]
+    return plan
 
 
 @dataclass
@@ -64,12 +138,20 @@ class Env:
     idle_conns: int
     backend: procs.Service | None = None
     lua: Path = field(default_factory=Path)
+    # Cores of CPU budget per proxy thread in the budget scenarios (q).
+    scale_cores: float = 0.35
+    scale_period_us: int = cgroup.DEFAULT_PERIOD_US
+    # "per-thread": each worker thread its own group of q cores inside the proxy's n×q;
+    # "shared": one group of n×q cores for all threads (see BENCHMARKS.md, "Method").
+    scale_budget: str = "per-thread"
+    # The budget of the run in progress (set by run_one), read by the snapshots.
+    budget: cgroup.CpuBudget | None = None
 
     def load_cpus(self) -> set[int] | None:
         return {LOAD_CPU} if self.pin else None
 
-    def proxy_cpus(self, threads: int) -> set[int] | None:
-        return {PROXY_CPU} if self.pin and threads == 1 else None
+    def proxy_cpus(self, threads: int, budget: bool = False) -> set[int] | None:
+        return {PROXY_CPU} if self.pin and threads == 1 and not budget else None
 
 
 def start_backend(env: Env) -> procs.Service:
@@ -114,8 +196,10 @@ def proxy_command(env: Env, proxy: str, cfg: ProxyConfig) -> list[str]:
     raise ValueError(proxy)
 
 
-def start_proxy(env: Env, proxy: str, cfg: ProxyConfig, tag: str, wrap: tuple[str, ...] = ()) -> procs.Service:
-    """Starts `proxy` on `cfg` (prefixed by `wrap`, e.g. valgrind) and waits until it serves."""
+def start_proxy(env: Env, proxy: str, cfg: ProxyConfig, tag: str, wrap: tuple[str, ...] = (),
+                budget: cgroup.CpuBudget | None = None) -> procs.Service:
+    """Starts `proxy` on `cfg` (prefixed by `wrap`, e.g. valgrind) and waits until it serves.
+    With a `budget`, the proxy starts inside that cgroup, unpinned."""
     deadline = time.monotonic() + 10
     while not procs.port_is_free(cfg.port):
         if time.monotonic() > deadline:
@@ -123,7 +207,8 @@ def start_proxy(env: Env, proxy: str, cfg: ProxyConfig, tag: str, wrap: tuple[st
         time.sleep(0.05)
     svc = procs.Service(
         proxy, [*wrap, *proxy_command(env, proxy, cfg)], env.tmp / "logs" / f"{tag}.log",
-        cpus=env.proxy_cpus(cfg.threads),
+        cpus=env.proxy_cpus(cfg.threads, budget is not None),
+        cgroup_procs=budget.procs_file() if budget is not None else None,
     ).start()
     try:
         procs.wait_port(cfg.port, timeout=30 if wrap else 10, proc=svc.proc)
@@ -147,6 +232,9 @@ class Snapshot:
     backend_cpu: float
     machine_busy: int
     proxy_threads: int
+    thread_ticks: dict[int, int] = field(default_factory=dict)
+    cpu_busy: dict[int, int] = field(default_factory=dict)
+    budget_stat: dict[str, int] | None = None
 
     @staticmethod
     def take(env: Env, proxy_pids: list[int]) -> "Snapshot":
@@ -156,17 +244,61 @@ class Snapshot:
             procs.cpu_seconds(env.backend.pids()) if env.backend else 0.0,
             procs.machine_ticks()[0],
             procs.thread_count(proxy_pids),
+            procs.thread_ticks(proxy_pids),
+            procs.cpu_busy_ticks(),
+            env.budget.stat() if env.budget is not None else None,
         )
 
 
-def window_fields(a: Snapshot, b: Snapshot, ops: int, loadgen_cpu: float | None) -> dict:
+def proxy_bound(budget_use: float | None, busiest_thread_use: float | None, load_cpu_busy: float | None) -> bool:
+    """Whether a budget-limited run measured the proxy: the load side's CPU(s) had time to
+    spare, and the proxy used its budget, or (budget per thread) its busiest thread used its
+    own share, which is the limit of a proxy whose threads share the work unevenly."""
+    if load_cpu_busy is None or load_cpu_busy > MAX_LOAD_CPU_BUSY:
+        return False
+    return any(u is not None and u >= MIN_BUDGET_USE for u in (budget_use, busiest_thread_use))
+
+
+def budget_fields(a: Snapshot, b: Snapshot, wall: float, proxy_cores: float, budget_cores: float,
+                  load_cpus: set[int] | None, per_thread_cores: float | None = None) -> dict:
+    """The checks of a budget-limited run: did the proxy use its budget (it was the bottleneck),
+    and did the load side's CPU(s) have time to spare (it was not)?"""
+    cpus = sorted(load_cpus) if load_cpus else sorted(b.cpu_busy)
+    busy = sum(b.cpu_busy.get(c, 0) - a.cpu_busy.get(c, 0) for c in cpus) / procs.CLK_TCK
+    load_busy = busy / wall / len(cpus) if wall and cpus else None
+    use = proxy_cores / budget_cores if budget_cores else None
+    share = procs.busiest_share(a.thread_ticks, b.thread_ticks)
+    thread_use = (share * proxy_cores / per_thread_cores
+                  if per_thread_cores and share is not None else None)
+    out = {
+        "budget_cores": budget_cores,
+        "budget_use": use,
+        # The busiest thread's CPU over its own budget (budget per thread only).
+        "busiest_thread_use": thread_use,
+        # Busy share of the CPU(s) the load side may run on (CPU 0 with --pin, else all).
+        "load_cpu_busy": load_busy,
+        "proxy_bound": proxy_bound(use, thread_use, load_busy),
+    }
+    if a.budget_stat is not None and b.budget_stat is not None:
+        out.update(cgroup.throttle_delta(a.budget_stat, b.budget_stat))
+    return out
+
+
+def window_fields(a: Snapshot, b: Snapshot, ops: int, loadgen_cpu: float | None,
+                  budget_cores: float | None = None, load_cpus: set[int] | None = None,
+                  per_thread_cores: float | None = None) -> dict:
     """Per-run figures from the snapshots around the measured window."""
     wall = b.wall - a.wall
     proxy_cpu = b.proxy_cpu - a.proxy_cpu
     backend_cpu = b.backend_cpu - a.backend_cpu
     busy = (b.machine_busy - a.machine_busy) / procs.CLK_TCK
     ours = proxy_cpu + backend_cpu + (loadgen_cpu or 0.0)
+    extra = (budget_fields(a, b, wall, proxy_cpu / wall if wall else 0.0, budget_cores, load_cpus, per_thread_cores)
+             if budget_cores else {})
     return {
+        **extra,
+        # How evenly the proxy's threads shared its CPU: 0.5 is even for two busy threads.
+        "busiest_thread_share": procs.busiest_share(a.thread_ticks, b.thread_ticks),
         "wall_s": wall,
         # Threads of the proxy's processes (all of them, pools and helpers included), sampled at
         # the end of the window: the fairness check for `nbthread` / `worker_processes`.
@@ -212,6 +344,9 @@ def run_wrk(env: Env, sc: Scenario, port: int, proxy_pids: list[int]) -> dict:
     b = Snapshot.take(env, proxy_pids)
     if rc != 0:
         raise RuntimeError(f"wrk exited {rc}: {err.strip()[-300:]}")
+    budget_cores = env.budget.cores if env.budget is not None else None
+    per_thread = (env.budget.cores / env.budget.per_thread
+                  if env.budget is not None and env.budget.per_thread else None)
     w = parse_wrk(out)
     seconds = w["duration_us"] / 1e6
     errors = sum(w[k] for k in ("errors_connect", "errors_read", "errors_write", "errors_status", "errors_timeout"))
@@ -223,7 +358,7 @@ def run_wrk(env: Env, sc: Scenario, port: int, proxy_pids: list[int]) -> dict:
         "mib_per_s": w["bytes"] / seconds / 2**20,
         **{k: w[k] for k in ("p50_us", "p90_us", "p99_us", "p999_us", "max_us", "mean_us")},
     }
-    r.update(window_fields(a, b, w["requests"], lg_cpu))
+    r.update(window_fields(a, b, w["requests"], lg_cpu, budget_cores, env.load_cpus(), per_thread))
     return r
 
 
@@ -371,15 +506,23 @@ def run_one(env: Env, sc: Scenario, proxy: str, round_no: int) -> dict:
     """One measured run; never raises: failures come back as {"ok": False, "error": …}."""
     base = {"round": round_no, "scenario": sc.name, "proxy": proxy}
     svc = None
+    env.budget = None
     try:
+        if sc.budget and proxy != "direct":
+            per_thread = sc.threads if env.scale_budget == "per-thread" else 0
+            env.budget = cgroup.CpuBudget(env.scale_cores * sc.threads, env.scale_period_us, per_thread).create()
         if proxy == "direct":
             port = configs.HTTP_PORTS[0] if sc.kind == "wrk" else configs.SOCKET_PORTS[0]
             pids: list[int] = []
         else:
             cfg = ProxyConfig(sc.mode, sc.threads, fds=configs.fd_limit())
-            svc = start_proxy(env, proxy, cfg, f"r{round_no}-{sc.name}-{proxy}")
+            svc = start_proxy(env, proxy, cfg, f"r{round_no}-{sc.name}-{proxy}", budget=env.budget)
             port = cfg.port
             pids = svc.pids()
+            if env.budget is not None:
+                env.budget.split(pids)
+                base["budget_layout"] = env.budget.layout
+                base["budget_mode"] = env.scale_budget
         r = RUNNERS[sc.kind](env, sc, port, pids)
         if svc is not None and not svc.alive():
             raise RuntimeError(f"{proxy} died during the run: {svc.log_tail()}")
@@ -389,3 +532,6 @@ def run_one(env: Env, sc: Scenario, proxy: str, round_no: int) -> dict:
     finally:
         if svc is not None:
             svc.stop()
+        if env.budget is not None:
+            env.budget.remove()
+            env.budget = None

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchlib import configs, procs, report  # noqa: E402
+from benchlib import cgroup, configs, procs, report, scenarios  # noqa: E402
 from benchlib.configs import ProxyConfig  # noqa: E402
 
 
@@ -137,6 +137,57 @@ class ReportTests(unittest.TestCase):
         # ka64 CPU 1.3x HAProxy and > nginx: met; rps/p99: met; seed 1.08x: not met; ws-idle: met; 2t 1.75x: met.
         self.assertEqual(statuses, ["met", "met", "not met", "met", "met"])
 
+    def test_per_round_ratios_and_their_median(self):
+        # HAProxy drifts down over the rounds; switchyard follows it at 1.2x, 1.3x and 1.1x.
+        hp = (100, 80, 60)
+        sy = (120, 104, 66)
+        rs = [fake("ka64", "haproxy", i + 1, 1, v, 1000) for i, v in enumerate(hp)]
+        rs += [fake("ka64", "switchyard", i + 1, 1, v, 1000) for i, v in enumerate(sy)]
+        rs.append(fake("ka64", "switchyard", 4, 1, 500, 1000))  # no HAProxy run in round 4: unpaired
+        per = report.paired_ratios(rs, ("ka64", "switchyard"), ("ka64", "haproxy"), "ops_per_cpu_s")
+        self.assertEqual(list(per), [1, 2, 3])
+        self.assertAlmostEqual(per[2], 1.3)
+        r = report.vs_haproxy(report.aggregate(rs), rs, "ka64", "ops_per_cpu_s", 1.25)
+        self.assertAlmostEqual(r["median"], 1.2)
+        # Ratio of medians: median(120, 104, 66, 500) / median(100, 80, 60) = 112 / 80.
+        self.assertAlmostEqual(r["of_medians"], 1.4)
+        self.assertEqual((r["rounds"], r["rounds_met"]), (3, 1))
+        text = report._ratio_text(r, " HAProxy")
+        self.assertIn("1.20x HAProxy (rounds 1.20, 1.30, 1.10: 1 of 3 met; ratio of medians 1.40x)", text)
+
+    def test_scaling_counts_only_proxy_bound_rounds(self):
+        def run(sc, p, rnd, rps, bound):
+            return fake(sc, p, rnd, rps, rps * 3, 1000, proxy_bound=bound, budget_use=0.95 if bound else 0.5,
+                        load_cpu_busy=0.6 if bound else 0.99, budget_cores=0.35)
+        rs = [run("scale-1t", "switchyard", 1, 100, True), run("scale-2t", "switchyard", 1, 190, True),
+              run("scale-1t", "switchyard", 2, 100, True), run("scale-2t", "switchyard", 2, 120, False),
+              run("scale-1t", "switchyard", 3, 90, True), run("scale-2t", "switchyard", 3, 162, True),
+              run("scale-1t", "haproxy", 1, 80, False), run("scale-2t", "haproxy", 1, 90, False)]
+        agg = report.aggregate(rs)
+        sy = report.scaling(agg, rs, "switchyard")
+        self.assertEqual(sy["per_round"], {1: 1.9, 3: 1.8})
+        self.assertEqual(list(sy["all_rounds"]), [1, 2, 3])
+        self.assertAlmostEqual(sy["median"], 1.85)
+        self.assertEqual(sy["rounds_met"], 2)
+        self.assertAlmostEqual(sy["of_medians"], 176 / 95)
+        hp = report.scaling(agg, rs, "haproxy")
+        self.assertEqual(hp["rounds"], 0)
+        self.assertIn("not measured", report._scaling_text(hp))
+        goal = report.goals(agg, rs)[-1]
+        self.assertEqual(goal["status"], "met")
+        self.assertIn("switchyard 1.85x (rounds 1.90, 1.80; 2 of 3 rounds proxy-bound", goal["measured"])
+        md = report.markdown_section(fake_data(rs), agg, [], Path("."))
+        self.assertIn("#### Scaling: `scale-2t` / `scale-1t`", md)
+        self.assertIn("| switchyard | 100 | 162 | 1.85x | 1.90, 1.20 ✗, 1.80 | 1.85x | 2 of 3 |", md)
+        self.assertIn("| HAProxy | 80 | 90 | not measured | 1.12 ✗ | – | 0 of 1 |", md)
+
+    def test_scaling_goal_not_measured_when_load_side_saturates(self):
+        rs = [fake(s, "switchyard", 1, 100, 300, 1000, proxy_bound=False, load_cpu_busy=0.99)
+              for s in ("scale-1t", "scale-2t")]
+        goal = report.goals(report.aggregate(rs), rs)[-1]
+        self.assertEqual(goal["status"], "not measured")
+        self.assertIn("load CPU up to 99% busy", goal["measured"])
+
     def test_markdown_marks_missing_and_failed_proxies(self):
         rs = [fake("ka64", "haproxy", 1, 100, 100, 1000), fake("ka64", "nginx", 1, 0, 0, 0, ok=False)]
         data = fake_data(rs)
@@ -171,6 +222,124 @@ class ReportTests(unittest.TestCase):
             else:
                 self.assertTrue((Path(d) / "out" / "throughput.png").exists())
                 self.assertIn("](out/throughput.png)", text)
+
+
+class BudgetTests(unittest.TestCase):
+    def test_cpu_stat_v1_and_v2(self):
+        v1 = "nr_periods 506\nnr_throttled 122\nthrottled_time 123000000\nnr_bursts 0\nburst_time 0\n"
+        v2 = "usage_usec 9\nnr_periods 10\nnr_throttled 5\nthrottled_usec 250000\n"
+        a1, b1 = cgroup.parse_cpu_stat("nr_periods 6\nnr_throttled 2\nthrottled_time 3000000\n"), cgroup.parse_cpu_stat(v1)
+        d = cgroup.throttle_delta(a1, b1)
+        self.assertEqual((d["cg_periods"], d["cg_throttled_periods"]), (500, 120))
+        self.assertAlmostEqual(d["cg_throttled_share"], 0.24)
+        self.assertAlmostEqual(d["cg_throttled_s"], 0.12)
+        d2 = cgroup.throttle_delta({}, cgroup.parse_cpu_stat(v2))
+        self.assertAlmostEqual(d2["cg_throttled_s"], 0.25)
+        self.assertIsNone(cgroup.throttle_delta({}, {})["cg_throttled_share"])
+
+    def test_quota_line(self):
+        self.assertEqual(cgroup.quota_line(0.35, 10000), (3500, 10000))
+        self.assertEqual(cgroup.quota_line(0.01, 10000), (1000, 10000))  # the kernel's minimum
+        with self.assertRaises(ValueError):
+            cgroup.quota_line(0, 10000)
+
+    def test_worker_threads_leave_out_processes_with_children(self):
+        # nginx: master 10 with workers 11 and 12; HAProxy/switchyard: one process, two threads.
+        tree = {10: [11, 12], 11: [], 12: []}
+        threads = {10: [10], 11: [11], 12: [12]}
+        self.assertEqual(cgroup.worker_threads(tree, threads), [11, 12])
+        self.assertEqual(cgroup.worker_threads({5: []}, {5: [7, 5]}), [5, 7])
+        self.assertEqual(cgroup.assign([1, 2, 3], 2), [[1, 3], [2]])
+        self.assertEqual(cgroup.assign([1], 2), [[1], []])
+
+    def test_per_cpu_busy_and_thread_shares(self):
+        text = "cpu  9 9 9 9 9 9 9 0 0 0\ncpu0 10 0 5 100 5 0 1 0 0 0\ncpu1 1 0 1 200 0 0 0 0 0 0\nintr 1\n"
+        self.assertEqual(procs.parse_proc_stat_per_cpu(text), {0: 16, 1: 2})
+        self.assertAlmostEqual(procs.busiest_share({1: 10, 2: 10}, {1: 40, 2: 20}), 0.75)
+        self.assertAlmostEqual(procs.busiest_share({}, {1: 5, 2: 5}), 0.5)
+        self.assertIsNone(procs.busiest_share({1: 5}, {1: 5}))
+
+    def test_proxy_bound_check(self):
+        self.assertTrue(scenarios.proxy_bound(0.95, None, 0.7))
+        self.assertFalse(scenarios.proxy_bound(0.95, None, 0.97))  # load side saturated
+        self.assertFalse(scenarios.proxy_bound(0.5, None, 0.5))  # proxy did not use its budget
+        self.assertTrue(scenarios.proxy_bound(0.5, 0.96, 0.5))  # one busy thread at its own q
+        self.assertFalse(scenarios.proxy_bound(0.95, 0.95, None))
+
+    @unittest.skipIf(cgroup.unavailable_reason(), cgroup.unavailable_reason() or "")
+    def test_budget_per_thread_moves_worker_threads(self):
+        code = "import threading,time\nfor _ in range(2): threading.Thread(target=time.sleep, args=(30,)).start()\ntime.sleep(30)"
+        try:
+            budget = cgroup.CpuBudget(0.7, 10000, per_thread=2).create()
+        except RuntimeError as e:  # e.g. cgroup v2 only
+            self.skipTest(str(e))
+        svc = procs.Service("t", [sys.executable, "-c", code], Path(tempfile.mkdtemp()) / "t.log",
+                            cgroup_procs=budget.procs_file())
+        try:
+            svc.start()
+            for _ in range(100):
+                if len(list(Path(f"/proc/{svc.pid}/task").iterdir())) == 3:
+                    break
+                __import__("time").sleep(0.02)
+            self.assertIn(str(svc.pid), (budget.path / "cgroup.procs").read_text().split())
+            self.assertEqual((budget.path / "cpu.cfs_quota_us").read_text().strip(), "7000")
+            self.assertEqual((budget.children[0] / "cpu.cfs_quota_us").read_text().strip(), "3500")
+            budget.split(svc.pids())
+            self.assertEqual(budget.layout, [2, 1])
+            moved = [(c / "tasks").read_text().split() for c in budget.children]
+            self.assertEqual(sorted(t for g in moved for t in g),
+                             sorted(t.name for t in Path(f"/proc/{svc.pid}/task").iterdir()))
+            self.assertEqual(set(budget.stat()) >= {"nr_periods", "nr_throttled"}, True)
+        finally:
+            svc.stop()
+            budget.remove()
+        self.assertFalse(budget.path.exists())
+
+
+class PlanTests(unittest.TestCase):
+    def test_group_names_expand(self):
+        self.assertEqual(scenarios.expand_names(["scale", "ka64", "scale-1t"]), ["scale-1t", "scale-2t", "ka64"])
+        self.assertNotIn("ka64-2t", [s.name for s in scenarios.SCENARIOS if s.default])
+
+    def test_round_plan(self):
+        by = scenarios.BY_NAME
+        units = scenarios.run_units([by["ka64"], by["body16k"], by["scale-1t"], by["scale-2t"]])
+        self.assertEqual([[s.name for s in u] for u in units], [["ka64"], ["body16k"], ["scale-1t", "scale-2t"]])
+        plan = scenarios.round_plan(units, ["haproxy", "nginx", "switchyard"], 2, 4)
+        runs = [(r, s.name, p) for r, s, p in plan]
+        # body16k only in the first 2 rounds, the key scenarios in all 4.
+        self.assertEqual(sorted({r for r, n, _ in runs if n == "body16k"}), [1, 2])
+        self.assertEqual(sorted({r for r, n, _ in runs if n == "scale-2t"}), [1, 2, 3, 4])
+        self.assertEqual(len(runs), 4 * (4 + 6) + 2 * 3)
+        for rnd in range(1, 5):
+            this = [(n, p) for r, n, p in runs if r == rnd]
+            # The ceiling runs first; every proxy once per scenario.
+            self.assertEqual(this[0], ("ka64", "direct"))
+            for n in ("ka64", "scale-1t", "scale-2t"):
+                self.assertEqual(sorted(p for m, p in this if m == n and p != "direct"), ["haproxy", "nginx", "switchyard"])
+            # A proxy's scale-1t and scale-2t runs are adjacent, their order alternating by round.
+            scale = [(n, p) for n, p in this if n.startswith("scale")]
+            for i in range(0, 6, 2):
+                self.assertEqual(scale[i][1], scale[i + 1][1])
+                self.assertEqual(scale[i][0], "scale-1t" if rnd % 2 else "scale-2t")
+        first = [[p for r, n, p in runs if r == rnd and n == "ka64" and p != "direct"][0] for rnd in (1, 2, 3)]
+        self.assertEqual(len(set(first)), 3)  # the order rotates
+
+    def test_parse_args_rounds(self):
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("bench_run", Path(__file__).parent.parent / "run.py")
+        run = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(run)
+        a = run.parse_args([])
+        self.assertEqual((a.rounds, a.key_rounds), (3, 5))
+        self.assertIn("scale-2t", [s.name for s in a.scenario_list])
+        self.assertNotIn("ka64-2t", [s.name for s in a.scenario_list])
+        self.assertEqual((lambda x: (x.rounds, x.key_rounds))(run.parse_args(["--rounds", "1"])), (1, 1))
+        self.assertEqual((lambda x: (x.rounds, x.key_rounds))(run.parse_args(["--quick"])), (1, 1))
+        self.assertEqual((lambda x: (x.rounds, x.key_rounds))(run.parse_args(["--rounds", "2", "--key-rounds", "4"])), (2, 4))
+        self.assertEqual((lambda x: (x.rounds, x.key_rounds))(run.parse_args(["--rounds", "6", "--key-rounds", "4"])), (6, 6))
+        self.assertEqual([s.name for s in run.parse_args(["--scenarios", "scale"]).scenario_list], ["scale-1t", "scale-2t"])
 
 
 class ProfileParsingTests(unittest.TestCase):
