@@ -67,6 +67,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="build switchyard from this git revision (exported with git archive into target-bench/) "
                         "instead of the working tree, e.g. HEAD for a published run")
     p.add_argument("--no-build", action="store_true", help="do not run cargo (use binaries already in target-bench)")
+    p.add_argument("--target-dir", type=Path, default=TARGET,
+                   help="cargo target directory of the harness's builds and revision exports (default target-bench)")
     p.add_argument("--output", type=Path,
                    help="directory for results.json, the Markdown table and charts "
                         "(default: bench/results, quick: target-bench/bench-quick)")
@@ -86,8 +88,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     a.duration = a.duration or (2.0 if a.quick else 5.0)
     a.warmup = a.warmup if a.warmup is not None else 1.0
     a.idle_conns = a.idle_conns or (1000 if a.quick else 5000)
+    a.target_dir = a.target_dir.resolve()
     if a.output is None:
-        a.output = TARGET / "bench-quick" if a.quick else HERE / "results"
+        a.output = a.target_dir / "bench-quick" if a.quick else HERE / "results"
     if a.markdown is None and not a.quick:
         a.markdown = ROOT / "BENCHMARKS.md"
     names = scenarios.expand_names(a.scenarios.split(",")) if a.scenarios else [s.name for s in SCENARIOS if s.default]
@@ -102,7 +105,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return a
 
 
-def cargo(args: list[str], cwd: Path, target: Path = TARGET) -> tuple[bool, str]:
+def cargo(args: list[str], cwd: Path, target: Path) -> tuple[bool, str]:
     env = dict(os.environ, CARGO_TARGET_DIR=str(target))
     r = subprocess.run(["cargo", *args], cwd=cwd, env=env, capture_output=True, text=True)
     return r.returncode == 0, r.stderr[-2000:]
@@ -110,9 +113,9 @@ def cargo(args: list[str], cwd: Path, target: Path = TARGET) -> tuple[bool, str]
 
 def build(a: argparse.Namespace) -> tuple[Path, Path | None, str]:
     """Builds the tools and switchyard; returns (tools dir, switchyard binary or None, note)."""
-    tools_bin = TARGET / "release"
+    tools_bin = a.target_dir / "release"
     if not a.no_build:
-        ok, err = cargo(["build", "--release", "--manifest-path", str(HERE / "tools" / "Cargo.toml")], ROOT)
+        ok, err = cargo(["build", "--release", "--manifest-path", str(HERE / "tools" / "Cargo.toml")], ROOT, a.target_dir)
         if not ok:
             sys.exit(f"building bench/tools failed:\n{err}")
     if "switchyard" not in a.proxy_list:
@@ -120,7 +123,7 @@ def build(a: argparse.Namespace) -> tuple[Path, Path | None, str]:
     if a.switchyard_bin:
         return tools_bin, a.switchyard_bin.resolve(), f"binary {a.switchyard_bin}"
     profile_dir = "release" if a.profile == "release" else a.profile
-    src, what, target = ROOT, "working tree", TARGET
+    src, what, target = ROOT, "working tree", a.target_dir
     if a.switchyard_rev:
         sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", a.switchyard_rev],
                              capture_output=True, text=True).stdout.strip()
@@ -128,7 +131,7 @@ def build(a: argparse.Namespace) -> tuple[Path, Path | None, str]:
             return tools_bin, None, f"unknown revision {a.switchyard_rev}"
         # Cargo fingerprints workspace crates by relative path and mtime, so an export must have
         # fresh mtimes and its own target directory, or cargo may call a stale binary fresh.
-        src, what, target = export_revision(sha), f"commit {sha[:10]}", TARGET / "rev"
+        src, what, target = export_revision(sha, a.target_dir), f"commit {sha[:10]}", a.target_dir / "rev"
     binary = target / profile_dir / "switchyard"
     if not a.no_build:
         print(f"building switchyard ({what}, --profile {a.profile}) ...", flush=True)
@@ -140,10 +143,10 @@ def build(a: argparse.Namespace) -> tuple[Path, Path | None, str]:
     return tools_bin, binary, f"{what}, --profile {a.profile}"
 
 
-def export_revision(sha: str) -> Path:
+def export_revision(sha: str, target_dir: Path) -> Path:
     """A pristine copy of the tree at `sha` (git archive, no change to the repository), always
     extracted anew with the current time as every file's mtime."""
-    dest = TARGET / "rev-src"
+    dest = target_dir / "rev-src"
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
     archive = subprocess.Popen(["git", "-C", str(ROOT), "archive", "--format=tar", sha], stdout=subprocess.PIPE)
