@@ -121,9 +121,13 @@ def progress_line(r: dict, done: int, total: int, elapsed: float) -> str:
     if r["scenario"] == "ws-idle" or r.get("bytes_per_conn") is not None:
         return (f"{head} {r['ops']} open, {fmt_int(r['bytes_per_conn'])} B/conn, "
                 f"retained {fmt_int(r['retained_kib'])} KiB, errors {r['errors']}")
+    budget = ""
+    if r.get("budget_cores") is not None:
+        budget = (f", budget {fmt_pct(r.get('budget_use'))} used (busiest thread {fmt_pct(r.get('busiest_thread_share'))}), "
+                  f"load CPU {fmt_pct(r.get('load_cpu_busy'))} busy, {'proxy-bound' if r.get('proxy_bound') else 'NOT proxy-bound'}")
     return (f"{head} {fmt_int(r['ops_per_s'])}/s, {fmt_int(r.get('ops_per_cpu_s'))} per CPU-s, "
             f"p99 {fmt_us(r.get('p99_us'))}, proxy {fmt_f(r.get('proxy_cores'))} cores/{r.get('proxy_threads')} threads, "
-            f"load side {fmt_f(r.get('load_side_cores'))} cores, errors {r['errors']}")
+            f"load side {fmt_f(r.get('load_side_cores'))} cores, errors {r['errors']}{budget}")
 
 
 def _proxies_in_order(data: dict, scenario: str, agg: dict) -> list[str]:
@@ -424,7 +428,7 @@ def markdown_section(data: dict, agg: dict, charts: list[Path], md_dir: Path) ->
         "### Goals of issue 5",
         "",
         "Each ratio is the median of the per-round ratios (switchyard against HAProxy or nginx in the same round, "
-        "minutes apart at most), followed by every round's ratio and the ratio of the medians over the whole run. "
+        "runs seconds apart), followed by every round's ratio and the ratio of the medians over the whole run. "
         "The status uses the median of the per-round ratios.",
         "",
         "| goal | target | measured | status |",
