@@ -263,12 +263,43 @@ class Service:
             return ""
 
 
+def parse_schedstat_wait_ns(text: str) -> int:
+    """Time spent runnable but waiting for a CPU (ns): the second field of /proc/.../schedstat."""
+    parts = text.split()
+    return int(parts[1]) if len(parts) >= 2 else 0
+
+
+def wait_seconds(pids: list[int]) -> float:
+    """Seconds the threads of the given live processes spent waiting on a run queue for a CPU."""
+    total = 0
+    for pid in pids:
+        try:
+            tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                total += parse_schedstat_wait_ns((task / "schedstat").read_text())
+            except (OSError, ValueError):
+                pass
+    return total / 1e9
+
+
 def run_measured(cmd: list[str], cpus: set[int] | None, timeout: float) -> tuple[int, str, str, float]:
-    """Runs a load generator to completion: (status, stdout, stderr, its CPU seconds).
+    """Runs a load generator to completion: (status, stdout, stderr, its CPU seconds)."""
+    rc, out, err, cpu, _ = run_measured_waits(cmd, cpus, timeout)
+    return rc, out, err, cpu
+
+
+def run_measured_waits(cmd: list[str], cpus: set[int] | None, timeout: float) -> tuple[int, str, str, float, float]:
+    """`run_measured` plus the seconds the load generator waited for a CPU (run-queue delay),
+    sampled every 50 ms while it runs (the last sample misses at most its final 50 ms).
 
     The load generator's CPU time is the growth of this process's reaped-children rusage across
     the call; nothing else of ours is reaped meanwhile (services are stopped between runs).
     """
+    import threading
+
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(
         cmd,
@@ -277,11 +308,24 @@ def run_measured(cmd: list[str], cpus: set[int] | None, timeout: float) -> tuple
         stderr=subprocess.PIPE,
         preexec_fn=_affinity(cpus),
     )
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
+    result: dict = {}
+
+    def talk() -> None:
+        try:
+            result["io"] = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            result["io"] = proc.communicate()
+
+    reader = threading.Thread(target=talk, daemon=True)
+    reader.start()
+    waited = 0.0
+    while reader.is_alive():
+        w = wait_seconds([proc.pid])
+        if w > 0:
+            waited = w
+        reader.join(0.05)
+    out, err = result["io"]
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"), cpu
+    return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"), cpu, waited

@@ -17,6 +17,7 @@ METRICS = (
     "mib_per_s", "errors", "foreign_cores", "load_side_cores", "proxy_threads", "machine_busy_cores", "loadgen_cpu_s", "wall_s",
     "bytes_per_conn", "retained_kib", "rss_base_kib", "rss_open_kib", "rss_closed_kib", "ops",
     "budget_cores", "budget_use", "busiest_thread_use", "busiest_thread_share", "load_cpu_busy", "cg_throttled_share",
+    "load_wait_share",
 )
 DISPLAY = {"haproxy": "HAProxy", "nginx": "nginx", "switchyard": "switchyard", "direct": "backend direct (no proxy)"}
 
@@ -124,7 +125,8 @@ def progress_line(r: dict, done: int, total: int, elapsed: float) -> str:
     budget = ""
     if r.get("budget_cores") is not None:
         budget = (f", budget {fmt_pct(r.get('budget_use'))} used (busiest thread {fmt_pct(r.get('busiest_thread_share'))}), "
-                  f"load CPU {fmt_pct(r.get('load_cpu_busy'))} busy, {'proxy-bound' if r.get('proxy_bound') else 'NOT proxy-bound'}")
+                  f"load CPU {fmt_pct(r.get('load_cpu_busy'))} busy, load side waited {fmt_pct(r.get('load_wait_share'), 1)}, "
+                  f"{'proxy-bound' if r.get('proxy_bound') else 'NOT proxy-bound'}")
     return (f"{head} {fmt_int(r['ops_per_s'])}/s, {fmt_int(r.get('ops_per_cpu_s'))} per CPU-s, "
             f"p99 {fmt_us(r.get('p99_us'))}, proxy {fmt_f(r.get('proxy_cores'))} cores/{r.get('proxy_threads')} threads, "
             f"load side {fmt_f(r.get('load_side_cores'))} cores, errors {r['errors']}{budget}")
@@ -252,8 +254,8 @@ def _scaling_text(sc: dict) -> str:
             f"{sc['rounds']} of {len(sc['all_rounds'])} rounds proxy-bound; ratio of medians {fmt_ratio(sc['of_medians'])})")
 
 
-def fmt_pct(x: float | None) -> str:
-    return "–" if x is None else f"{x * 100:.0f}%"
+def fmt_pct(x: float | None, digits: int = 0) -> str:
+    return "–" if x is None else f"{x * 100:.{digits}f}%"
 
 
 def budget_table(data: dict, agg: dict, name: str) -> list[str]:
@@ -261,21 +263,22 @@ def budget_table(data: dict, agg: dict, name: str) -> list[str]:
     hp = agg.get((name, "haproxy"), {})
     lines = [
         "| proxy | req/s | × HAProxy | per proxy CPU-s | proxy CPU (cores) | budget (cores) | budget used "
-        "| busiest thread: share / of its q | threads | load CPU busy | throttled periods | proxy-bound runs "
-        "| p50 | p99 | errors | runs | spread |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| busiest thread: share / of its q | threads | load CPU busy | load side waited for a CPU "
+        "| throttled periods | proxy-bound runs | p50 | p99 | errors | runs | spread |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for p in data["proxies"]:
         a = agg.get((name, p))
         miss = _row_missing(data, p, a)
         if miss:
-            lines.append(f"| {DISPLAY[p]} | {miss} |" + "|" * 16)
+            lines.append(f"| {DISPLAY[p]} | {miss} |" + "|" * 17)
             continue
         lines.append(
             f"| {DISPLAY[p]} | {fmt_int(a['ops_per_s'])} | {fmt_ratio(ratio(a['ops_per_s'], hp.get('ops_per_s')))} "
             f"| {fmt_int(a['ops_per_cpu_s'])} | {fmt_f(a['proxy_cores'])} | {fmt_f(a['budget_cores'])} "
             f"| {fmt_pct(a['budget_use'])} | {fmt_pct(a['busiest_thread_share'])} / {fmt_pct(a['busiest_thread_use'])} "
-            f"| {fmt_int(a['proxy_threads'])} | {fmt_pct(a['load_cpu_busy'])} | {fmt_pct(a['cg_throttled_share'])} "
+            f"| {fmt_int(a['proxy_threads'])} | {fmt_pct(a['load_cpu_busy'])} | {fmt_pct(a['load_wait_share'], 1)} "
+            f"| {fmt_pct(a['cg_throttled_share'])} "
             f"| {a.get('proxy_bound_runs', 0)} of {a['runs']} | {fmt_us(a['p50_us'])} | {fmt_us(a['p99_us'])} "
             f"| {fmt_int(a['errors'])} | {a['runs']} "
             f"| {fmt_f(a.get('spread') and a['spread'] * 100, 0)}{'%' if a.get('spread') is not None else ''} |"
@@ -309,6 +312,8 @@ def scaling_table(data: dict, agg: dict) -> list[str]:
         )
     return lines + [
         "",
+        "\"load side waited for a CPU\" is the time wrk and the backend were runnable but not running "
+        "(run-queue delay from /proc/<pid>/task/*/schedstat) over the window. "
         "A run is proxy-bound when the load side's CPU was at most "
         f"{MAX_LOAD_CPU_BUSY * 100:.0f}% busy and the proxy used at least {MIN_BUDGET_USE * 100:.0f}% of its budget "
         "(or, with a budget per thread, its busiest thread used that much of its own q). "

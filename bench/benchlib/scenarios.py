@@ -233,6 +233,7 @@ class Snapshot:
     machine_busy: int
     proxy_threads: int
     thread_ticks: dict[int, int] = field(default_factory=dict)
+    backend_wait: float = 0.0
     cpu_busy: dict[int, int] = field(default_factory=dict)
     budget_stat: dict[str, int] | None = None
 
@@ -245,6 +246,7 @@ class Snapshot:
             procs.machine_ticks()[0],
             procs.thread_count(proxy_pids),
             procs.thread_ticks(proxy_pids),
+            procs.wait_seconds(env.backend.pids()) if env.backend else 0.0,
             procs.cpu_busy_ticks(),
             env.budget.stat() if env.budget is not None else None,
         )
@@ -338,7 +340,7 @@ def run_wrk(env: Env, sc: Scenario, port: int, proxy_pids: list[int]) -> dict:
     if env.warmup > 0:
         procs.run_measured(wrk_command(env, sc, port, env.warmup), env.load_cpus(), env.warmup + 30)
     a = Snapshot.take(env, proxy_pids)
-    rc, out, err, lg_cpu = procs.run_measured(
+    rc, out, err, lg_cpu, lg_wait = procs.run_measured_waits(
         wrk_command(env, sc, port, env.duration), env.load_cpus(), env.duration + 60
     )
     b = Snapshot.take(env, proxy_pids)
@@ -359,6 +361,10 @@ def run_wrk(env: Env, sc: Scenario, port: int, proxy_pids: list[int]) -> dict:
         **{k: w[k] for k in ("p50_us", "p90_us", "p99_us", "p999_us", "max_us", "mean_us")},
     }
     r.update(window_fields(a, b, w["requests"], lg_cpu, budget_cores, env.load_cpus(), per_thread))
+    if r["wall_s"]:
+        # Share of the window in which wrk or the backend was runnable but had no CPU: near 0
+        # means the load side always got a CPU when it wanted one.
+        r["load_wait_share"] = (lg_wait + b.backend_wait - a.backend_wait) / r["wall_s"]
     return r
 
 

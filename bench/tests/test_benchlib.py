@@ -258,6 +258,16 @@ class BudgetTests(unittest.TestCase):
         self.assertAlmostEqual(procs.busiest_share({1: 10, 2: 10}, {1: 40, 2: 20}), 0.75)
         self.assertAlmostEqual(procs.busiest_share({}, {1: 5, 2: 5}), 0.5)
         self.assertIsNone(procs.busiest_share({1: 5}, {1: 5}))
+        self.assertEqual(procs.parse_schedstat_wait_ns("123 4567 8\n"), 4567)
+        self.assertEqual(procs.parse_schedstat_wait_ns(""), 0)
+
+    def test_load_generator_waits_and_cpu_are_measured(self):
+        rc, out, err, cpu, waited = procs.run_measured_waits(
+            [sys.executable, "-c", "import time; t = time.time()\nwhile time.time() - t < 0.3: pass\nprint('ok')"], None, 30)
+        self.assertEqual((rc, out.strip()), (0, "ok"))
+        self.assertGreater(cpu, 0)
+        self.assertGreaterEqual(waited, 0)
+        self.assertGreaterEqual(procs.wait_seconds([__import__("os").getpid()]), 0)
 
     def test_proxy_bound_check(self):
         self.assertTrue(scenarios.proxy_bound(0.95, None, 0.7))
