@@ -113,9 +113,9 @@ def cpu_busy_ticks() -> dict[int, int]:
     return parse_proc_stat_per_cpu(Path("/proc/stat").read_text())
 
 
-def thread_ticks(pids: list[int]) -> dict[int, int]:
-    """Thread id -> utime + stime (clock ticks) of every thread of the given live processes,
-    so a window's CPU can be split per thread (how evenly a proxy's threads shared the work)."""
+def per_thread(pids: list[int], file: str, parse) -> dict[int, int]:
+    """Thread id -> `parse(text of /proc/<pid>/task/<tid>/<file>)` for every thread of the given
+    live processes (threads that end meanwhile are left out)."""
     out: dict[int, int] = {}
     for pid in pids:
         try:
@@ -124,10 +124,16 @@ def thread_ticks(pids: list[int]) -> dict[int, int]:
             continue
         for task in tasks:
             try:
-                out[int(task.name)] = parse_stat_cpu_ticks((task / "stat").read_text())
+                out[int(task.name)] = parse((task / file).read_text())
             except (OSError, ValueError):
                 pass
     return out
+
+
+def thread_ticks(pids: list[int]) -> dict[int, int]:
+    """Thread id -> utime + stime (clock ticks) of every thread of the given live processes,
+    so a window's CPU can be split per thread (how evenly a proxy's threads shared the work)."""
+    return per_thread(pids, "stat", parse_stat_cpu_ticks)
 
 
 def busiest_share(before: dict[int, int], after: dict[int, int]) -> float | None:
@@ -271,18 +277,7 @@ def parse_schedstat_wait_ns(text: str) -> int:
 
 def wait_seconds(pids: list[int]) -> float:
     """Seconds the threads of the given live processes spent waiting on a run queue for a CPU."""
-    total = 0
-    for pid in pids:
-        try:
-            tasks = list(Path(f"/proc/{pid}/task").iterdir())
-        except OSError:
-            continue
-        for task in tasks:
-            try:
-                total += parse_schedstat_wait_ns((task / "schedstat").read_text())
-            except (OSError, ValueError):
-                pass
-    return total / 1e9
+    return sum(per_thread(pids, "schedstat", parse_schedstat_wait_ns).values()) / 1e9
 
 
 def run_measured(cmd: list[str], cpus: set[int] | None, timeout: float) -> tuple[int, str, str, float]:
