@@ -2,10 +2,12 @@
 //! received) out, the rest of the body relayed while the response head comes
 //! back; interim 1xx responses relayed to the client.
 
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Sleep;
 
 use super::body::{self, IoError, XferError};
 use super::h1::{self, BodyKind, ResponseHead};
@@ -33,13 +35,16 @@ pub(super) enum Fail {
 /// Sends the request head, then relays the body while waiting for the
 /// response head. Interim 1xx responses (except 101) are relayed to the
 /// client. Returns the final head and whether the request body was complete.
+///
+/// `wait`: the client connection's timer for response waits (see
+/// [`read_response_head`]).
 pub(super) async fn exchange(
     client: &mut Client,
     up: &mut Upstream,
     head: &[u8],
     body_kind: BodyKind,
-    client_timeout: Option<Duration>,
-    server_timeout: Option<Duration>,
+    (client_timeout, server_timeout): (Option<Duration>, Option<Duration>),
+    wait: Pin<&mut Option<Sleep>>,
 ) -> Result<(ResponseHead, bool), Fail> {
     // A request body already received in full leaves with the head, in one write;
     // without a body the head is written as it is (no copy).
@@ -73,8 +78,8 @@ pub(super) async fn exchange(
         &mut sr,
         &mut up.buf,
         &mut cw,
-        server_timeout,
-        client_timeout,
+        (server_timeout, client_timeout),
+        wait,
     );
     tokio::pin!(body_fut, head_fut);
     let mut body_done = body_kind == BodyKind::None;
@@ -95,12 +100,16 @@ pub(super) async fn exchange(
     }
 }
 
+/// Reads the final response head (relaying interim 1xx heads to `cw`). Each wait for
+/// bytes runs under `timeout server` on `timer`, a timer the client connection keeps
+/// for all its response waits ([`body::read_some_lazy`]): a keep-alive connection
+/// does not arm and remove a timer per request.
 pub(super) async fn read_response_head<R, W>(
     sr: &mut R,
     buf: &mut BytesMut,
     cw: &mut W,
-    server_timeout: Option<Duration>,
-    client_timeout: Option<Duration>,
+    (server_timeout, client_timeout): (Option<Duration>, Option<Duration>),
+    mut timer: Pin<&mut Option<Sleep>>,
 ) -> Result<ResponseHead, Fail>
 where
     R: AsyncRead + Unpin,
@@ -130,7 +139,7 @@ where
             Ok(None) => {}
             Err(_) => return Err(Fail::BadResponse),
         }
-        match body::read_some(sr, buf, server_timeout).await {
+        match body::read_some_lazy(sr, buf, server_timeout, timer.as_mut()).await {
             Ok(0) | Err(IoError::Io(_)) => {
                 return Err(Fail::ServerClosed {
                     got_bytes: !buf.is_empty(),

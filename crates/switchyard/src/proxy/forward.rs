@@ -11,6 +11,7 @@
 //! any response byte is replaced once by a fresh one for an idempotent
 //! request without body.
 
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -18,6 +19,7 @@ use bytes::BytesMut;
 use http::header::HeaderValue;
 use http::{HeaderMap, StatusCode, Version};
 use switchyard_config::{Balance, ConnMode};
+use tokio::time::Sleep;
 
 use super::body::{self, XferError};
 use super::h1::{self, BodyKind, FieldEdit, FieldSet, Known, RequestHead, ResponseHead};
@@ -104,10 +106,11 @@ fn backend_reads_headers(be: &BackendRt) -> bool {
 }
 
 /// Handles one request; returns whether the client connection stays open.
-/// Steps 3 to 10 of ARCHITECTURE.md's "path of one request".
+/// Steps 3 to 10 of ARCHITECTURE.md's "path of one request". `wait`: the client
+/// connection's timer for its response waits (`timeout server`), kept across requests.
 pub async fn handle(
     cx: &ConnCtx,
-    client: &mut Client,
+    (client, wait): (&mut Client, Pin<&mut Option<Sleep>>),
     mut req: RequestHead,
     rec: &mut LogRecord,
     started: Instant,
@@ -364,7 +367,7 @@ pub async fn handle(
         headers: req.headers.built_map(),
         avoid: None,
     };
-    let sent = match retry::send(be, lease, &ctx, rec, client, &out).await {
+    let sent = match retry::send(be, lease, &ctx, rec, (client, wait), &out).await {
         Ok(s) => s,
         Err(e) => {
             rec.t_connect = -1;

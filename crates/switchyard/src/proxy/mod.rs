@@ -199,6 +199,10 @@ async fn http_phase(
     let mut first = true;
     // The connection's one timer for the waits of `read_head` (see `body::read_some_lazy`).
     let mut timer = pin!(None::<Sleep>);
+    // And one for the waits for response heads (`timeout server`): a separate one, as
+    // deadlines of the two kinds alternate and a timer is cheap to keep only while its
+    // deadlines do not move earlier.
+    let mut wait_timer = pin!(None::<Sleep>);
     // When the wait for the next head began (for `pressure`): the accept,
     // then the end of each response.
     let mut idle_since = accepted;
@@ -253,7 +257,14 @@ async fn http_phase(
                 };
                 // A reload since the last request: route this one by the new configuration.
                 crate::reload::refresh(&mut cx);
-                let keep = forward::handle(&cx, &mut client, *head, &mut rec, started).await;
+                let keep = forward::handle(
+                    &cx,
+                    (&mut client, wait_timer.as_mut()),
+                    *head,
+                    &mut rec,
+                    started,
+                )
+                .await;
                 if let Some(h) = client.handoff.take() {
                     let mut h = *h;
                     rec.bytes = h.head_len;

@@ -27,11 +27,13 @@
 //! retry goes to another server when `option redispatch` is on and health
 //! checks have marked the first one down meanwhile.
 
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use http::Method;
 use switchyard_config::RetryOn;
+use tokio::time::Sleep;
 
 use super::exchange::{exchange, Fail};
 use super::h1::{BodyKind, ResponseHead};
@@ -251,13 +253,14 @@ fn event(fail: Fail) -> Option<RetryOn> {
 
 /// Steps 7 and 8: connects (pooled when allowed), sends the request and reads
 /// the response head, with the retries described in the module comment.
-/// `Err` when no connection could be made at all (503).
+/// `Err` when no connection could be made at all (503). `wait`: the client
+/// connection's timer for response waits.
 pub(super) async fn send(
     be: &BackendRt,
     mut lease: Lease,
     ctx: &PickContext<'_>,
     rec: &mut LogRecord,
-    client: &mut Client,
+    (client, mut wait): (&mut Client, Pin<&mut Option<Sleep>>),
     out: &Outgoing<'_>,
 ) -> Result<Sent, ConnectError> {
     let started = Instant::now();
@@ -280,8 +283,8 @@ pub(super) async fn send(
             &mut up,
             out.bytes,
             out.pending,
-            out.client_timeout,
-            out.server_timeout,
+            (out.client_timeout, out.server_timeout),
+            wait.as_mut(),
         )
         .await;
         let server = lease.index();
