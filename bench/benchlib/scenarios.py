@@ -267,7 +267,8 @@ def budget_fields(a: Snapshot, b: Snapshot, wall: float, proxy_cores: float, bud
     and did the load side's CPU(s) have time to spare (it was not)?"""
     cpus = sorted(load_cpus) if load_cpus else sorted(b.cpu_busy)
     busy = sum(b.cpu_busy.get(c, 0) - a.cpu_busy.get(c, 0) for c in cpus) / procs.CLK_TCK
-    load_busy = busy / wall / len(cpus) if wall and cpus else None
+    # Capped at 100%: /proc/stat and the wall clock are not read at the very same instant.
+    load_busy = min(1.0, busy / wall / len(cpus)) if wall and cpus else None
     use = proxy_cores / budget_cores if budget_cores else None
     share = procs.busiest_share(a.thread_ticks, b.thread_ticks)
     thread_use = (share * proxy_cores / per_thread_cores
