@@ -151,14 +151,19 @@ class CpuBudget:
         self.layout: list[int] = []
 
     def create(self) -> "CpuBudget":
+        """Creates the group (and the child groups); on failure removes what it made and raises."""
         self.path.mkdir()
-        _write_limit(self.path, self.version, self.quota_us, self.period_us)
-        for i in range(self.per_thread):
-            child = self.path / f"t{i}"
-            child.mkdir()
-            q, per = quota_line(self.cores / self.per_thread, self.period_us)
-            _write_limit(child, self.version, q, per)
-            self.children.append(child)
+        try:
+            _write_limit(self.path, self.version, self.quota_us, self.period_us)
+            for i in range(self.per_thread):
+                child = self.path / f"t{i}"
+                child.mkdir()
+                self.children.append(child)
+                q, per = quota_line(self.cores / self.per_thread, self.period_us)
+                _write_limit(child, self.version, q, per)
+        except OSError as e:
+            self.remove()
+            raise RuntimeError(f"cannot set a CPU budget in {self.path}: {e}") from e
         return self
 
     def split(self, pids: list[int]) -> None:
