@@ -313,7 +313,7 @@ def scaling_table(data: dict, agg: dict) -> list[str]:
     return lines + [
         "",
         "\"load side waited for a CPU\" is the time wrk and the backend were runnable but not running "
-        "(run-queue delay from /proc/<pid>/task/*/schedstat) over the window. "
+        "(run-queue delay from /proc/<pid>/task/*/schedstat), summed over both, as a share of the window. "
         "A run is proxy-bound when the load side's CPU was at most "
         f"{MAX_LOAD_CPU_BUSY * 100:.0f}% busy and the proxy used at least {MIN_BUDGET_USE * 100:.0f}% of its budget "
         "(or, with a budget per thread, its busiest thread used that much of its own q). "
