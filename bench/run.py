@@ -42,10 +42,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, help="rounds (default 3, quick 1)")
     p.add_argument("--key-rounds", type=int,
                    help="rounds for the scenarios that decide a goal (ka64, seed, scale-1t/2t); the rounds past "
-                        "--rounds run only those (default 5, quick 1, never fewer than --rounds)")
+                        "--rounds run only those (default 5 in the published run, else --rounds; never fewer than --rounds)")
     p.add_argument("--scale-cores", type=float, default=0.35,
                    help="CPU budget q per proxy thread in the scaling scenarios: scale-1t gets q cores, scale-2t 2q "
-                        "(default 0.35, which leaves the load side more than one core)")
+                        "(default 0.35: two threads take at most 0.7 of the 2 cores)")
     p.add_argument("--scale-budget", choices=("per-thread", "shared"), default="per-thread",
                    help="per-thread (default): each proxy thread gets its own q inside the proxy's n×q, like a core "
                         "per thread; shared: one n×q budget for all threads (cgroup v2 can only do this)")
