@@ -64,6 +64,18 @@ pub(super) async fn exchange(
     {
         return Err(Fail::ServerClosed { got_bytes: false });
     }
+    if body_kind == BodyKind::None {
+        // Nothing to relay while waiting (the usual request): no second future to
+        // build, pin and poll beside the response head's.
+        let head = read_response_head(
+            &mut up.stream,
+            &mut up.buf,
+            &mut client.stream,
+            (server_timeout, client_timeout),
+            wait,
+        );
+        return head.await.map(|h| (h, true));
+    }
     let (mut cr, mut cw) = client.stream.split();
     let (mut sr, mut sw) = up.stream.split();
     let body_fut = body::transfer(

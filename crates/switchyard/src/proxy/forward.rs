@@ -335,7 +335,9 @@ pub async fn handle(
         be.cfg.pretend_keepalive,
         req.version,
     );
-    let mut head_bytes = BytesMut::with_capacity(1024);
+    // The connection's buffer of the last request (allocated for its first one).
+    let mut head_bytes = std::mem::take(&mut client.out);
+    head_bytes.reserve(1024);
     h1::write_request_head(&mut head_bytes, &req, |out| extra.write(out));
     drop(extra);
 
@@ -537,6 +539,10 @@ async fn respond(
     {
         rec.term[..2].copy_from_slice(b"CD");
         return failed;
+    }
+    if out.capacity() <= super::KEEP_OUT {
+        out.clear();
+        client.out = out;
     }
     let moved = body::transfer(
         &mut up.stream,

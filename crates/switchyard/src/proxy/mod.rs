@@ -80,7 +80,14 @@ pub struct Client {
     /// Set by [`forward::handle`] when the request switched protocols: the
     /// tunnel this connection becomes.
     pub handoff: Option<Box<tunnel::Handoff>>,
+    /// The buffer the last request's head and response head were written into, kept
+    /// for the next request (no allocation per request); empty until the first one.
+    pub out: BytesMut,
 }
+
+/// The largest [`Client::out`] a connection keeps between requests (a response whose
+/// body left with its head may have grown it).
+pub const KEEP_OUT: usize = 4096;
 
 enum HeadRead {
     /// A head, and whether it was complete in the bytes at hand when the
@@ -195,6 +202,7 @@ async fn http_phase(
         buf: BytesMut::with_capacity(body::READ_CHUNK),
         xff: None,
         handoff: None,
+        out: BytesMut::new(),
     };
     let mut first = true;
     // The connection's one timer for the waits of `read_head` (see `body::read_some_lazy`).
