@@ -303,9 +303,12 @@ async fn http_phase(
                     rec.t_total = started.elapsed().as_millis() as i64;
                     false
                 } else {
-                    // One clock reading for the log and the next wait's start.
+                    // One clock reading for the next wait's start (pressure) and the log.
                     idle_since = Instant::now();
-                    rec.t_total = idle_since.saturating_duration_since(started).as_millis() as i64;
+                    if rec.enabled {
+                        rec.t_total =
+                            idle_since.saturating_duration_since(started).as_millis() as i64;
+                    }
                     // A stop that began while this response was written: the
                     // response went out without `connection: close`, so the
                     // connection stays for `read_head`'s linger, which answers

@@ -276,8 +276,14 @@ pub(super) async fn send(
         let (mut up, l) =
             connect_counted(be, lease, &mut tries, ctx, rec, reuse, out.dst_port, now).await?;
         lease = l;
-        let sent_at = Instant::now();
-        let t_connect = sent_at.duration_since(started).as_millis() as i64;
+        // A pooled connection was ready at once (no wait since `now`): that reading
+        // stands for the send time.
+        let sent_at = if up.reused { now } else { Instant::now() };
+        let t_connect = if sent_at == started {
+            0
+        } else {
+            sent_at.duration_since(started).as_millis() as i64
+        };
         let result = exchange(
             client,
             &mut up,
