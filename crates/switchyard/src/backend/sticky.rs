@@ -12,12 +12,16 @@
 //! persistence cookie is appended with HAProxy's exact layout:
 //! `NAME=VALUE[|last[|first]]; path=/[; domain=D]...[; HttpOnly][; Secure][; ATTR]...`,
 //! followed by `cache-control: private` with `nocache` on cacheable responses.
+//!
+//! Both sides work on any [`CookieFields`]: the proxy's own heads, so that the
+//! usual exchange (the client's cookie names a running server, the server sets
+//! none) never builds an `http::HeaderMap`, or a `HeaderMap` (rules, tests).
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE};
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use switchyard_config::{CookieConfig, CookieMode};
 
 use super::ServerState;
@@ -89,6 +93,57 @@ impl ResponseCookie {
         }
     }
 }
+// === The header fields the cookie code reads and writes ===
+
+/// The two header fields cookie persistence reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieField {
+    /// `Cookie` (requests).
+    Cookie,
+    /// `Set-Cookie` (responses).
+    SetCookie,
+}
+
+impl CookieField {
+    pub fn name(self) -> HeaderName {
+        match self {
+            CookieField::Cookie => COOKIE,
+            CookieField::SetCookie => SET_COOKIE,
+        }
+    }
+}
+
+/// Header fields as cookie persistence needs them: the values of `Cookie` or
+/// `Set-Cookie` read in order, a line appended, and a map for the rare rewrites
+/// (blanks around `=`, a server's cookie deleted or rewritten, `indirect` and
+/// `prefix` request rewrites, the cacheability check of `nocache`).
+pub trait CookieFields {
+    /// The values of every `which` line, in order.
+    fn cookie_values(&self, which: CookieField) -> impl Iterator<Item = &[u8]>;
+    /// Appends `name: value` after the other lines.
+    fn append_value(&mut self, name: HeaderName, value: HeaderValue);
+    /// The fields as a map (built if they are not one yet).
+    fn fields_map(&mut self) -> &mut HeaderMap;
+}
+
+impl CookieFields for HeaderMap {
+    fn cookie_values(&self, which: CookieField) -> impl Iterator<Item = &[u8]> {
+        let name = match which {
+            CookieField::Cookie => &COOKIE,
+            CookieField::SetCookie => &SET_COOKIE,
+        };
+        self.get_all(name).into_iter().map(HeaderValue::as_bytes)
+    }
+
+    fn append_value(&mut self, name: HeaderName, value: HeaderValue) {
+        self.append(name, value);
+    }
+
+    fn fields_map(&mut self) -> &mut HeaderMap {
+        self
+    }
+}
+
 // === Dates (maxidle / maxlife) ===
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -176,12 +231,11 @@ fn expiry(cfg: &CookieConfig, p: &Parsed<'_>, now: i64) -> Option<RequestCookie>
 /// Every persistence cookie occurrence, in order over all `Cookie` headers.
 fn occurrences<'h>(
     cfg: &'h CookieConfig,
-    headers: &'h HeaderMap,
+    headers: &'h (impl CookieFields + ?Sized),
 ) -> impl Iterator<Item = CookiePair<'h>> + 'h {
     headers
-        .get_all(COOKIE)
-        .into_iter()
-        .flat_map(|v| parse_cookie_header(v.as_bytes()))
+        .cookie_values(CookieField::Cookie)
+        .flat_map(parse_cookie_header)
         .filter(move |p| p.has_equal && p.name == cfg.name.as_bytes())
 }
 
@@ -195,7 +249,7 @@ fn occurrences<'h>(
 /// HAProxy's behaviour without `option persist`; see [`lookup_with`].
 pub fn lookup(
     cfg: &CookieConfig,
-    headers: &http::HeaderMap,
+    headers: &(impl CookieFields + ?Sized),
     servers: &[Arc<ServerState>],
     now: SystemTime,
 ) -> RequestCookie {
@@ -210,7 +264,7 @@ pub fn lookup(
 /// to `a` without).
 pub fn lookup_with(
     cfg: &CookieConfig,
-    headers: &http::HeaderMap,
+    headers: &(impl CookieFields + ?Sized),
     servers: &[Arc<ServerState>],
     now: SystemTime,
     persist: bool,
@@ -287,47 +341,53 @@ fn set_cookie_pair(v: &[u8]) -> Option<(&[u8], usize, usize)> {
 ///
 /// `request` is the verdict of [`lookup`]; the request counts as *direct* when
 /// it names the server that finally served it (`Valid(i)`, or `Down(i)` used
-/// through `option persist`). `request_headers` must be the client's headers
-/// as received (before [`prepare_request`]): the dates of the client's cookie
-/// are read there. Call this after the `http-response` rules, so the inserted
-/// header cannot be removed by them, as in HAProxy.
+/// through `option persist`). `request_headers` must hold the client's `Cookie`
+/// headers as received: the request itself when [`prepare_request`] left them
+/// alone, else the copy it returned. The dates of the client's cookie are read
+/// there. Call this after the `http-response` rules, so the inserted header
+/// cannot be removed by them, as in HAProxy.
 #[allow(clippy::too_many_arguments)]
 pub fn apply_response(
     cfg: &CookieConfig,
     request: RequestCookie,
     request_method: &http::Method,
-    request_headers: &http::HeaderMap,
+    request_headers: &(impl CookieFields + ?Sized),
     served_by: &ServerState,
     status: http::StatusCode,
-    response_headers: &mut http::HeaderMap,
+    response_headers: &mut (impl CookieFields + ?Sized),
     now: SystemTime,
 ) -> ResponseCookie {
-    let now_s = unix_secs(now);
     let direct =
         matches!(request, RequestCookie::Valid(i) | RequestCookie::Down(i) if i == served_by.index);
     let (mut flag, server_set) = server_side(cfg, direct, served_by, response_headers);
+    if cfg.mode != CookieMode::Insert || (server_set && cfg.preserve) {
+        return flag;
+    }
+    let now_s = unix_secs(now);
     let (last, first) = client_dates(cfg, request_headers, served_by, direct, now_s);
 
-    let wanted = cfg.mode == CookieMode::Insert
-        && !(server_set && cfg.preserve)
-        && (!direct
-            || ((cfg.maxidle.is_some() || last != 0) && (last == 0 || last < now_s))
-            || (cfg.maxlife.is_some() && first == 0)
-            || (cfg.maxlife.is_none() && first != 0))
+    let wanted = (!direct
+        || ((cfg.maxidle.is_some() || last != 0) && (last == 0 || last < now_s))
+        || (cfg.maxlife.is_some() && first == 0)
+        || (cfg.maxlife.is_none() && first != 0))
         && (!cfg.postonly || request_method == http::Method::POST);
     if !wanted {
         return flag;
     }
     let value = set_cookie_value(cfg, served_by.cookie.as_deref(), first, now_s);
     if let Ok(v) = HeaderValue::from_str(&value) {
-        response_headers.append(SET_COOKIE, v);
+        // The cacheability of the response as the server sent it (the inserted
+        // cookie does not change it).
+        let private =
+            cfg.nocache && cacheable(request_method, status, response_headers.fields_map());
+        response_headers.append_value(SET_COOKIE, v);
         flag = if served_by.cookie.is_some() && direct {
             ResponseCookie::Updated
         } else {
             ResponseCookie::Inserted
         };
-        if cfg.nocache && cacheable(request_method, status, response_headers) {
-            response_headers.append(CACHE_CONTROL, HeaderValue::from_static("private"));
+        if private {
+            response_headers.append_value(CACHE_CONTROL, HeaderValue::from_static("private"));
         }
     }
     flag
@@ -338,7 +398,7 @@ pub fn apply_response(
 /// (reset by an expired one), as HAProxy's transaction keeps them.
 fn client_dates(
     cfg: &CookieConfig,
-    headers: &HeaderMap,
+    headers: &(impl CookieFields + ?Sized),
     served_by: &ServerState,
     direct: bool,
     now: i64,
@@ -418,16 +478,16 @@ fn server_side(
     cfg: &CookieConfig,
     direct: bool,
     served_by: &ServerState,
-    headers: &mut HeaderMap,
+    fields: &mut (impl CookieFields + ?Sized),
 ) -> (ResponseCookie, bool) {
     let name = cfg.name.as_bytes();
-    let needs_work = headers.get_all(SET_COOKIE).iter().any(|v| {
-        set_cookie_pair(v.as_bytes()).is_some_and(|(n, _, _)| n == name)
-            || normalize_set_cookie(v.as_bytes()).is_some_and(|n| n != v.as_bytes())
-    });
+    let needs_work = fields
+        .cookie_values(CookieField::SetCookie)
+        .any(|v| set_cookie_pair(v).is_some_and(|(n, vb, _)| n == name || !is_normal(v, n, vb)));
     if !needs_work {
         return (ResponseCookie::None, false);
     }
+    let headers = fields.fields_map();
     let delete = !cfg.preserve && (cfg.mode == CookieMode::Insert || (direct && cfg.indirect));
     let srv_cookie = served_by.cookie.as_deref().filter(|_| !cfg.preserve);
     let (mut flag, mut found) = (ResponseCookie::None, false);
@@ -480,6 +540,13 @@ fn server_side(
         headers.append(SET_COOKIE, v);
     }
     (flag, found)
+}
+
+/// Whether [`normalize_set_cookie`] would leave `v` as it is, given its
+/// [`set_cookie_pair`] name `n` and value start `vb` (no copy made).
+fn is_normal(v: &[u8], n: &[u8], vb: usize) -> bool {
+    // Normal: `v` starts with the name, then `=`, then the value.
+    v.as_ptr() == n.as_ptr() && vb == n.len() + 1
 }
 
 /// The `Set-Cookie` value with leading blanks and blanks around the first

@@ -2,8 +2,10 @@
 //! for `indirect` and `prefix` (`http_manage_client_side_cookies`).
 
 use http::header::COOKIE;
-use http::HeaderValue;
+use http::{HeaderMap, HeaderValue};
 use switchyard_config::{CookieConfig, CookieMode};
+
+use super::{CookieField, CookieFields};
 
 /// One `name=value` pair of a `Cookie` header, with byte offsets into the header value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,23 +138,34 @@ impl<'a> Iterator for CookieIter<'a> {
 /// one space (`a=1,SRVNAME=S1,b=2` -> `a=1, b=2`); a header left empty (or
 /// holding only `$`-attributes) is dropped. In prefix mode the value's
 /// `<srvcookie>~` part is removed whether or not it named a server.
-pub fn prepare_request(cfg: &CookieConfig, headers: &mut http::HeaderMap) {
+///
+/// Returns the `Cookie` headers as they were when it changed them (for
+/// [`super::apply_response`], which reads the client's cookie dates), None when it
+/// left them alone: the usual case (`insert` without `indirect`, no blanks
+/// around `=`), which neither copies nor builds anything.
+pub fn prepare_request(
+    cfg: &CookieConfig,
+    fields: &mut (impl CookieFields + ?Sized),
+) -> Option<HeaderMap> {
     let strip = cfg.mode == CookieMode::Insert && cfg.indirect;
     let prefix = cfg.mode == CookieMode::Prefix;
     let name = cfg.name.as_bytes();
-    let needs_change = headers.get_all(COOKIE).iter().any(|v| {
-        parse_cookie_header(v.as_bytes()).any(|p| {
+    let needs_change = fields.cookie_values(CookieField::Cookie).any(|v| {
+        parse_cookie_header(v).any(|p| {
             let ours = p.has_equal && p.name == name;
             (p.has_equal && (p.start + p.name.len() != p.equal || p.value_start != p.equal + 1))
                 || (ours && (strip || (prefix && p.value.contains(&b'~'))))
         })
     });
     if !needs_change {
-        return;
+        return None;
     }
+    let headers = fields.fields_map();
     let old: Vec<HeaderValue> = headers.get_all(COOKIE).iter().cloned().collect();
+    let mut original = HeaderMap::with_capacity(old.len());
     headers.remove(COOKIE);
     for v in old {
+        original.append(COOKIE, v.clone());
         let rewritten = rewrite_cookie_header(name, v.as_bytes(), strip, prefix);
         if rewritten.is_empty() {
             continue;
@@ -161,6 +174,7 @@ pub fn prepare_request(cfg: &CookieConfig, headers: &mut http::HeaderMap) {
             headers.append(COOKIE, nv);
         }
     }
+    Some(original)
 }
 
 /// HAProxy's in-place walk over one `Cookie` header (`http_manage_client_side_cookies`).

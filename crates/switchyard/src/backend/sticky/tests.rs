@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use switchyard_config::{CookieConfig, CookieMode};
 
 use super::*;
@@ -1170,4 +1170,79 @@ fn persist_stops_at_the_first_matching_server() {
         now(),
     );
     assert_eq!((f, resp.len()), (ResponseCookie::None, 0));
+}
+
+/// Header fields as plain lines whose map must never be asked for: the proxy's heads
+/// build an `http::HeaderMap` only for rewrites, so the usual exchanges must not need one.
+#[derive(Default)]
+struct Lines(Vec<(HeaderName, Vec<u8>)>);
+
+impl CookieFields for Lines {
+    fn cookie_values(&self, which: CookieField) -> impl Iterator<Item = &[u8]> {
+        let name = which.name();
+        self.0
+            .iter()
+            .filter(move |(n, _)| *n == name)
+            .map(|(_, v)| &v[..])
+    }
+
+    fn append_value(&mut self, name: HeaderName, value: HeaderValue) {
+        self.0.push((name, value.as_bytes().to_vec()));
+    }
+
+    fn fields_map(&mut self) -> &mut HeaderMap {
+        panic!("the usual exchange asked for a HeaderMap")
+    }
+}
+
+#[test]
+fn usual_exchanges_need_no_header_map() {
+    let c = cfg(CookieMode::Insert);
+    let s = two_servers();
+    let get = Method::GET;
+    // A client whose cookie names a running server, a server that sets other cookies.
+    let mut request = Lines(vec![(COOKIE, b"a=1; SRVNAME=S2; b=2".to_vec())]);
+    let verdict = lookup(&c, &request, &s, now());
+    assert_eq!(verdict, RequestCookie::Valid(1));
+    assert!(prepare_request(&c, &mut request).is_none());
+    let mut response = Lines(vec![(SET_COOKIE, b"other=1; path=/".to_vec())]);
+    let flag = apply_response(
+        &c,
+        verdict,
+        &get,
+        &request,
+        &s[1],
+        StatusCode::OK,
+        &mut response,
+        now(),
+    );
+    assert_eq!(flag, ResponseCookie::None);
+    assert_eq!(response.0.len(), 1);
+    // A first request: the cookie is appended as a line.
+    let request = Lines::default();
+    let verdict = lookup(&c, &request, &s, now());
+    assert_eq!(verdict, RequestCookie::None);
+    let mut response = Lines::default();
+    let flag = apply_response(
+        &c,
+        verdict,
+        &get,
+        &request,
+        &s[0],
+        StatusCode::OK,
+        &mut response,
+        now(),
+    );
+    assert_eq!(flag, ResponseCookie::Inserted);
+    assert_eq!(response.0, [(SET_COOKIE, b"SRVNAME=S1; path=/".to_vec())]);
+}
+
+#[test]
+fn rewritten_request_cookies_are_returned_as_received() {
+    let mut c = cfg(CookieMode::Insert);
+    c.indirect = true;
+    let mut h = req(&["a=1; SRVNAME=S1"]);
+    let original = prepare_request(&c, &mut h).expect("rewritten");
+    assert_eq!(cookie_headers(&h), ["a=1"]);
+    assert_eq!(cookie_headers(&original), ["a=1; SRVNAME=S1"]);
 }
