@@ -413,12 +413,13 @@ pub async fn handle(
 
     // 9. http-response rules (backend's, then frontend's), then cookie insertion;
     // both also apply to a 101 (HAProxy inserts the cookie into the WebSocket handshake).
-    let info = request_info(&req, cx);
     if !be.response_rules.is_empty() {
+        let info = request_info(&req, cx);
         be.response_rules
             .apply(&be.acls, &info, resp.headers.map_mut());
     }
     if !fe.response_rules.is_empty() {
+        let info = request_info(&req, cx);
         fe.response_rules
             .apply(fe.router.acls(), &info, resp.headers.map_mut());
     }
@@ -632,6 +633,8 @@ fn request_info<'a>(req: &'a RequestHead, cx: &ConnCtx) -> RequestInfo<'a> {
 
 /// Runs a proxy's `http-request` rules over the request (they may rewrite
 /// its headers and URI).
+/// Without rules (the usual proxy) nothing is called.
+#[inline]
 fn run_request_rules(
     rules: &RequestRules,
     acls: &CompiledAcls,
@@ -641,6 +644,15 @@ fn run_request_rules(
     if rules.is_empty() {
         return Verdict::Continue;
     }
+    apply_request_rules(rules, acls, req, cx)
+}
+
+fn apply_request_rules(
+    rules: &RequestRules,
+    acls: &CompiledAcls,
+    req: &mut RequestHead,
+    cx: &ConnCtx,
+) -> Verdict {
     let (mut parts, ()) = http::Request::new(()).into_parts();
     parts.method = std::mem::take(&mut req.method);
     parts.uri = std::mem::take(&mut req.uri);

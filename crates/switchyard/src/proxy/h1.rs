@@ -408,6 +408,11 @@ impl Known {
         }
     }
 
+    /// This name's bit in [`Fields`]' set of present names.
+    fn bit(self) -> u16 {
+        1 << self as u8
+    }
+
     /// The lower-case name (empty for [`Known::Other`]).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -531,6 +536,9 @@ pub struct Fields {
     lines: Vec<Line>,
     /// Some lines were removed: `buf` is no longer the whole serialisation.
     gaps: bool,
+    /// The [`Known`] names among `lines` (bit `1 << kind`): a look-up of a name the head
+    /// does not have (most of them, for most heads) scans no line.
+    present: u16,
     /// Built on demand; once present it is the fields (`buf`/`lines` are dropped).
     /// Boxed, as the view below: heads are moved between futures, keep them small.
     map: Option<Box<HeaderMap>>,
@@ -578,20 +586,23 @@ impl Fields {
             pos = end + 2;
         }
         let mut buf = input[first..pos].to_vec();
+        let mut present = 0;
         for l in &mut lines {
             let name = &mut buf[l.start as usize..l.colon as usize];
             name.make_ascii_lowercase();
             l.kind = Known::of(name);
+            present |= l.kind.bit();
         }
-        Ok(Fields::parsed(buf, lines))
+        Ok(Fields::parsed(buf, lines, present))
     }
 
     /// Fields just parsed: lines in order, no map built yet.
-    fn parsed(buf: Vec<u8>, lines: Vec<Line>) -> Fields {
+    fn parsed(buf: Vec<u8>, lines: Vec<Line>, present: u16) -> Fields {
         Fields {
             buf,
             lines,
             gaps: false,
+            present,
             map: None,
             view: OnceLock::new(),
         }
@@ -602,6 +613,7 @@ impl Fields {
         let size: usize = raw.iter().map(|h| h.name.len() + h.value.len() + 4).sum();
         let mut buf = Vec::with_capacity(size);
         let mut lines = Vec::with_capacity(raw.len());
+        let mut present = 0;
         for h in raw {
             if h.name.is_empty() {
                 return Err(ParseError::Invalid);
@@ -614,6 +626,7 @@ impl Fields {
             buf.extend_from_slice(trim(h.value));
             buf.extend_from_slice(b"\r\n");
             let kind = Known::of(&buf[start..colon]);
+            present |= kind.bit();
             lines.push(Line {
                 start: start as u32,
                 colon: colon as u32,
@@ -621,7 +634,7 @@ impl Fields {
                 kind,
             });
         }
-        Ok(Fields::parsed(buf, lines))
+        Ok(Fields::parsed(buf, lines, present))
     }
 
     fn name(&self, l: &Line) -> &[u8] {
@@ -729,6 +742,7 @@ impl FieldSet for Fields {
     fn values(&self, k: Known) -> Values<'_> {
         match &self.map {
             Some(m) => FieldSet::values(&**m, k),
+            None if self.present & k.bit() == 0 => Values::Empty,
             None => Values::Lines {
                 fields: self,
                 next: 0,
@@ -769,6 +783,7 @@ impl FieldEdit for Fields {
         self.view = OnceLock::new();
         let before = self.lines.len();
         self.lines.retain(|l| l.kind != k);
+        self.present &= !k.bit();
         self.gaps |= self.lines.len() != before;
     }
 
@@ -789,6 +804,7 @@ impl FieldEdit for Fields {
             end: self.buf.len() as u32,
             kind: k,
         });
+        self.present |= k.bit();
     }
 
     fn map_mut(&mut self) -> &mut HeaderMap {
@@ -797,6 +813,7 @@ impl FieldEdit for Fields {
             self.buf = Vec::new();
             self.lines = Vec::new();
             self.gaps = false;
+            self.present = 0;
             self.view = OnceLock::new();
             self.map = Some(Box::new(m));
         }
