@@ -151,6 +151,11 @@ pub fn prepare_request(
     let prefix = cfg.mode == CookieMode::Prefix;
     let name = cfg.name.as_bytes();
     let needs_change = fields.cookie_values(CookieField::Cookie).any(|v| {
+        // Without `indirect` or `prefix`, only blanks around an `=` change anything:
+        // a header without any is not parsed.
+        if !strip && !prefix && !blank_beside_equal(v) {
+            return false;
+        }
         parse_cookie_header(v).any(|p| {
             let ours = p.has_equal && p.name == name;
             (p.has_equal && (p.start + p.name.len() != p.equal || p.value_start != p.equal + 1))
@@ -175,6 +180,13 @@ pub fn prepare_request(
         }
     }
     Some(original)
+}
+
+/// Whether some `=` of `v` has a blank right before or after it (a necessary
+/// condition for a pair with blanks around its `=`).
+fn blank_beside_equal(v: &[u8]) -> bool {
+    memchr::memchr_iter(b'=', v)
+        .any(|i| (i > 0 && is_sp(v[i - 1])) || v.get(i + 1).is_some_and(|&c| is_sp(c)))
 }
 
 /// HAProxy's in-place walk over one `Cookie` header (`http_manage_client_side_cookies`).

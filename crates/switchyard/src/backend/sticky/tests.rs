@@ -795,6 +795,11 @@ fn blanks_around_equal_are_removed() {
     let ins = cfg(CookieMode::Insert);
     assert_eq!(run(&ins, "a = 1; SRVNAME=S1"), ["a=1; SRVNAME=S1"]);
     assert_eq!(run(&ins, "a =1 ;  b= 2"), ["a=1 ;  b=2"]);
+    assert_eq!(run(&ins, "a\t=1; b=\t2"), ["a=1; b=2"]);
+    // Blanks around an `=` inside a quoted value are not around a pair's `=`.
+    assert_eq!(run(&ins, r#"a="x = y"; b=2"#), [r#"a="x = y"; b=2"#]);
+    let mut plain = req(&["a=1; SRVNAME=S1; b=x=y"]);
+    assert!(prepare_request(&ins, &mut plain).is_none());
     assert_eq!(
         run(&ins, r#"a="x ; y" ; SRVNAME=S1"#),
         [r#"a="x ; y" ; SRVNAME=S1"#]
