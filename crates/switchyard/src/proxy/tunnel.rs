@@ -17,7 +17,7 @@
 
 use std::cell::RefCell;
 use std::future::{poll_fn, Future};
-use std::io;
+use std::io::{self, Read};
 use std::net::Shutdown;
 use std::pin::{pin, Pin};
 use std::task::{Context, Poll};
@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use socket2::SockRef;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
@@ -172,6 +172,26 @@ thread_local! {
     static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; SCRATCH_LEN].into_boxed_slice());
 }
 
+/// Reads into `buf` once `from` is readable. A read that does not fill `buf` drained
+/// the socket: the readiness tokio saw is then cleared (as its own `poll_read` does; an
+/// event that arrived since is kept), so the next turn waits for the next event instead
+/// of trying a read that fails with `EAGAIN`: one `recv` per message instead of two.
+fn read_draining(from: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    let r = from.try_io(Interest::READABLE, || {
+        got = (&*SockRef::from(from)).read(buf)?;
+        if got > 0 && got < buf.len() {
+            // Not an error: tells `try_io` to clear the readiness.
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(got)
+    });
+    match r {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock && got > 0 => Ok(got),
+        r => r,
+    }
+}
+
 /// Moves bytes from `from` to `to` until one of them would block: first what
 /// `to` did not take before, then fresh reads. Registers the task's waker for
 /// the readiness it waits for. `count` grows by the bytes written to `to`.
@@ -215,7 +235,7 @@ fn pump(
         }
         let step = SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
-            let n = match from.try_read(&mut s) {
+            let n = match read_draining(from, &mut s) {
                 Ok(0) => return Ok(None),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Some(0)),
@@ -248,5 +268,49 @@ fn pump(
             }
             Err(_) => return Step::Failed,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::Waker;
+
+    fn ready_now(s: &TcpStream) -> bool {
+        s.poll_read_ready(&mut Context::from_waker(Waker::noop()))
+            .is_ready()
+    }
+
+    #[tokio::test]
+    async fn a_short_read_clears_readiness_and_the_next_bytes_are_seen() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut peer = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (s, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 64];
+        peer.write_all(b"hello").await.unwrap();
+        s.readable().await.unwrap();
+        assert_eq!(read_draining(&s, &mut buf).unwrap(), 5);
+        assert_eq!(&buf[..5], b"hello");
+        // Drained: no second read is tried (it would fail with EAGAIN).
+        assert!(!ready_now(&s));
+        // Bytes sent afterwards make it readable again.
+        peer.write_all(b"again").await.unwrap();
+        s.readable().await.unwrap();
+        assert_eq!(read_draining(&s, &mut buf).unwrap(), 5);
+        // A read that fills the buffer keeps the readiness: more may be waiting.
+        peer.write_all(&[7u8; 100]).await.unwrap();
+        let mut small = [0u8; 10];
+        s.readable().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(read_draining(&s, &mut small).unwrap(), 10);
+        assert!(ready_now(&s));
+        // EOF is a read of 0.
+        let mut rest = [0u8; 200];
+        assert_eq!(read_draining(&s, &mut rest).unwrap(), 90);
+        drop(peer);
+        s.readable().await.unwrap();
+        assert_eq!(read_draining(&s, &mut rest).unwrap(), 0);
     }
 }
