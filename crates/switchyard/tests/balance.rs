@@ -72,13 +72,16 @@ fn backend_connections_are_reused_in_keepalive_mode() {
 
 #[test]
 fn leastconn_prefers_the_less_loaded_server() {
+    // `/slow` requests hold their server until the gate opens (bounded, so a
+    // failing test cannot hang), well inside `timeout server`.
+    let gate = std::sync::Arc::new(Gate::default());
     let slow = |name: &'static str| {
+        let gate = gate.clone();
         Backend::with(name, move |s| {
             if s.path() == "/slow" {
-                Reply::After(Duration::from_millis(2500), Box::new(Reply::Ok))
-            } else {
-                Reply::Ok
+                gate.wait(Duration::from_secs(20));
             }
+            Reply::Ok
         })
     };
     let (a, b, c) = (slow("a"), slow("b"), slow("c"));
@@ -89,7 +92,16 @@ fn leastconn_prefers_the_less_loaded_server() {
         b.addr(),
         c.addr()
     );
-    let _p = Proxy::start(&config(port, "leastconn", &servers), port);
+    // The access log: a request's line is written after its server slot was
+    // released (proxy/forward.rs, step 10).
+    let cfg = format!(
+        "global\n    log stdout format raw local0\n{}",
+        config(port, "leastconn", &servers).replace(
+            "timeout server 5s",
+            "timeout server 30s\n    log global\n    option httplog"
+        )
+    );
+    let p = Proxy::start(&cfg, port);
     // Occupy two servers with long requests (each waits until the previous
     // one reached its server, so the balancer sees the load).
     let busy = || -> Vec<String> {
@@ -101,28 +113,63 @@ fn leastconn_prefers_the_less_loaded_server() {
     };
     let mut hold = Vec::new();
     for n in 1..=2 {
-        hold.push(std::thread::spawn(move || get(port, "/slow", "").text()));
-        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        hold.push(std::thread::spawn(move || get(port, "/slow", "")));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while busy().len() < n && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
     let busy = busy();
     assert_eq!(busy.len(), 2, "two servers should be busy");
-    // Every short request now goes to the idle one.
-    let picks: Vec<String> = (0..3).map(|_| get(port, "/fast", "").text()).collect();
+    // Every short request now goes to the idle one. The proxy releases a
+    // request's server slot just after the response's last byte left (as
+    // HAProxy does, at the end of the stream), so a client that sends its
+    // next request at once can still find the idle server counted busy, and
+    // then all three tie: each pick waits until the previous short request
+    // was logged, which comes after its slot was released.
+    let mut picks = Vec::new();
+    for n in 0..3 {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let logged = || {
+            p.stdout_lines()
+                .iter()
+                .filter(|l| l.contains("GET /fast"))
+                .count()
+        };
+        while logged() < n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "short request {n} not logged: {:?}",
+                p.stdout_lines()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        picks.push(get(port, "/fast", "").text());
+    }
+    // Still held: the picks were made against two loaded servers.
+    let held = gate.waiting.load(std::sync::atomic::Ordering::SeqCst);
+    gate.set(true);
     let idle: Vec<String> = [&a, &b, &c]
         .iter()
         .map(|s| s.name.clone())
         .filter(|n| !busy.contains(n))
         .collect();
+    assert_eq!(held, 2, "the long requests were still in progress");
     assert!(
         picks.iter().all(|p| *p == idle[0]),
         "picks {picks:?}, idle {idle:?}"
     );
-    for h in hold {
-        h.join().unwrap();
-    }
+    // The long requests were served by the servers seen busy.
+    let mut long: Vec<String> = hold
+        .into_iter()
+        .map(|h| {
+            let r = h.join().unwrap();
+            assert_eq!(r.status, 200);
+            r.text()
+        })
+        .collect();
+    long.sort();
+    assert_eq!(long, busy);
 }
 
 #[test]

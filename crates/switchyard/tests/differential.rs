@@ -479,21 +479,33 @@ fn stats_scenarios(engine: Engine) -> Observation {
 
 /// `maxconn`/`maxqueue`/`timeout queue` (behaviour reference §0.11, §3.3):
 /// who serves three concurrent requests pinned to a one-slot server.
+///
+/// The one-slot server holds its request until the test opens a gate, and
+/// the test moves on when what it waits for is observable, never after a
+/// fixed time: the first request has reached the server; then the other two
+/// are sent together and the test waits for the answers that cannot depend
+/// on the held slot (a full queue refused or redispatched: one answer; both
+/// queue timeouts: two), and only then lets the server answer. Which of the
+/// two concurrent requests queued first is a race in either program, so
+/// their outcomes are compared as a sorted pair.
 fn queue_scenarios(engine: Engine) -> Observation {
-    let slow = Backend::with("one", |_| {
-        Reply::After(Duration::from_millis(800), Box::new(Reply::Ok))
+    let gate = std::sync::Arc::new(Gate::default());
+    let g = gate.clone();
+    let slow = Backend::with("one", move |_| {
+        g.wait(Duration::from_secs(8));
+        Reply::Ok
     });
     let other = Backend::start("two");
     let (p1, p2, p3) = (free_port(), free_port(), free_port());
     let cfg = format!(
-        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n\
          frontend fq\n    bind 127.0.0.1:{p1}\n    default_backend bq\n\
          frontend ft\n    bind 127.0.0.1:{p2}\n    default_backend bt\n\
          frontend fr\n    bind 127.0.0.1:{p3}\n    default_backend br\n\
-         backend bq\n    timeout queue 3s\n    cookie SRV insert\n\
+         backend bq\n    timeout queue 9s\n    cookie SRV insert\n\
              server one {0} cookie A maxconn 1 maxqueue 1\n    server two {1} cookie B\n\
          backend bt\n    timeout queue 500ms\n    server one {0} maxconn 1\n\
-         backend br\n    timeout queue 3s\n    option redispatch\n    cookie SRV insert\n\
+         backend br\n    timeout queue 9s\n    option redispatch\n    cookie SRV insert\n\
              server one {0} cookie A maxconn 1 maxqueue 1\n    server two {1} cookie B\n",
         slow.addr(),
         other.addr()
@@ -501,22 +513,45 @@ fn queue_scenarios(engine: Engine) -> Observation {
     let _p = Proxy::start_engine(engine, &cfg, p1);
     let mut out = Observation::new();
     let pinned = "Cookie: SRV=A\r\n";
-    for (label, port, extra) in [
-        ("maxqueue", p1, pinned),
-        ("queue timeout", p2, ""),
-        ("maxqueue redispatch", p3, pinned),
+    for (label, port, extra, early) in [
+        ("maxqueue", p1, pinned, 1),
+        ("queue timeout", p2, "", 2),
+        ("maxqueue redispatch", p3, pinned, 1),
     ] {
-        let handles: Vec<_> = (0..3)
-            .map(|_| {
-                let h = std::thread::spawn(move || {
-                    let r = get(port, "/", extra);
-                    format!("{} {}", r.status, r.text().get(..3).unwrap_or(""))
-                });
-                std::thread::sleep(Duration::from_millis(100));
-                h
+        gate.set(false);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let send = |i: usize| {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let r = get(port, "/", extra);
+                let _ = tx.send((
+                    i,
+                    format!("{} {}", r.status, r.text().get(..3).unwrap_or("")),
+                ));
             })
-            .collect();
-        let got: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        };
+        let before = slow.count();
+        let mut handles = vec![send(0)];
+        let deadline = std::time::Instant::now() + Duration::from_secs(8);
+        while slow.count() == before && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        handles.extend([send(1), send(2)]);
+        let mut got = vec![String::new(); 3];
+        for _ in 0..early {
+            // Bounded: a program that answers otherwise shows in the diff.
+            if let Ok((i, r)) = rx.recv_timeout(Duration::from_secs(8)) {
+                got[i] = r;
+            }
+        }
+        gate.set(true);
+        for h in handles {
+            h.join().unwrap();
+        }
+        while let Ok((i, r)) = rx.try_recv() {
+            got[i] = r;
+        }
+        got[1..].sort();
         out.push(format!("{label}: {got:?}"));
     }
     out
@@ -556,6 +591,15 @@ fn tcp_scenarios(engine: Engine) -> Observation {
     );
     let p = Proxy::start_engine(engine, &cfg, probe);
     let mut out = Observation::new();
+    // Each connection is closed and logged before the next opens: the
+    // server's connection count in a line (`%sc`) then never includes a
+    // previous connection still being torn down (a race in either program).
+    let logged = || {
+        p.stdout_lines()
+            .iter()
+            .filter(|l| l.contains(" ft "))
+            .count()
+    };
     for i in 0..3 {
         let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
@@ -566,8 +610,12 @@ fn tcp_scenarios(engine: Engine) -> Observation {
         let mut echo = String::new();
         let _ = r.read_line(&mut echo);
         out.push(format!("conn {i}: {:?} {:?}", line, echo));
+        drop(r);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while logged() <= i && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
-    std::thread::sleep(Duration::from_millis(300));
     let re = regex::Regex::new(
         r"^127\.0\.0\.1:\d+ \[[^\]]+\] (\S+ \S+) [-\d]+/[-\d]+/\d+ (\d+) (\S\S) \d+/\d+/\d+/(.*)$",
     )

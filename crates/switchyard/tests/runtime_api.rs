@@ -60,19 +60,24 @@ fn commands_change_routing_at_once() {
     let cfg = config(port, path.to_str().unwrap(), &servers)
         .replace(" level admin", " mode 600 level admin");
     let p = Proxy::start(&cfg, port);
+    // The mode is set after the socket is bound (bind, listen, chmod), so it
+    // is checked once the socket has answered a command, not as soon as it
+    // accepts.
+    assert_eq!(cli(&path, "get weight be/s1"), "1 (initial 1)\n\n");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
         std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777,
         0o600
     );
+    // The messages are written before the command's answer; the limit only
+    // bounds the wait for the thread that collects stderr.
     let said = |m: &str| {
         assert!(
-            p.wait_stderr(m, Duration::from_secs(2)).is_some(),
+            p.wait_stderr(m, Duration::from_secs(10)).is_some(),
             "{m:?} not in {:?}",
             p.stderr_lines()
         )
     };
-    assert_eq!(cli(&path, "get weight be/s1"), "1 (initial 1)\n\n");
 
     assert_eq!(cli(&path, "set server be/s1 state maint"), "\n");
     said("Server be/s1 is going DOWN for maintenance. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.");
@@ -240,7 +245,12 @@ fn answers_match_haproxy() {
             got.push(keep.join(" "));
         }
         // The state-change messages, without the `[LEVEL]   (pid) : ` prefix.
-        std::thread::sleep(Duration::from_millis(300));
+        // The last command's message is the last one written: once it is
+        // collected, so are all the earlier ones.
+        let _ = p.wait_stderr(
+            "Server be/s2 is going DOWN for maintenance",
+            Duration::from_secs(10),
+        );
         for l in p.stderr_lines() {
             if l.contains("Server be/") || l.contains("has no server available") {
                 let (level, text) = l.split_once(" : ").unwrap_or(("", &l));

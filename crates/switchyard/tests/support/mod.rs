@@ -342,6 +342,34 @@ fn read_chunked(reader: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
     }
 }
 
+/// A gate that a test opens: backend handlers wait on it instead of sleeping
+/// for a fixed time, so that "the server is busy" lasts exactly as long as
+/// the test needs however slowly a loaded machine runs it. Every wait is
+/// bounded by its `limit`, so a failing test cannot hang.
+#[derive(Default)]
+pub struct Gate {
+    open: Mutex<bool>,
+    cv: std::sync::Condvar,
+    /// Handlers waiting at the gate right now.
+    pub waiting: AtomicUsize,
+}
+
+impl Gate {
+    /// Blocks until the gate is open, at most `limit`.
+    pub fn wait(&self, limit: Duration) {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let open = self.open.lock().unwrap();
+        let _ = self.cv.wait_timeout_while(open, limit, |o| !*o).unwrap();
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Opens (`true`: waiters go on) or closes the gate.
+    pub fn set(&self, open: bool) {
+        *self.open.lock().unwrap() = open;
+        self.cv.notify_all();
+    }
+}
+
 // === The proxy under test ===
 
 /// Which program runs the configuration.
@@ -418,6 +446,27 @@ impl Proxy {
             );
             thread::sleep(Duration::from_millis(20));
         }
+        // The port accepting does not mean that everything is bound:
+        // switchyard binds its runtime API socket after the frontends, so a
+        // test talking to it at once could find no socket yet (seen as
+        // ENOENT/ECONNREFUSED on a loaded machine). Wait for each unix
+        // `stats socket` of the configuration to accept as well.
+        for path in unix_stats_sockets(config) {
+            while std::os::unix::net::UnixStream::connect(&path).is_err() {
+                if let Ok(Some(status)) = p.child.try_wait() {
+                    panic!(
+                        "{engine:?} exited with {status} at start; stderr: {:?}",
+                        p.stderr_lines()
+                    );
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{engine:?} did not listen on {path}; stderr: {:?}",
+                    p.stderr_lines()
+                );
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
         p
     }
 
@@ -470,6 +519,18 @@ impl Drop for Proxy {
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.config_path);
     }
+}
+
+/// The unix-socket paths of the `stats socket` lines of a configuration
+/// (`ipv4@`/`ipv6@` addresses are left out: the tests probe those themselves).
+fn unix_stats_sockets(config: &str) -> Vec<String> {
+    config
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("stats socket "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .filter(|a| !a.starts_with("ipv4@") && !a.starts_with("ipv6@"))
+        .map(|a| a.strip_prefix("unix@").unwrap_or(a).to_owned())
+        .collect()
 }
 
 fn collect_lines(r: impl Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
