@@ -273,13 +273,27 @@ fn ends_with_chunked(headers: &impl FieldSet) -> bool {
 /// value was repeated (several lines or a list), in the same single pass. Each element
 /// is 1 to 18 digits between optional spaces/tabs (values hold no other whitespace).
 fn content_length(headers: &impl FieldSet) -> Result<(Option<u64>, bool), ParseError> {
+    let digits = |v: &[u8]| v.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+    // The usual case: one line of 1 to 18 digits.
+    let mut lines = headers.values(Known::ContentLength);
+    match lines.next() {
+        None => return Ok((None, false)),
+        Some(v)
+            if (1..=18).contains(&v.len())
+                && v.iter().all(u8::is_ascii_digit)
+                && lines.next().is_none() =>
+        {
+            return Ok((Some(digits(v)), false));
+        }
+        Some(_) => {}
+    }
     let mut found: Option<u64> = None;
     let mut values = 0usize;
     let mut note = |part: &[u8]| {
         if part.is_empty() || part.len() > 18 || !part.iter().all(u8::is_ascii_digit) {
             return Err(ParseError::Framing);
         }
-        let n = part.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+        let n = digits(part);
         if found.is_some_and(|f| f != n) {
             return Err(ParseError::Framing);
         }
@@ -389,22 +403,19 @@ pub enum Known {
 impl Known {
     /// The tag of a lower-case field name.
     pub fn of(lower: &[u8]) -> Known {
-        let k = match lower.len() {
-            4 => Known::Host,
-            6 => Known::Expect,
-            7 => Known::Upgrade,
-            10 => Known::Connection,
-            14 if lower[0] == b'c' => Known::ContentLength,
-            14 => Known::Http2Settings,
-            17 if lower[0] == b't' => Known::TransferEncoding,
-            17 => Known::SecWebSocketKey,
-            20 => Known::SecWebSocketAccept,
-            _ => return Known::Other,
-        };
-        if lower == k.as_str().as_bytes() {
-            k
-        } else {
-            Known::Other
+        // Literal patterns: each comparison has a constant length and compiles to a few
+        // word compares, not a `memcmp` call.
+        match lower {
+            b"host" => Known::Host,
+            b"content-length" => Known::ContentLength,
+            b"connection" => Known::Connection,
+            b"transfer-encoding" => Known::TransferEncoding,
+            b"upgrade" => Known::Upgrade,
+            b"expect" => Known::Expect,
+            b"http2-settings" => Known::Http2Settings,
+            b"sec-websocket-key" => Known::SecWebSocketKey,
+            b"sec-websocket-accept" => Known::SecWebSocketAccept,
+            _ => Known::Other,
         }
     }
 
@@ -960,5 +971,92 @@ impl Chunked {
 impl Default for Chunked {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Removing and appending lines keeps the order of the others, and the set of known
+    /// names follows.
+    #[test]
+    fn fields_keep_their_order_in_place_and_on_the_heap() {
+        for n in [0usize, 1, 3, 4, 5, 9] {
+            let mut head = String::from("GET / HTTP/1.1\r\n");
+            for i in 0..n {
+                head.push_str(&format!("X-{i}: v{i}\r\n"));
+            }
+            head.push_str("Content-Length: 0\r\n\r\n");
+            let (mut req, len) = parse_request(head.as_bytes(), Limits::default())
+                .unwrap()
+                .unwrap();
+            assert_eq!(len, head.len());
+            assert_eq!(req.headers.len(), n + 1);
+            assert_eq!(req.headers.first(Known::ContentLength), Some(&b"0"[..]));
+            req.headers.remove_all(Known::ContentLength);
+            assert!(!req.headers.has(Known::ContentLength));
+            assert!(!req.headers.has(Known::Connection));
+            req.headers.push_static(Known::Connection, "close");
+            assert_eq!(req.headers.first(Known::Connection), Some(&b"close"[..]));
+            let mut out = BytesMut::new();
+            req.headers.write(&mut out);
+            let mut want = String::new();
+            for i in 0..n {
+                want.push_str(&format!("x-{i}: v{i}\r\n"));
+            }
+            want.push_str("connection: close\r\n");
+            assert_eq!(std::str::from_utf8(&out).unwrap(), want, "{n} lines");
+            assert_eq!(req.headers.len(), n + 1);
+        }
+    }
+
+    #[test]
+    fn known_names_are_recognised_by_their_lower_case_spelling_only() {
+        let all = [
+            Known::Host,
+            Known::ContentLength,
+            Known::TransferEncoding,
+            Known::Connection,
+            Known::Upgrade,
+            Known::Expect,
+            Known::Http2Settings,
+            Known::SecWebSocketKey,
+            Known::SecWebSocketAccept,
+        ];
+        for k in all {
+            assert_eq!(Known::of(k.as_str().as_bytes()), k);
+            assert_eq!(
+                Known::of(k.as_str().to_uppercase().as_bytes()),
+                Known::Other
+            );
+            assert_eq!(Known::of(&k.as_str().as_bytes()[1..]), Known::Other);
+        }
+        assert_eq!(Known::of(b"x-host"), Known::Other);
+        assert_eq!(Known::of(b""), Known::Other);
+    }
+
+    #[test]
+    fn content_length_values_agree_or_fail() {
+        let cl = |lines: &[&str]| {
+            let mut head = String::from("HTTP/1.1 200 OK\r\n");
+            for l in lines {
+                head.push_str(&format!("Content-Length:{l}\r\n"));
+            }
+            head.push_str("\r\n");
+            let (resp, _) = parse_response(head.as_bytes()).unwrap().unwrap();
+            content_length(&resp.headers)
+        };
+        assert_eq!(cl(&[]), Ok((None, false)));
+        assert_eq!(cl(&[" 13"]), Ok((Some(13), false)));
+        assert_eq!(cl(&[" 13", " 13"]), Ok((Some(13), true)));
+        assert_eq!(cl(&[" 13, 13"]), Ok((Some(13), true)));
+        assert_eq!(cl(&[" 13", " 14"]), Err(ParseError::Framing));
+        assert_eq!(cl(&[" 1x"]), Err(ParseError::Framing));
+        assert_eq!(cl(&[" 1234567890123456789"]), Err(ParseError::Framing));
+        assert_eq!(
+            cl(&[" 123456789012345678"]),
+            Ok((Some(123456789012345678), false))
+        );
     }
 }
