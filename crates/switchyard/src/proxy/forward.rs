@@ -96,12 +96,12 @@ fn frontend_reads_headers(fe: &FrontendRt) -> bool {
         || !fe.cfg.services.is_empty()
 }
 
-/// The same for a backend: rules, header ACLs, cookie persistence, `balance hdr`.
+/// The same for a backend: rules, header ACLs, `balance hdr` (cookie persistence
+/// reads and writes the fields themselves, `sticky::CookieFields`).
 fn backend_reads_headers(be: &BackendRt) -> bool {
     !be.request_rules.is_empty()
         || !be.response_rules.is_empty()
         || be.acls.reads_headers()
-        || be.cfg.cookie.is_some()
         || matches!(be.cfg.balance, Balance::Hdr { .. })
 }
 
@@ -261,7 +261,7 @@ pub async fn handle(
         .cfg
         .cookie
         .as_ref()
-        .map(|c| sticky::lookup(c, req.headers.built_map(), &be.servers, now));
+        .map(|c| sticky::lookup(c, &req.headers, &be.servers, now));
     rec.term[2] = verdict.map_or(b'-', cookie_flag);
     let persist = match verdict {
         Some(RequestCookie::Valid(i)) => Some(i),
@@ -309,15 +309,13 @@ pub async fn handle(
         }
     };
 
-    // 6. The request as the server will see it.
-    let original_headers = be
+    // 6. The request as the server will see it. The client's `Cookie` headers as
+    // received, when `prepare_request` rewrote them (the response side reads them).
+    let original_cookies = be
         .cfg
         .cookie
         .as_ref()
-        .map(|_| req.headers.built_map().clone());
-    if let Some(c) = &be.cfg.cookie {
-        sticky::prepare_request(c, req.headers.map_mut());
-    }
+        .and_then(|c| sticky::prepare_request(c, &mut req.headers));
     let mut extra = Extra {
         forwarded_for: headers::forwarded_for_cached(
             fe.cfg.forwardfor.as_ref(),
@@ -423,19 +421,15 @@ pub async fn handle(
         fe.response_rules
             .apply(fe.router.acls(), &info, resp.headers.map_mut());
     }
-    if let (Some(c), Some(orig)) = (&be.cfg.cookie, &original_headers) {
+    if let Some(c) = &be.cfg.cookie {
         let v = verdict.unwrap_or(RequestCookie::None);
-        sticky::apply_response(
-            c,
-            v,
-            &req.method,
-            orig,
-            lease.server(),
-            resp.status,
-            resp.headers.map_mut(),
-            now,
-        );
-        rec.term[3] = response_cookie_flag(c.name.as_str(), resp.headers.built_map());
+        let (m, srv, st) = (&req.method, lease.server(), resp.status);
+        let h = &mut resp.headers;
+        match &original_cookies {
+            Some(orig) => sticky::apply_response(c, v, m, orig, srv, st, h, now),
+            None => sticky::apply_response(c, v, m, &req.headers, srv, st, h, now),
+        };
+        rec.term[3] = response_cookie_flag(c.name.as_str(), &resp.headers);
     }
 
     if resp.status == StatusCode::SWITCHING_PROTOCOLS {
@@ -447,7 +441,7 @@ pub async fn handle(
             return generated(client, rec, 502, req.version, true, started).await;
         }
         // Nothing of the request is needed while the tunnel idles: freed first.
-        drop((head_bytes, original_headers, target));
+        drop((head_bytes, original_cookies, target));
         drop(req);
         return run_tunnel(client, up, resp, rec, be, fe.cfg.timeouts.client, lease).await;
     }
@@ -677,13 +671,10 @@ fn cookie_flag(c: RequestCookie) -> u8 {
 }
 
 /// `I` when a persistence cookie was set in the response, else `N`.
-fn response_cookie_flag(name: &str, headers: &HeaderMap) -> u8 {
+fn response_cookie_flag(name: &str, headers: &h1::Fields) -> u8 {
     let set = headers
-        .get_all(http::header::SET_COOKIE)
-        .iter()
-        .any(|v: &HeaderValue| {
-            v.as_bytes().starts_with(name.as_bytes()) && v.as_bytes().get(name.len()) == Some(&b'=')
-        });
+        .values(Known::SetCookie)
+        .any(|v| v.starts_with(name.as_bytes()) && v.get(name.len()) == Some(&b'='));
     if set {
         b'I'
     } else {

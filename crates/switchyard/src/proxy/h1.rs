@@ -398,6 +398,9 @@ pub enum Known {
     Http2Settings,
     SecWebSocketKey,
     SecWebSocketAccept,
+    /// Read by cookie persistence (`cookie ... insert|rewrite|prefix`).
+    Cookie,
+    SetCookie,
 }
 
 impl Known {
@@ -415,6 +418,8 @@ impl Known {
             b"http2-settings" => Known::Http2Settings,
             b"sec-websocket-key" => Known::SecWebSocketKey,
             b"sec-websocket-accept" => Known::SecWebSocketAccept,
+            b"cookie" => Known::Cookie,
+            b"set-cookie" => Known::SetCookie,
             _ => Known::Other,
         }
     }
@@ -437,6 +442,8 @@ impl Known {
             Known::Http2Settings => "http2-settings",
             Known::SecWebSocketKey => "sec-websocket-key",
             Known::SecWebSocketAccept => "sec-websocket-accept",
+            Known::Cookie => "cookie",
+            Known::SetCookie => "set-cookie",
         }
     }
 
@@ -453,6 +460,8 @@ impl Known {
             Known::Http2Settings => HeaderName::from_static("http2-settings"),
             Known::SecWebSocketKey => header::SEC_WEBSOCKET_KEY,
             Known::SecWebSocketAccept => header::SEC_WEBSOCKET_ACCEPT,
+            Known::Cookie => header::COOKIE,
+            Known::SetCookie => header::SET_COOKIE,
         })
     }
 }
@@ -725,6 +734,24 @@ impl Fields {
         }
     }
 
+    /// Appends `name: value\r\n` (no map built yet; `name` lower-case, `value` valid).
+    fn push_line(&mut self, name: &[u8], value: &[u8], kind: Known) {
+        self.view = OnceLock::new();
+        let start = self.buf.len();
+        self.buf.extend_from_slice(name);
+        let colon = self.buf.len();
+        self.buf.extend_from_slice(b": ");
+        self.buf.extend_from_slice(value);
+        self.buf.extend_from_slice(b"\r\n");
+        self.lines.push(Line {
+            start: start as u32,
+            colon: colon as u32,
+            end: self.buf.len() as u32,
+            kind,
+        });
+        self.present |= kind.bit();
+    }
+
     fn build_map(&self) -> HeaderMap {
         let mut map = HeaderMap::with_capacity(self.lines.len());
         for l in &self.lines {
@@ -802,20 +829,7 @@ impl FieldEdit for Fields {
         if let Some(m) = &mut self.map {
             return FieldEdit::push_static(&mut **m, k, value);
         }
-        self.view = OnceLock::new();
-        let start = self.buf.len();
-        self.buf.extend_from_slice(k.as_str().as_bytes());
-        let colon = self.buf.len();
-        self.buf.extend_from_slice(b": ");
-        self.buf.extend_from_slice(value.as_bytes());
-        self.buf.extend_from_slice(b"\r\n");
-        self.lines.push(Line {
-            start: start as u32,
-            colon: colon as u32,
-            end: self.buf.len() as u32,
-            kind: k,
-        });
-        self.present |= k.bit();
+        self.push_line(k.as_str().as_bytes(), value.as_bytes(), k);
     }
 
     fn map_mut(&mut self) -> &mut HeaderMap {
@@ -829,6 +843,36 @@ impl FieldEdit for Fields {
             self.map = Some(Box::new(m));
         }
         self.map.get_or_insert_with(Box::default)
+    }
+}
+
+/// Cookie persistence reads `Cookie` / `Set-Cookie` through the tags and appends its
+/// `Set-Cookie` as a line: the usual exchange builds no `HeaderMap`.
+impl crate::backend::sticky::CookieFields for Fields {
+    fn cookie_values(
+        &self,
+        which: crate::backend::sticky::CookieField,
+    ) -> impl Iterator<Item = &[u8]> {
+        self.values(match which {
+            crate::backend::sticky::CookieField::Cookie => Known::Cookie,
+            crate::backend::sticky::CookieField::SetCookie => Known::SetCookie,
+        })
+    }
+
+    fn append_value(&mut self, name: HeaderName, value: HeaderValue) {
+        match &mut self.map {
+            Some(m) => {
+                m.append(name, value);
+            }
+            None => {
+                let n = name.as_str().as_bytes();
+                self.push_line(n, value.as_bytes(), Known::of(n));
+            }
+        }
+    }
+
+    fn fields_map(&mut self) -> &mut HeaderMap {
+        self.map_mut()
     }
 }
 
