@@ -156,7 +156,15 @@ fn tcp_socket_prompt_mode_and_default_level() {
     let cfg =
         config(port, &format!("ipv4@127.0.0.1:{cli_port}"), &servers).replace(" level admin", "");
     let _p = Proxy::start(&cfg, port);
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", cli_port)).unwrap();
+    // The runtime API listens once the frontends do, not before: wait for it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut s = loop {
+        match std::net::TcpStream::connect(("127.0.0.1", cli_port)) {
+            Ok(s) => break s,
+            Err(e) => assert!(std::time::Instant::now() < deadline, "CLI port: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut expect = |send: &str, want: &str| {
         s.write_all(send.as_bytes()).unwrap();
