@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::time::Duration;
 use support::*;
 
 fn start(srv: &Backend, extra: &str) -> (Proxy, u16) {
@@ -142,4 +143,39 @@ fn runtime_socket_show_stat_matches_the_page() {
     let s1 = page.lines().find(|l| l.starts_with("be,s1,")).unwrap();
     assert_eq!(column(page.lines().next().unwrap(), s1, "status"), "MAINT");
     let _ = std::fs::remove_file(&sock);
+}
+
+#[test]
+fn scur_counts_requests_in_flight_on_server_and_backend_rows() {
+    // A `/slow` request holds s1 until the gate opens (bounded). HAProxy 2.6 shows it
+    // as `scur` 1 on the server and backend rows while it waits.
+    let gate = std::sync::Arc::new(Gate::default());
+    let g = gate.clone();
+    let srv = Backend::with("s", move |s| {
+        if s.path() == "/slow" {
+            g.wait(Duration::from_secs(20));
+        }
+        Reply::Ok
+    });
+    let (_p, port) = start(&srv, "");
+    let held = std::thread::spawn(move || get(port, "/slow", "").status);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while gate.waiting.load(std::sync::atomic::Ordering::SeqCst) == 0
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let text = get(port, "/stats;csv", "").text();
+    gate.set(true);
+    assert_eq!(held.join().unwrap(), 200);
+    let lines: Vec<&str> = text.lines().collect();
+    let find = |sv: &str| {
+        *lines
+            .iter()
+            .find(|l| l.split(',').nth(1) == Some(sv))
+            .unwrap()
+    };
+    assert_eq!(column(lines[0], find("s1"), "scur"), "1");
+    assert_eq!(column(lines[0], find("s2"), "scur"), "0");
+    assert_eq!(column(lines[0], find("BACKEND"), "scur"), "1");
 }

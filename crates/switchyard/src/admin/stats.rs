@@ -135,8 +135,14 @@ fn base64(input: &[u8]) -> String {
 struct Row(Vec<(&'static str, String)>);
 
 impl Row {
+    /// Sets a column; a later value replaces an earlier one (a server row's `scur` is its
+    /// in-flight count, set after the generic [`traffic`] columns).
     fn set(&mut self, col: &'static str, v: impl ToString) -> &mut Self {
-        self.0.push((col, v.to_string()));
+        let v = v.to_string();
+        match self.0.iter_mut().find(|(n, _)| *n == col) {
+            Some(slot) => slot.1 = v,
+            None => self.0.push((col, v)),
+        }
         self
     }
 
@@ -381,5 +387,16 @@ mod tests {
         assert_eq!(out.split(',').count(), cols.len() + 1);
         assert!(out.starts_with("p,"));
         assert_eq!(out.split(',').nth(17), Some("UP"));
+    }
+
+    #[test]
+    fn a_later_value_replaces_an_earlier_one() {
+        let cols = columns();
+        let mut row = Row(Vec::new());
+        row.set("scur", 0).set("pxname", "p").set("scur", 1);
+        let mut out = String::new();
+        row.render(&cols, &mut out);
+        assert_eq!(out.split(',').nth(4), Some("1"));
+        assert_eq!(row.0.len(), 2);
     }
 }
