@@ -98,24 +98,7 @@ fn maxconn_queue_serves_in_turn_then_times_out_with_503() {
         srv.addr()
     );
     let _p2 = Proxy::start(&cfg, port2);
-    let queued = || -> String {
-        use std::io::{Read, Write};
-        let mut s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
-        s.write_all(b"show stat\n").unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        let line = out.lines().find(|l| l.starts_with("be,BACKEND,"));
-        line.and_then(|l| l.split(',').nth(2))
-            .unwrap_or("")
-            .to_owned()
-    };
-    let until = |what: &str, cond: &dyn Fn() -> bool| {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !cond() {
-            assert!(Instant::now() < deadline, "never {what}");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    };
+    let queued = || qcur(&sock, "be,BACKEND,");
     let send = |path: &'static str| {
         std::thread::spawn(move || {
             let t = Instant::now();
@@ -177,24 +160,7 @@ fn full_server_queue_sends_persisted_requests_elsewhere() {
         other.addr()
     );
     let _p = Proxy::start(&cfg, port);
-    let queued_on_one = || -> String {
-        use std::io::{Read, Write};
-        let mut s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
-        s.write_all(b"show stat\n").unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        let line = out.lines().find(|l| l.starts_with("be,one,"));
-        line.and_then(|l| l.split(',').nth(2))
-            .unwrap_or("")
-            .to_owned()
-    };
-    let until = |what: &str, cond: &dyn Fn() -> bool| {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !cond() {
-            assert!(Instant::now() < deadline, "never {what}");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    };
+    let queued_on_one = || qcur(&sock, "be,one,");
     let send = || std::thread::spawn(move || get(port, "/", "Cookie: SRV=A\r\n").text());
     let first = send();
     until("first at the server", &|| slow.count() == 1);
@@ -208,4 +174,26 @@ fn full_server_queue_sends_persisted_requests_elsewhere() {
     // with `option redispatch`, goes to another server (without it: 503).
     assert_eq!(bodies, ["one", "one", "two"]);
     let _ = std::fs::remove_file(&sock);
+}
+
+/// `qcur` of the `show stat` row starting with `row` on the runtime API socket `sock`.
+fn qcur(sock: &std::path::Path, row: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(sock).unwrap();
+    s.write_all(b"show stat\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let line = out.lines().find(|l| l.starts_with(row));
+    line.and_then(|l| l.split(',').nth(2))
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// Waits (bounded, 10 s) until `cond` holds; panics naming `what` otherwise.
+fn until(what: &str, cond: &dyn Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "never {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }

@@ -393,6 +393,27 @@ static CONFIGS: AtomicUsize = AtomicUsize::new(0);
 pub const HAPROXY: &str = "/usr/sbin/haproxy";
 
 impl Proxy {
+    /// Waits until `accepts` (a connect to `what`), panicking with the proxy's stderr
+    /// if the proxy exits first or `deadline` passes.
+    fn wait_accepting(&mut self, what: &str, deadline: Instant, accepts: impl Fn() -> bool) {
+        while !accepts() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "{:?} exited with {status} at start; stderr: {:?}",
+                    self.engine,
+                    self.stderr_lines()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{:?} did not listen on {what}; stderr: {:?}",
+                self.engine,
+                self.stderr_lines()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Starts switchyard on `config` and waits until `port` accepts connections.
     pub fn start(config: &str, port: u16) -> Proxy {
         Self::start_engine(Engine::Switchyard, config, port)
@@ -432,40 +453,18 @@ impl Proxy {
             config_path: path,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = p.child.try_wait() {
-                panic!(
-                    "{engine:?} exited with {status} at start; stderr: {:?}",
-                    p.stderr_lines()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{engine:?} did not listen on {port}; stderr: {:?}",
-                p.stderr_lines()
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
+        p.wait_accepting(&port.to_string(), deadline, || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
         // The port accepting does not mean that everything is bound:
         // switchyard binds its runtime API socket after the frontends, so a
         // test talking to it at once could find no socket yet (seen as
         // ENOENT/ECONNREFUSED on a loaded machine). Wait for each unix
         // `stats socket` of the configuration to accept as well.
         for path in unix_stats_sockets(config) {
-            while std::os::unix::net::UnixStream::connect(&path).is_err() {
-                if let Ok(Some(status)) = p.child.try_wait() {
-                    panic!(
-                        "{engine:?} exited with {status} at start; stderr: {:?}",
-                        p.stderr_lines()
-                    );
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "{engine:?} did not listen on {path}; stderr: {:?}",
-                    p.stderr_lines()
-                );
-                thread::sleep(Duration::from_millis(20));
-            }
+            p.wait_accepting(&path, deadline, || {
+                std::os::unix::net::UnixStream::connect(&path).is_ok()
+            });
         }
         p
     }
