@@ -205,6 +205,16 @@ pub async fn assign_timed(
             Try::Full => {}
         }
     }
+    // The request queues. A persisted request takes its place in the server's queue
+    // atomically with the `maxqueue` check: with several threads, two requests could both
+    // pass `queue_full` above and then both join a queue that has room for one.
+    let persist = match persist {
+        Some(i) if !reserve_place(be, i) => match be.cfg.redispatch {
+            Some(r) if r != 0 => None,
+            _ => return Err((AssignError::QueueTimeout, 0)),
+        },
+        p => p,
+    };
     // The clock is read only when the request has to wait.
     let start = Instant::now();
     let line = persist.map_or(0, |i| i + 1);
@@ -216,7 +226,6 @@ pub async fn assign_timed(
     let deadline = be.queue_timeout().map(|d| tokio::time::Instant::now() + d);
     let counted = persist.map(|i| &be.servers[i]);
     if let Some(s) = counted {
-        s.queued.fetch_add(1, Ordering::AcqRel);
         s.touch();
     }
     let result = loop {
@@ -257,6 +266,23 @@ pub async fn assign_timed(
     result
 }
 
+/// Counts one more request in server `i`'s queue, unless that queue already holds
+/// `maxqueue` requests (then `false`, and nothing is counted).
+fn reserve_place(be: &BackendRt, i: usize) -> bool {
+    let queued = &be.servers[i].queued;
+    match be.cfg.servers[i].maxqueue.filter(|m| *m > 0) {
+        None => {
+            queued.fetch_add(1, Ordering::AcqRel);
+            true
+        }
+        Some(m) => queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
+                (q < m).then_some(q + 1)
+            })
+            .is_ok(),
+    }
+}
+
 /// Server `i` is at `maxconn` and its queue holds `maxqueue` requests.
 fn queue_full(be: &BackendRt, i: usize) -> bool {
     let s = &be.servers[i];
@@ -278,4 +304,56 @@ pub fn try_take(be: &BackendRt, i: usize) -> Option<Lease> {
         guard: Some(guard),
         notify: be.waitlist.notify.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::Snapshot;
+
+    fn snapshot(server_opts: &str) -> Arc<Snapshot> {
+        let text = format!(
+            "defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n\
+             frontend f\n    bind 127.0.0.1:1\n    default_backend b\n\
+             backend b\n    server one 127.0.0.1:2 maxconn 1 {server_opts}\n"
+        );
+        let out = switchyard_config::parse(
+            &[switchyard_config::Source {
+                name: "t.cfg",
+                text: &text,
+            }],
+            &|_| None,
+        );
+        Snapshot::build(out.config.expect("valid configuration")).unwrap()
+    }
+
+    #[test]
+    fn racing_threads_never_fill_a_queue_past_maxqueue() {
+        let snap = snapshot("maxqueue 3");
+        let be = &snap.backends[0];
+        let won = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    for _ in 0..100 {
+                        if reserve_place(be, 0) {
+                            won.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(won.load(Ordering::SeqCst), 3);
+        assert_eq!(be.servers[0].queued.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn without_maxqueue_every_request_gets_a_place() {
+        let snap = snapshot("");
+        let be = &snap.backends[0];
+        for _ in 0..10 {
+            assert!(reserve_place(be, 0));
+        }
+        assert_eq!(be.servers[0].queued.load(Ordering::SeqCst), 10);
+    }
 }
