@@ -100,11 +100,10 @@ pub fn checkout(addr: SocketAddr, now: Instant) -> Option<Upstream> {
 
 /// Returns a connection whose last exchange completed cleanly, idle since `since` (a
 /// clock reading the caller has; an earlier one only makes it expire sooner).
-pub fn checkin(mut up: Upstream, since: Instant) {
+pub fn checkin(up: Upstream, since: Instant) {
     if !up.buf.is_empty() {
         return;
     }
-    rewind(&mut up.buf);
     POOL.with(|p| {
         let mut pool = p.borrow_mut();
         let list = list_mut(&mut pool, up.addr);
@@ -127,25 +126,6 @@ pub fn checkin(mut up: Upstream, since: Instant) {
             });
         }
     });
-}
-
-/// Moves an empty buffer's write position back to the start of its allocation.
-///
-/// Consuming a message (`advance`) moves a `BytesMut`'s start forward, and
-/// reads only reclaim the front once less than 4 KiB is left: with 16 KiB
-/// buffers, each `recv` of a small message wrote the next cache lines of a
-/// buffer, lines last touched some 100 messages earlier and long evicted, so
-/// every copy into user space started with cache misses (`ka64`: 99% of the
-/// `recv` calls, strace). A rewound buffer takes each message into the same
-/// first lines, which stay cached.
-///
-/// It never allocates: asking for one byte more than the room after the
-/// current position can only be met by the consumed bytes before it, so an
-/// empty buffer whose position is already at the start is left as it is.
-pub fn rewind(buf: &mut BytesMut) {
-    if buf.is_empty() {
-        let _ = buf.try_reclaim(buf.capacity() + 1);
-    }
 }
 
 /// Closes this thread's idle connections that are too old or that the server
@@ -199,44 +179,4 @@ pub async fn connect(
         reused: false,
         addr,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use bytes::Buf;
-
-    #[test]
-    fn rewind_moves_an_empty_buffer_back_to_its_start() {
-        let mut buf = BytesMut::with_capacity(16384);
-        let start = buf.as_ptr();
-        for _ in 0..3 {
-            buf.extend_from_slice(&[b'x'; 93]);
-            buf.advance(93);
-        }
-        assert_eq!(buf.capacity(), 16384 - 3 * 93);
-        rewind(&mut buf);
-        assert_eq!(buf.capacity(), 16384);
-        assert_eq!(buf.as_ptr(), start, "same allocation, at its start");
-    }
-
-    #[test]
-    fn rewind_leaves_data_and_fresh_buffers_alone() {
-        let mut buf = BytesMut::with_capacity(1024);
-        let start = buf.as_ptr();
-        rewind(&mut buf);
-        assert_eq!(
-            (buf.as_ptr(), buf.capacity()),
-            (start, 1024),
-            "no allocation"
-        );
-        buf.extend_from_slice(b"abcdef");
-        buf.advance(2);
-        rewind(&mut buf);
-        assert_eq!(&buf[..], b"cdef", "unread bytes are kept where they are");
-        assert_eq!(buf.capacity(), 1022);
-        let mut empty = BytesMut::new();
-        rewind(&mut empty);
-        assert_eq!(empty.capacity(), 0);
-    }
 }
