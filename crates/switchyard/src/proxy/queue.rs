@@ -184,15 +184,6 @@ pub async fn assign_timed(
     ctx: &PickContext<'_>,
 ) -> Result<Assigned, (AssignError, i64)> {
     let list = &be.waitlist;
-    // `maxqueue`: when a persisted request's server queue is full, HAProxy
-    // answers 503, or with `option redispatch` balances it to another server.
-    let persist = match persist {
-        Some(i) if queue_full(be, i) => match be.cfg.redispatch {
-            Some(r) if r != 0 => None,
-            _ => return Err((AssignError::QueueTimeout, 0)),
-        },
-        p => p,
-    };
     if list.waiting.load(Ordering::Acquire) == 0 {
         match attempt(be, persist, ctx) {
             Try::Took(lease) => {
@@ -205,9 +196,10 @@ pub async fn assign_timed(
             Try::Full => {}
         }
     }
-    // The request queues. A persisted request takes its place in the server's queue
-    // atomically with the `maxqueue` check: with several threads, two requests could both
-    // pass `queue_full` above and then both join a queue that has room for one.
+    // The request queues. `maxqueue`: when a persisted request's server queue is full,
+    // HAProxy answers 503, or with `option redispatch` balances it to another server. The
+    // place is taken atomically with the check: with several threads, two requests could
+    // otherwise both see room for one and both join.
     let persist = match persist {
         Some(i) if !reserve_place(be, i) => match be.cfg.redispatch {
             Some(r) if r != 0 => None,
@@ -281,13 +273,6 @@ fn reserve_place(be: &BackendRt, i: usize) -> bool {
             })
             .is_ok(),
     }
-}
-
-/// Server `i` is at `maxconn` and its queue holds `maxqueue` requests.
-fn queue_full(be: &BackendRt, i: usize) -> bool {
-    let s = &be.servers[i];
-    let limit = be.cfg.servers[i].maxqueue.filter(|m| *m > 0);
-    limit.is_some_and(|m| !s.has_room() && s.queued.load(Ordering::Acquire) >= m)
 }
 
 /// Takes a slot on server `i` if it has room.
