@@ -3,7 +3,7 @@
 //! back; interim 1xx responses relayed to the client.
 
 use std::pin::Pin;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -37,14 +37,14 @@ pub(super) enum Fail {
 /// client. Returns the final head and whether the request body was complete.
 ///
 /// `wait`: the client connection's timer for response waits (see
-/// [`read_response_head`]).
+/// [`read_response_head`]); `sent_at`: a clock reading taken just before.
 pub(super) async fn exchange(
     client: &mut Client,
     up: &mut Upstream,
     head: &[u8],
     body_kind: BodyKind,
     (client_timeout, server_timeout): (Option<Duration>, Option<Duration>),
-    wait: Pin<&mut Option<Sleep>>,
+    (wait, sent_at): (Pin<&mut Option<Sleep>>, Instant),
 ) -> Result<(ResponseHead, bool), Fail> {
     // A request body already received in full leaves with the head, in one write;
     // without a body the head is written as it is (no copy).
@@ -72,7 +72,7 @@ pub(super) async fn exchange(
             &mut up.buf,
             &mut client.stream,
             (server_timeout, client_timeout),
-            wait,
+            (wait, sent_at),
         );
         return head.await.map(|h| (h, true));
     }
@@ -91,7 +91,7 @@ pub(super) async fn exchange(
         &mut up.buf,
         &mut cw,
         (server_timeout, client_timeout),
-        wait,
+        (wait, sent_at),
     );
     tokio::pin!(body_fut, head_fut);
     let mut body_done = body_kind == BodyKind::None;
@@ -115,18 +115,20 @@ pub(super) async fn exchange(
 /// Reads the final response head (relaying interim 1xx heads to `cw`). Each wait for
 /// bytes runs under `timeout server` on `timer`, a timer the client connection keeps
 /// for all its response waits ([`body::read_some_lazy`]): a keep-alive connection
-/// does not arm and remove a timer per request.
+/// does not arm and remove a timer per request. The first wait's deadline counts from
+/// `sent_at` (a reading taken just before the request left: no second reading).
 pub(super) async fn read_response_head<R, W>(
     sr: &mut R,
     buf: &mut BytesMut,
     cw: &mut W,
     (server_timeout, client_timeout): (Option<Duration>, Option<Duration>),
-    mut timer: Pin<&mut Option<Sleep>>,
+    (mut timer, sent_at): (Pin<&mut Option<Sleep>>, Instant),
 ) -> Result<ResponseHead, Fail>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
+    let mut now = Some(sent_at);
     loop {
         match h1::parse_response(buf) {
             Ok(Some((head, len))) => {
@@ -151,7 +153,8 @@ where
             Ok(None) => {}
             Err(_) => return Err(Fail::BadResponse),
         }
-        match body::read_some_lazy(sr, buf, server_timeout, timer.as_mut()).await {
+        let read = body::read_some_lazy_from(sr, buf, server_timeout, timer.as_mut(), now.take());
+        match read.await {
             Ok(0) | Err(IoError::Io(_)) => {
                 return Err(Fail::ServerClosed {
                     got_bytes: !buf.is_empty(),

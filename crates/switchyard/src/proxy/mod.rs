@@ -223,7 +223,7 @@ async fn http_phase(
             &mut client,
             &cx,
             first,
-            (accepted, accepted_at),
+            (accepted, accepted_at, idle_since),
             (timer.as_mut(), slot.as_ref()),
             stop.as_mut(),
         )
@@ -377,6 +377,8 @@ fn finish_raw(rec: &mut LogRecord, status: u16, term: [u8; 4], started: Instant)
 
 /// Waits for and parses the next request head. Returns the result and when the
 /// request started (accept for the first one, first byte for later ones).
+/// `idle_since`: when the wait began (a clock reading just taken: the first wait's
+/// deadline counts from it without reading the clock again).
 ///
 /// `stop`: the connection's [`stop_signal`], polled only while the process is not
 /// stopping (it completes when stopping begins).
@@ -384,7 +386,7 @@ async fn read_head(
     client: &mut Client,
     cx: &ConnCtx,
     first: bool,
-    (accepted, accepted_at): (Instant, SystemTime),
+    (accepted, accepted_at, idle_since): (Instant, SystemTime, Instant),
     (mut timer, slot): (Pin<&mut Option<Sleep>>, Option<&pressure::Guard>),
     mut stop: Pin<&mut impl Future<Output = ()>>,
 ) -> (HeadRead, Instant, SystemTime) {
@@ -404,21 +406,22 @@ async fn read_head(
         // request, answered with `connection: close` (closing it at once
         // fails a client that is sending one right now).
         let linger = Some(idle.map_or(IDLE_LINGER, |d| d.min(IDLE_LINGER)));
+        let now = Some(idle_since);
         let wait = if first {
-            head_bytes(client, idle, timer.as_mut(), slot).await
+            head_bytes(client, idle, (timer.as_mut(), now), slot).await
         } else if cx.stopping() {
-            head_bytes(client, linger, timer.as_mut(), slot).await
+            head_bytes(client, linger, (timer.as_mut(), now), slot).await
         } else {
             // Bytes first when both are ready: the request is then answered with
             // `connection: close` (`forward::handle` sees `stopping`).
             let r = tokio::select! {
                 biased;
-                r = head_bytes(client, idle, timer.as_mut(), slot) => Some(r),
+                r = head_bytes(client, idle, (timer.as_mut(), now), slot) => Some(r),
                 _ = stop.as_mut() => None,
             };
             match r {
                 Some(r) => r,
-                None => head_bytes(client, linger, timer.as_mut(), slot).await,
+                None => head_bytes(client, linger, (timer.as_mut(), None), slot).await,
             }
         };
         match wait {
@@ -462,7 +465,7 @@ async fn read_head(
             return (HeadRead::Timeout, start, start_at);
         }
         at_once = false;
-        match head_bytes(client, limit, timer.as_mut(), slot).await {
+        match head_bytes(client, limit, (timer.as_mut(), None), slot).await {
             Ok(0) | Err(IoError::Io(_)) => return (HeadRead::Aborted, start, start_at),
             Err(IoError::Timeout) => return (HeadRead::Timeout, start, start_at),
             Ok(_) => {}
@@ -483,15 +486,15 @@ async fn stop_signal(mut shutdown: watch::Receiver<bool>) {
 }
 
 /// One wait for head bytes: a read on the connection's one timer
-/// ([`body::read_some_lazy`]), ended as a timeout by an eviction under
-/// `maxconn` pressure ([`pressure::read_or_evicted`]).
+/// ([`body::read_some_lazy_from`], the deadline counted from `now` when given), ended as
+/// a timeout by an eviction under `maxconn` pressure ([`pressure::read_or_evicted`]).
 async fn head_bytes(
     client: &mut Client,
     limit: Option<Duration>,
-    timer: Pin<&mut Option<Sleep>>,
+    (timer, now): (Pin<&mut Option<Sleep>>, Option<Instant>),
     slot: Option<&pressure::Guard>,
 ) -> Result<usize, IoError> {
-    let read = body::read_some_lazy(&mut client.stream, &mut client.buf, limit, timer);
+    let read = body::read_some_lazy_from(&mut client.stream, &mut client.buf, limit, timer, now);
     pressure::read_or_evicted(slot, read).await
 }
 

@@ -290,7 +290,7 @@ pub(super) async fn send(
             out.bytes,
             out.pending,
             (out.client_timeout, out.server_timeout),
-            wait.as_mut(),
+            (wait.as_mut(), sent_at),
         )
         .await;
         let server = lease.index();
