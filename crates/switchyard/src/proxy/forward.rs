@@ -229,7 +229,11 @@ pub async fn handle(
         .await;
     };
     let be = &snap.backends[bi];
-    rec.backend = be.name.clone();
+    // The names are only printed: not copied (reference counts) for a request without a
+    // log line.
+    if rec.enabled {
+        rec.backend = be.name.clone();
+    }
     rec.backend_index = Some(bi);
     be.counters.requests.fetch_add(1, Ordering::Relaxed);
     if backend_reads_headers(be) {
@@ -389,7 +393,9 @@ pub async fn handle(
         }
     };
     let si = sent.server;
-    rec.server = be.server_names[si].clone();
+    if rec.enabled {
+        rec.server = be.server_names[si].clone();
+    }
     rec.t_connect = sent.t_connect;
     let srv_counters = &be.server_counters[si];
     srv_counters.requests.fetch_add(1, Ordering::Relaxed);

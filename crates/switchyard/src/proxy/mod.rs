@@ -215,6 +215,8 @@ async fn http_phase(
     // When the wait for the next head began (for `pressure`): the accept,
     // then the end of each response.
     let mut idle_since = accepted;
+    // One record per connection, made new for each request (`LogRecord::reset`).
+    let mut rec = LogRecord::new(cx.peer, accepted_at, &fe.name);
     loop {
         if let Some(s) = &slot {
             s.waiting(idle_since);
@@ -231,7 +233,7 @@ async fn http_phase(
         if let Some(s) = &slot {
             s.busy();
         }
-        let mut rec = LogRecord::new(cx.peer, started_at, &fe.name);
+        rec.reset(started_at);
         rec.enabled = !fe.log.is_empty();
         let keep = match read {
             HeadRead::Closed => false,
