@@ -211,7 +211,8 @@ async fn http_phase(
     // deadlines of the two kinds alternate and a timer is cheap to keep only while its
     // deadlines do not move earlier.
     let mut wait_timer = pin!(None::<Sleep>);
-    let mut stop = pin!(stop_signal(cx.shutdown.clone()));
+    let mut stop_wait = pin!(stop_signal(cx.shutdown.clone()));
+    let mut stop = WokenOnly::new(stop_wait.as_mut());
     // When the wait for the next head began (for `pressure`): the accept,
     // then the end of each response.
     let mut idle_since = accepted;
@@ -227,7 +228,7 @@ async fn http_phase(
             first,
             (accepted, accepted_at, idle_since),
             (timer.as_mut(), slot.as_ref()),
-            stop.as_mut(),
+            &mut stop,
         )
         .await;
         if let Some(s) = &slot {
@@ -390,7 +391,7 @@ async fn read_head(
     first: bool,
     (accepted, accepted_at, idle_since): (Instant, SystemTime, Instant),
     (mut timer, slot): (Pin<&mut Option<Sleep>>, Option<&pressure::Guard>),
-    mut stop: Pin<&mut impl Future<Output = ()>>,
+    stop: &mut WokenOnly<'_, impl Future<Output = ()>>,
 ) -> (HeadRead, Instant, SystemTime) {
     let t = &cx.snap.frontends[cx.fe].cfg.timeouts;
     let (http_request, client_to) = (t.http_request, t.client);
@@ -419,7 +420,7 @@ async fn read_head(
             let r = tokio::select! {
                 biased;
                 r = head_bytes(client, idle, (timer.as_mut(), now), slot) => Some(r),
-                _ = stop.as_mut() => None,
+                _ = stop => None,
             };
             match r {
                 Some(r) => r,
@@ -487,6 +488,71 @@ async fn stop_signal(mut shutdown: watch::Receiver<bool>) {
     }
 }
 
+/// A future polled again only when a waker it was given was woken: a future that stays
+/// pending for the life of a connection (its [`stop_signal`]) costs one atomic swap per
+/// poll of the task instead of a poll. (Polling `watch::Receiver::wait_for` again takes
+/// the watch's lock and compares the stored waker: ~180 instructions per request in
+/// `ka64`.) The inner future is polled with a waker of its own, which records the wake
+/// and wakes the task; made once per connection (again if the task's waker changed).
+struct WokenOnly<'a, F> {
+    inner: Pin<&'a mut F>,
+    flag: Option<Arc<WakeFlag>>,
+}
+
+/// A wake of a [`WokenOnly`]'s inner future, forwarded to the task.
+struct WakeFlag {
+    woken: std::sync::atomic::AtomicBool,
+    task: std::task::Waker,
+}
+
+impl std::task::Wake for WakeFlag {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.task.wake_by_ref();
+    }
+}
+
+impl<'a, F: Future> WokenOnly<'a, F> {
+    fn new(inner: Pin<&'a mut F>) -> Self {
+        WokenOnly { inner, flag: None }
+    }
+}
+
+impl<F: Future> Future for WokenOnly<'_, F> {
+    type Output = F::Output;
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let this = &mut *self;
+        let flag = match &this.flag {
+            Some(f) if f.task.will_wake(cx.waker()) => {
+                if !f.woken.swap(false, Ordering::Acquire) {
+                    return std::task::Poll::Pending;
+                }
+                f.clone()
+            }
+            _ => {
+                let f = Arc::new(WakeFlag {
+                    woken: std::sync::atomic::AtomicBool::new(false),
+                    task: cx.waker().clone(),
+                });
+                this.flag = Some(f.clone());
+                f
+            }
+        };
+        let waker = std::task::Waker::from(flag);
+        this.inner
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(&waker))
+    }
+}
+
 /// One wait for head bytes: a read on the connection's one timer
 /// ([`body::read_some_lazy_from`], the deadline counted from `now` when given), ended as
 /// a timeout by an eviction under `maxconn` pressure ([`pressure::read_or_evicted`]).
@@ -526,5 +592,83 @@ fn too_large(buf: &[u8], max_head: usize) -> crate::hardening::Reject {
             status: 414,
             reason: "request line too long",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    /// Counts its polls, keeps the last waker it was given, ready once `ready` is set.
+    struct Probe<'a> {
+        polls: &'a AtomicUsize,
+        waker: &'a std::sync::Mutex<Option<Waker>>,
+        ready: &'a std::sync::atomic::AtomicBool,
+    }
+
+    impl Future for Probe<'_> {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            self.polls.fetch_add(1, Ordering::Relaxed);
+            *self.waker.lock().unwrap() = Some(cx.waker().clone());
+            if self.ready.load(Ordering::Relaxed) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        }
+    }
+
+    struct CountWakes(AtomicUsize);
+    impl Wake for CountWakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn woken_only_polls_the_inner_future_after_its_wake() {
+        let (polls, waker, ready) = (
+            AtomicUsize::new(0),
+            std::sync::Mutex::new(None),
+            std::sync::atomic::AtomicBool::new(false),
+        );
+        let mut inner = pin!(Probe {
+            polls: &polls,
+            waker: &waker,
+            ready: &ready,
+        });
+        let mut gate = WokenOnly::new(inner.as_mut());
+        let task = Arc::new(CountWakes(AtomicUsize::new(0)));
+        let task_waker = Waker::from(task.clone());
+        let mut cx = Context::from_waker(&task_waker);
+        // The first poll reaches the inner future; later ones do not until it is woken.
+        assert!(Pin::new(&mut gate).poll(&mut cx).is_pending());
+        assert!(Pin::new(&mut gate).poll(&mut cx).is_pending());
+        assert!(Pin::new(&mut gate).poll(&mut cx).is_pending());
+        assert_eq!(polls.load(Ordering::Relaxed), 1);
+        // A wake of the inner future's waker wakes the task and lets the next poll through.
+        ready.store(true, Ordering::Relaxed);
+        waker.lock().unwrap().take().unwrap().wake();
+        assert_eq!(task.0.load(Ordering::Relaxed), 1);
+        assert!(Pin::new(&mut gate).poll(&mut cx).is_ready());
+        assert_eq!(polls.load(Ordering::Relaxed), 2);
+        // Another task's waker: polled through at once (the wake goes to the new task).
+        ready.store(false, Ordering::Relaxed);
+        let other = Arc::new(CountWakes(AtomicUsize::new(0)));
+        let other_waker = Waker::from(other.clone());
+        let mut cx2 = Context::from_waker(&other_waker);
+        assert!(Pin::new(&mut gate).poll(&mut cx2).is_pending());
+        assert_eq!(polls.load(Ordering::Relaxed), 3);
+        waker.lock().unwrap().take().unwrap().wake();
+        assert_eq!(
+            (
+                task.0.load(Ordering::Relaxed),
+                other.0.load(Ordering::Relaxed)
+            ),
+            (1, 1)
+        );
     }
 }
