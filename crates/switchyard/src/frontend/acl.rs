@@ -163,6 +163,13 @@ impl CompiledAcls {
     }
 
     fn eval_in(&self, cond: &Condition, req: &RequestInfo<'_>, phase: Phase) -> bool {
+        // The usual condition, one ACL (`if is_api`, `unless !is_api`): the general form
+        // below with its one group of one term, without the loops.
+        if let [group] = cond.any_of.as_slice() {
+            if let [t] = group.as_slice() {
+                return (self.acl_matches(t.acl, req, phase) != t.negated) != cond.unless;
+            }
+        }
         let any = cond.any_of.iter().any(|group| {
             group
                 .iter()
@@ -172,11 +179,14 @@ impl CompiledAcls {
     }
 
     fn acl_matches(&self, acl: usize, req: &RequestInfo<'_>, phase: Phase) -> bool {
-        self.acls.get(acl).is_some_and(|a| {
-            a.criteria.iter().any(|c| {
-                (phase == Phase::Request || c.fetch.usable_in_response()) && c.matches(req)
-            })
-        })
+        let usable = |c: &Criterion| phase == Phase::Request || c.fetch.usable_in_response();
+        // One `acl` line (the usual case): the loop below over its one criterion.
+        if let Some([c]) = self.acls.get(acl).map(|a| a.criteria.as_slice()) {
+            return usable(c) && c.matches(req);
+        }
+        self.acls
+            .get(acl)
+            .is_some_and(|a| a.criteria.iter().any(|c| usable(c) && c.matches(req)))
     }
 }
 
@@ -357,6 +367,15 @@ fn parse_net(p: &str) -> Option<IpNet> {
 
 impl Criterion {
     fn matches(&self, req: &RequestInfo<'_>) -> bool {
+        // The usual routing ACL (`path_beg /engine.io`, `path -i /x /y`...): `path` yields
+        // exactly one string sample and string patterns are matched by `str_match`, as in
+        // the generic walk below (`match_sample`'s string arm), without the sample callback.
+        if let (CompiledFetch::Path, Patterns::Strings(pats)) = (&self.fetch, &self.patterns) {
+            let v = req.uri.path().as_bytes();
+            return pats
+                .iter()
+                .any(|p| str_match(self.method, self.icase, v, p));
+        }
         let mut hit = false;
         for_each_sample(&self.fetch, req, &mut |s| {
             hit = self.match_sample(s);

@@ -59,8 +59,27 @@ fn already_normal(path: &[u8]) -> bool {
     path.first() != Some(&b'.')
 }
 
+/// [`already_normal`] on the path part of `path?query` (up to the first `?`), without
+/// splitting first: the usual request takes one pass and no other work.
+fn normal_up_to_query(pq: &[u8]) -> bool {
+    let mut prev = 0;
+    for &c in pq {
+        if c == b'?' {
+            break;
+        }
+        if c == b'%' || (prev == b'/' && (c == b'.' || c == b'/')) {
+            return false;
+        }
+        prev = c;
+    }
+    pq.first() != Some(&b'.')
+}
+
 /// [`default_path`] applied to the path part of an origin-form `path?query`.
 pub fn default_path_and_query(pq: &str) -> Cow<'_, str> {
+    if normal_up_to_query(pq.as_bytes()) {
+        return Cow::Borrowed(pq);
+    }
     let (path, query) = match pq.find('?') {
         Some(i) => (&pq[..i], Some(&pq[i..])),
         None => (pq, None),
@@ -112,6 +131,26 @@ pub fn remove_dot_segments(path: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_path_and_query_shortcut_agrees_with_splitting_first() {
+        let alphabet = ['/', '.', '%', '?', 'a', '2', 'e', 'F', '#', '&'];
+        let mut rng = fastrand::Rng::with_seed(0x9a7);
+        for _ in 0..crate::hardening::test_cases(20_000) {
+            let pq: String = (0..rng.usize(0..10))
+                .map(|_| alphabet[rng.usize(..alphabet.len())])
+                .collect();
+            let (path, query) = match pq.find('?') {
+                Some(i) => (&pq[..i], &pq[i..]),
+                None => (&pq[..], ""),
+            };
+            let split = match default_path(path) {
+                Cow::Borrowed(_) => pq.clone(),
+                Cow::Owned(p) => p + query,
+            };
+            assert_eq!(default_path_and_query(&pq), split, "{pq:?}");
+        }
+    }
 
     #[test]
     fn acl_bypass_set_normalises_to_internal() {

@@ -214,36 +214,70 @@ fn check_host(
 /// like a list is refused, as the proxy-security rules require). An empty Host is
 /// valid syntax (RFC 9112 §3.2) and accepted.
 pub(crate) fn valid_host(h: &[u8]) -> bool {
-    let (host, port) = if h.first() == Some(&b'[') {
-        let Some(close) = h.iter().position(|&b| b == b']') else {
-            return false;
-        };
-        let lit = &h[1..close];
-        if lit.is_empty()
-            || !lit
-                .iter()
-                .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+    if h.first() == Some(&b'[') {
+        return valid_ip_literal_host(h);
+    }
+    // `:` is not a reg-name byte, so the run of reg-name bytes stops at the first colon,
+    // where the port starts; any other byte there makes the host invalid.
+    let host_len = reg_name_len(h);
+    match h.get(host_len) {
+        None => true,
+        Some(b':') => valid_port(&h[host_len + 1..]),
+        Some(_) => false,
+    }
+}
+
+/// The length of the run of reg-name bytes at the start of `h`: eight table look-ups per
+/// step while they all hold, then byte by byte.
+#[inline]
+fn reg_name_len(h: &[u8]) -> usize {
+    let ok = |b: u8| REG_NAME[usize::from(b)];
+    let mut chunks = h.chunks_exact(8);
+    let mut n = 0;
+    for c in &mut chunks {
+        if !(ok(c[0]) & ok(c[1]) & ok(c[2]) & ok(c[3]) & ok(c[4]) & ok(c[5]) & ok(c[6]) & ok(c[7]))
         {
+            break;
+        }
+        n += 8;
+    }
+    n + h[n..].iter().position(|&b| !ok(b)).unwrap_or(h.len() - n)
+}
+
+/// `"[" IP-literal "]" [":" port]`: hex digits, `:` and `.` between the brackets.
+fn valid_ip_literal_host(h: &[u8]) -> bool {
+    let Some(close) = h.iter().position(|&b| b == b']') else {
+        return false;
+    };
+    let lit = &h[1..close];
+    if lit.is_empty()
+        || !lit
+            .iter()
+            .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+    {
+        return false;
+    }
+    match &h[close + 1..] {
+        [] => true,
+        [b':', p @ ..] => valid_port(p),
+        _ => false,
+    }
+}
+
+/// `port = *DIGIT` (RFC 3986 §3.2.3), at most 65535; empty is allowed.
+fn valid_port(p: &[u8]) -> bool {
+    if p.len() > 5 {
+        return false;
+    }
+    let mut v = 0u32;
+    for &b in p {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
             return false;
         }
-        match &h[close + 1..] {
-            [] => (&h[..0], None),
-            [b':', p @ ..] => (&h[..0], Some(p)),
-            _ => return false,
-        }
-    } else {
-        match h.iter().position(|&b| b == b':') {
-            Some(c) => (&h[..c], Some(&h[c + 1..])),
-            None => (h, None),
-        }
-    };
-    let reg_name_ok = host.iter().all(|&b| REG_NAME[usize::from(b)]);
-    let port_ok = port.is_none_or(|p| {
-        p.len() <= 5
-            && p.iter().all(u8::is_ascii_digit)
-            && (p.is_empty() || p.iter().fold(0u32, |a, &d| a * 10 + u32::from(d - b'0')) <= 65535)
-    });
-    reg_name_ok && port_ok
+        v = v * 10 + u32::from(d);
+    }
+    v <= 65535
 }
 
 /// `reg-name` bytes: unreserved, `%` of pct-encoded, sub-delims except `,`.
@@ -640,6 +674,68 @@ mod tests {
 
     /// Property: a random Content-Length value is accepted exactly when it is a
     /// comma-list of one repeated decimal u64 (an independent oracle: `str::parse`).
+    /// `valid_host` before it became one pass, for hosts without brackets (kept as the
+    /// model: the one-pass version must accept exactly the same Host values; the
+    /// IP-literal branch moved unchanged into `valid_ip_literal_host`, and its port goes
+    /// through the same `valid_port`).
+    fn valid_host_model(h: &[u8]) -> bool {
+        if h.first() == Some(&b'[') {
+            return valid_ip_literal_host(h);
+        }
+        let (host, port) = match h.iter().position(|&b| b == b':') {
+            Some(c) => (&h[..c], Some(&h[c + 1..])),
+            None => (h, None),
+        };
+        let reg_name_ok = host.iter().all(|&b| REG_NAME[usize::from(b)]);
+        let port_ok = port.is_none_or(|p| {
+            p.len() <= 5
+                && p.iter().all(u8::is_ascii_digit)
+                && (p.is_empty()
+                    || p.iter().fold(0u32, |a, &d| a * 10 + u32::from(d - b'0')) <= 65535)
+        });
+        reg_name_ok && port_ok
+    }
+
+    #[test]
+    fn valid_host_agrees_with_the_model() {
+        for h in [
+            &b""[..],
+            b"a",
+            b"127.0.0.1:8080",
+            b"a:",
+            b"a:65535",
+            b"a:65536",
+            b"a:123456",
+            b"a:0x1",
+            b"a:1:2",
+            b"a b",
+            b"a,b",
+            b"[::1]",
+            b"[::1]:80",
+            b"[::1]x",
+            b"[]",
+            b"[::1",
+            b":80",
+            b"a%41:1",
+            b"www.example-host.com:443",
+            b"www.example-host.com",
+            b"www.exampl,-host.com",
+            b"www.example-h/st.com:443",
+            b"0123456789abcdef:1",
+            b"0123456789abcdef0",
+        ] {
+            assert_eq!(valid_host(h), valid_host_model(h), "{h:?}");
+        }
+        let alphabet = b"ab19:[].,%_~ /@\x00\xff-";
+        let mut rng = fastrand::Rng::with_seed(0x4057);
+        for _ in 0..crate::hardening::test_cases(50_000) {
+            let h: Vec<u8> = (0..rng.usize(0..20))
+                .map(|_| alphabet[rng.usize(..alphabet.len())])
+                .collect();
+            assert_eq!(valid_host(&h), valid_host_model(&h), "{h:?}");
+        }
+    }
+
     #[test]
     fn random_content_lengths() {
         let mut rng = fastrand::Rng::with_seed(7);
