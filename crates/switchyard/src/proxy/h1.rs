@@ -538,6 +538,51 @@ pub fn ascii_str(v: &[u8]) -> Option<&str> {
     }
 }
 
+/// Lower-cases the name `buf[start..end]`, eight bytes at a time: a name shorter than
+/// eight bytes is handled in one word read from its start when the buffer has eight bytes
+/// there (the bytes after the name are left as they are). Byte by byte, this was ~7
+/// instructions a byte (~200 per request in `ka64` for three names).
+fn lower_name(buf: &mut [u8], start: usize, end: usize) {
+    let n = end - start;
+    if n >= 8 {
+        let mut i = start;
+        while i + 8 <= end {
+            lower8(buf, i, u64::MAX);
+            i += 8;
+        }
+        if i < end {
+            // The last eight bytes of the name: lower-casing twice changes nothing.
+            lower8(buf, end - 8, u64::MAX);
+        }
+    } else if start + 8 <= buf.len() {
+        lower8(buf, start, (1u64 << (8 * n)) - 1);
+    } else {
+        buf[start..end].make_ascii_lowercase();
+    }
+}
+
+/// Lower-cases the ASCII capitals among the eight bytes at `at` whose byte of `mask` is
+/// set (little-endian: the low byte of `mask` is `buf[at]`).
+fn lower8(buf: &mut [u8], at: usize, mask: u64) {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let Some(word) = buf.get_mut(at..at + 8) else {
+        return;
+    };
+    let w = u64::from_le_bytes([
+        word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
+    ]);
+    let h = w & LOW7;
+    // Per byte below 0x80 (no carry crosses bytes): high bit of h + 0x3f set from 'A'
+    // (0x41), of h + 0x25 from '[' (0x5b); bytes from 0x80 are never capitals.
+    let capital = h.wrapping_add(0x3f3f_3f3f_3f3f_3f3f)
+        & !h.wrapping_add(0x2525_2525_2525_2525)
+        & !w
+        & HIGH
+        & mask;
+    word.copy_from_slice(&(w | (capital >> 2)).to_le_bytes());
+}
+
 /// One field line of [`Fields::buf`]: `buf[start..colon]` is the name, the value runs
 /// from `colon + 2` to `end - 2` (`end` is after the CRLF).
 #[derive(Debug, Clone, Copy)]
@@ -608,9 +653,9 @@ impl Fields {
         let mut buf = input[first..pos].to_vec();
         let mut present = 0;
         for l in &mut lines {
-            let name = &mut buf[l.start as usize..l.colon as usize];
-            name.make_ascii_lowercase();
-            l.kind = Known::of(name);
+            let (start, colon) = (l.start as usize, l.colon as usize);
+            lower_name(&mut buf, start, colon);
+            l.kind = Known::of(&buf[start..colon]);
             present |= l.kind.bit();
         }
         Ok(Fields::parsed(buf, lines, present))
@@ -1102,5 +1147,33 @@ mod tests {
             cl(&[" 123456789012345678"]),
             Ok((Some(123456789012345678), false))
         );
+    }
+
+    #[test]
+    fn lower_name_matches_make_ascii_lowercase() {
+        let all: Vec<u8> = (0..=255u8).collect();
+        for len in 0..40 {
+            for tail in [0usize, 1, 3, 8, 12] {
+                for offset in [0usize, 5, 77, 200] {
+                    let mut input: Vec<u8> = all
+                        .iter()
+                        .cycle()
+                        .skip(offset)
+                        .take(len + tail)
+                        .copied()
+                        .collect();
+                    let mut want = input.clone();
+                    want[..len].make_ascii_lowercase();
+                    lower_name(&mut input, 0, len);
+                    assert_eq!(input, want, "len {len} tail {tail} offset {offset}");
+                }
+            }
+        }
+        let mut line = b"X-Forwarded-FOR: ABC\r\n".to_vec();
+        lower_name(&mut line, 0, 15);
+        assert_eq!(line, b"x-forwarded-for: ABC\r\n");
+        let mut short = b"HoST: A\r\n".to_vec();
+        lower_name(&mut short, 0, 4);
+        assert_eq!(short, b"host: A\r\n");
     }
 }

@@ -273,7 +273,7 @@ async fn http_phase(
                 let keep = forward::handle(
                     &cx,
                     (&mut client, wait_timer.as_mut()),
-                    *head,
+                    head,
                     &mut rec,
                     started,
                 )
