@@ -93,7 +93,35 @@ pub enum BodyKind {
 }
 
 /// Parses a request head at the start of `buf`. `Ok(None)`: need more bytes.
+///
+/// The usual head ([`parse_request_plain`]) is read in one pass; anything else (and any
+/// error) goes to httparse.
 pub fn parse_request(
+    buf: &[u8],
+    limits: Limits,
+) -> Result<Option<(RequestHead, usize)>, ParseError> {
+    match parse_request_plain(buf, limits) {
+        Some(done) => Ok(Some(done)),
+        None => parse_request_httparse(buf, limits),
+    }
+}
+
+/// [`parse_request`], also telling whether the head was read by the one-pass reader
+/// ([`parse_request_plain`]): such a head passes every line-level rule of
+/// [`crate::hardening::check_head_bytes`] (its grammar is a subset of that function's
+/// fast path; a test checks it), so the caller need not check its bytes again.
+pub fn parse_request_plain_or_not(
+    buf: &[u8],
+    limits: Limits,
+) -> Result<Option<(RequestHead, usize, bool)>, ParseError> {
+    match parse_request_plain(buf, limits) {
+        Some((head, len)) => Ok(Some((head, len, true))),
+        None => Ok(parse_request_httparse(buf, limits)?.map(|(head, len)| (head, len, false))),
+    }
+}
+
+/// [`parse_request`] by httparse.
+fn parse_request_httparse(
     buf: &[u8],
     limits: Limits,
 ) -> Result<Option<(RequestHead, usize)>, ParseError> {
@@ -142,7 +170,217 @@ pub fn parse_request(
 }
 
 /// Parses a response head at the start of `buf`. `Ok(None)`: need more bytes.
+///
+/// The usual head (see [`parse_response_plain`]) is read in one pass; anything else goes
+/// to httparse.
 pub fn parse_response(buf: &[u8]) -> Result<Option<(ResponseHead, usize)>, ParseError> {
+    match parse_response_plain(buf) {
+        Some(done) => Ok(Some(done)),
+        None => parse_response_httparse(buf),
+    }
+}
+
+/// A complete response head in the form servers send: `HTTP/1.0` or `HTTP/1.1`, one
+/// space, a three-digit status from 100, one space, a non-empty reason of VCHAR, SP and
+/// HTAB, CRLF; then lines `name: value` CRLF (a `tchar` name, one space, a value of
+/// VCHAR, SP and HTAB that starts and ends with a VCHAR), at most [`MAX_HEADERS`], and
+/// the empty line. Read in one pass, the fields built from the section as it is (as
+/// [`Fields::parse`] does for such lines). `None` for anything else: an incomplete head,
+/// other spacing, obs-text, bare LF, folding, an empty value... which httparse then reads.
+/// What this accepts, httparse accepts with the same result (a differential test checks
+/// it); httparse plus the second pass over its lines were ~1,300 instructions for the
+/// two-field response of `ka64`.
+fn parse_response_plain(buf: &[u8]) -> Option<(ResponseHead, usize)> {
+    let start: [u8; 13] = buf.get(..13)?.try_into().ok()?;
+    let word = u64::from_le_bytes([
+        start[0], start[1], start[2], start[3], start[4], start[5], start[6], start[7],
+    ]);
+    let version = if word == u64::from_le_bytes(*b"HTTP/1.1") {
+        Version::HTTP_11
+    } else if word == u64::from_le_bytes(*b"HTTP/1.0") {
+        Version::HTTP_10
+    } else {
+        return None;
+    };
+    let [b' ', d1 @ b'1'..=b'9', d2 @ b'0'..=b'9', d3 @ b'0'..=b'9', b' '] = start[8..13] else {
+        return None;
+    };
+    let code = u16::from(d1 - b'0') * 100 + u16::from(d2 - b'0') * 10 + u16::from(d3 - b'0');
+    let i = 13 + plain_run(&buf[13..]);
+    if i == 13 || buf.get(i..i + 2) != Some(b"\r\n") {
+        return None;
+    }
+    let reason = &buf[13..i];
+    let first = i + 2;
+    let (lines, pos, end) = plain_section(buf, first, MAX_HEADERS)?;
+    let status = StatusCode::from_u16(code).ok()?;
+    // As below: the canonical reason is not copied.
+    let reason = match std::str::from_utf8(reason).ok()? {
+        r if Some(r) == status.canonical_reason() => String::new(),
+        r => r.to_owned(),
+    };
+    let headers = Fields::from_plain(&buf[first..pos], lines);
+    Some((
+        ResponseHead {
+            status,
+            reason,
+            version,
+            headers,
+        },
+        end,
+    ))
+}
+
+/// The header section from `first` when every line is `name: value` CRLF as
+/// [`parse_response_plain`] describes, at most `max` of them, followed by the empty line:
+/// the lines (offsets from `first`), the end of the last line and the end of the head.
+fn plain_section(buf: &[u8], first: usize, max: usize) -> Option<(Vec<Line>, usize, usize)> {
+    let mut pos = first;
+    let mut lines = Vec::with_capacity(8);
+    let end = loop {
+        let rest = buf.get(pos..)?;
+        if rest.first() == Some(&b'\r') {
+            if rest.get(1) != Some(&b'\n') {
+                return None;
+            }
+            break pos + 2;
+        }
+        let name = rest.iter().position(|&b| !crate::hardening::is_tchar(b))?;
+        if name == 0 || rest[name] != b':' || rest.get(name + 1) != Some(&b' ') {
+            return None;
+        }
+        let value = rest.get(name + 2..)?;
+        let len = plain_run(value);
+        if len == 0
+            || !(b'!'..=b'~').contains(&value[0])
+            || matches!(value[len - 1], b' ' | b'\t')
+            || value.get(len..len + 2) != Some(b"\r\n")
+            || lines.len() == max
+        {
+            return None;
+        }
+        let colon = pos + name;
+        let next = colon + 2 + len + 2;
+        lines.push(Line {
+            start: (pos - first) as u32,
+            colon: (colon - first) as u32,
+            end: (next - first) as u32,
+            kind: Known::Other,
+        });
+        pos = next;
+    };
+    Some((lines, pos, end))
+}
+
+/// VCHAR, SP or HTAB: what the one-pass readers take in values and reasons.
+fn plain_byte(b: u8) -> bool {
+    b == b'\t' || (b' '..=b'~').contains(&b)
+}
+
+/// The number of [`plain_byte`]s at the start of `s`: eight at a time while a word holds
+/// none below SP, no DEL and no byte from 0x80, then byte by byte.
+fn plain_run(s: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while let Some(w) = s.get(i..i + 8) {
+        let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        // A byte below 0x20 (exact as a presence test), a DEL (a zero byte of w ^ 0x7f..)
+        // or a byte from 0x80.
+        let below_space = w.wrapping_sub(ONES * 0x20) & !w;
+        let del = w ^ (ONES * 0x7f);
+        let del = del.wrapping_sub(ONES) & !del;
+        if (below_space | del | w) & HIGH != 0 {
+            break;
+        }
+        i += 8;
+    }
+    i + s[i..].iter().take_while(|&&b| plain_byte(b)).count()
+}
+
+/// Target bytes the one-pass request reader takes: RFC 3986 unreserved and reserved
+/// characters and `%` (everything else goes to httparse).
+const fn plain_target(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+                | b':'
+                | b'@'
+                | b'/'
+                | b'?'
+                | b'%'
+        )
+}
+
+static PLAIN_TARGET: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = plain_target(b as u8);
+        b += 1;
+    }
+    t
+};
+
+/// [`parse_request`] for the usual head: `METHOD target HTTP/1.x` CRLF (a `tchar`
+/// method, a target of [`plain_target_byte`]s, single spaces), then the header section of
+/// [`plain_section`] within `limits`. `None` for anything else, httparse then reads it
+/// (a differential test checks that what this takes, httparse reads the same way).
+fn parse_request_plain(buf: &[u8], limits: Limits) -> Option<(RequestHead, usize)> {
+    let i = buf.iter().position(|&b| !crate::hardening::is_tchar(b))?;
+    if i == 0 || buf[i] != b' ' {
+        return None;
+    }
+    let method = &buf[..i];
+    let t = i + 1;
+    let j = t + buf[t..]
+        .iter()
+        .position(|&b| !PLAIN_TARGET[usize::from(b)])?;
+    if j == t || buf[j] != b' ' {
+        return None;
+    }
+    let target = &buf[t..j];
+    let tail: [u8; 10] = buf.get(j + 1..j + 11)?.try_into().ok()?;
+    let version = match &tail {
+        b"HTTP/1.1\r\n" => Version::HTTP_11,
+        b"HTTP/1.0\r\n" => Version::HTTP_10,
+        _ => return None,
+    };
+    let first = j + 11;
+    let (lines, pos, end) = plain_section(buf, first, limits.max_headers)?;
+    if end > limits.max_head {
+        return None;
+    }
+    let method = Method::from_bytes(method).ok()?;
+    let uri: Uri = std::str::from_utf8(target).ok()?.parse().ok()?;
+    let headers = Fields::from_plain(&buf[first..pos], lines);
+    Some((
+        RequestHead {
+            method,
+            uri,
+            version,
+            headers,
+        },
+        end,
+    ))
+}
+
+/// [`parse_response`] by httparse.
+fn parse_response_httparse(buf: &[u8]) -> Result<Option<(ResponseHead, usize)>, ParseError> {
     let mut raw = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut res = httparse::Response::new(&mut []);
     let parsed = httparse::ParserConfig::default()
@@ -650,7 +888,14 @@ impl Fields {
             });
             pos = end + 2;
         }
-        let mut buf = input[first..pos].to_vec();
+        Ok(Fields::from_plain(&input[first..pos], lines))
+    }
+
+    /// The fields of `section`, lines `name: value\r\n` one after the other as `lines`
+    /// delimit them (offsets into `section`; kinds not set yet): copied at once, names
+    /// lower-cased and tagged.
+    fn from_plain(section: &[u8], mut lines: Vec<Line>) -> Fields {
+        let mut buf = section.to_vec();
         let mut present = 0;
         for l in &mut lines {
             let (start, colon) = (l.start as usize, l.colon as usize);
@@ -658,7 +903,7 @@ impl Fields {
             l.kind = Known::of(&buf[start..colon]);
             present |= l.kind.bit();
         }
-        Ok(Fields::parsed(buf, lines, present))
+        Fields::parsed(buf, lines, present)
     }
 
     /// Fields just parsed: lines in order, no map built yet.
@@ -1175,5 +1420,196 @@ mod tests {
         let mut short = b"HoST: A\r\n".to_vec();
         lower_name(&mut short, 0, 4);
         assert_eq!(short, b"host: A\r\n");
+    }
+
+    /// What the one-pass response reader takes, httparse reads the same way: status,
+    /// reason, version, length, fields (serialisation and known names). Mutations and
+    /// truncations of usual heads; the reader must also take the usual ones at all.
+    #[test]
+    fn plain_response_reader_agrees_with_httparse() {
+        let heads: [&[u8]; 8] = [
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Length: 13\r\n\r\nHello, world!",
+            b"HTTP/1.0 404 Not Found\r\nServer: x\r\nConnection: close\r\n\r\n",
+            b"HTTP/1.1 204 No Content\r\n\r\n",
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+            b"HTTP/1.1 299 Custom\tReason \r\nX-A: a\tb\r\nSET-COOKIE: a=1; Path=/\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nA: b\r\n\r\n",
+            b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nx-y-z: :: \"q\" ::\r\n\r\n",
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\n",
+        ];
+        let same = |input: &[u8]| {
+            let Some((fast, n)) = parse_response_plain(input) else {
+                return false;
+            };
+            let Ok(Some((slow, m))) = parse_response_httparse(input) else {
+                panic!(
+                    "httparse refused what the plain reader took: {:?}",
+                    String::from_utf8_lossy(input)
+                );
+            };
+            let show = String::from_utf8_lossy(input);
+            assert_eq!(
+                (n, fast.status, fast.version),
+                (m, slow.status, slow.version),
+                "{show:?}"
+            );
+            assert_eq!(fast.reason, slow.reason, "{show:?}");
+            assert_eq!(fast.headers.present, slow.headers.present, "{show:?}");
+            assert_eq!(fast.headers.pairs(), slow.headers.pairs(), "{show:?}");
+            let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
+            write_response_head(
+                &mut a,
+                fast.version,
+                fast.status,
+                &fast.reason,
+                &fast.headers,
+            );
+            write_response_head(
+                &mut b,
+                slow.version,
+                slow.status,
+                &slow.reason,
+                &slow.headers,
+            );
+            assert_eq!(a, b, "{show:?}");
+            true
+        };
+        for h in heads {
+            assert!(same(h), "{:?}", String::from_utf8_lossy(h));
+            for cut in 0..h.len() {
+                same(&h[..cut]);
+            }
+        }
+        let bytes = [
+            b' ', b'\t', b'\r', b'\n', b':', 0x7f, 0x80, 0xff, 0, b'A', b'z', b'0', b'9', b'/',
+            b'"', b'.', b'(',
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let (mut taken, mut tried) = (0, 0);
+        for _ in 0..crate::hardening::test_cases(20_000) {
+            let base = heads[(next() % heads.len() as u64) as usize];
+            let mut input = base.to_vec();
+            for _ in 0..=(next() % 3) {
+                let at = (next() % input.len() as u64) as usize;
+                let b = bytes[(next() % bytes.len() as u64) as usize];
+                match next() % 3 {
+                    0 => input[at] = b,
+                    1 => input.insert(at, b),
+                    _ => {
+                        input.remove(at);
+                    }
+                }
+            }
+            tried += 1;
+            taken += usize::from(same(&input));
+        }
+        // Both kinds of outcome were exercised.
+        assert!(taken > tried / 20 && taken < tried, "{taken} of {tried}");
+    }
+
+    /// The same for requests, under the default limits and small ones.
+    #[test]
+    fn plain_request_reader_agrees_with_httparse() {
+        let heads: [&[u8]; 7] = [
+            b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n",
+            b"GET /a/b?c=d&e=%20f HTTP/1.1\r\nHost: example.com\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n",
+            b"POST /submit HTTP/1.0\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello",
+            b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"GET http://example.com:80/x HTTP/1.1\r\nHost: example.com:80\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n\r\n",
+            b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+            b"GET /~user/(x)/;p=1 HTTP/1.1\r\nX-Forwarded-For: 10.0.0.1\r\nCookie: a=1; b=2\r\nTransfer-Encoding: chunked\r\n\r\n",
+        ];
+        let limits = [Limits::default(), Limits::new(Some(64), Some(2))];
+        let same = |input: &[u8], limits: Limits| {
+            let Some((fast, n)) = parse_request_plain(input, limits) else {
+                return false;
+            };
+            let show = String::from_utf8_lossy(input);
+            // The caller skips the line-level checks for what this reader takes.
+            assert!(
+                crate::hardening::check_head_bytes(&input[..n]).is_ok(),
+                "{show:?}"
+            );
+            let Ok(Some((slow, m))) = parse_request_httparse(input, limits) else {
+                panic!("httparse refused what the plain reader took: {show:?}");
+            };
+            assert_eq!(
+                (n, &fast.method, fast.version),
+                (m, &slow.method, slow.version),
+                "{show:?}"
+            );
+            assert_eq!(fast.uri, slow.uri, "{show:?}");
+            assert_eq!(fast.headers.present, slow.headers.present, "{show:?}");
+            assert_eq!(fast.headers.pairs(), slow.headers.pairs(), "{show:?}");
+            let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
+            write_request_head(&mut a, &fast, |_| {});
+            write_request_head(&mut b, &slow, |_| {});
+            assert_eq!(a, b, "{show:?}");
+            true
+        };
+        for h in heads {
+            assert!(
+                same(h, Limits::default()),
+                "{:?}",
+                String::from_utf8_lossy(h)
+            );
+            for cut in 0..h.len() {
+                for l in limits {
+                    same(&h[..cut], l);
+                }
+            }
+        }
+        let bytes = [
+            b' ', b'\t', b'\r', b'\n', b':', 0x7f, 0x80, 0xff, 0, b'A', b'z', b'0', b'/', b'"',
+            b'%', b'#', b'<', b'{', b'\\', b'?', b'@', b'[',
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let (mut taken, mut tried) = (0, 0);
+        for _ in 0..crate::hardening::test_cases(20_000) {
+            let base = heads[(next() % heads.len() as u64) as usize];
+            let mut input = base.to_vec();
+            for _ in 0..=(next() % 3) {
+                let at = (next() % input.len() as u64) as usize;
+                let b = bytes[(next() % bytes.len() as u64) as usize];
+                match next() % 3 {
+                    0 => input[at] = b,
+                    1 => input.insert(at, b),
+                    _ => {
+                        input.remove(at);
+                    }
+                }
+            }
+            let l = limits[(next() % 2) as usize];
+            tried += 1;
+            taken += usize::from(same(&input, l));
+        }
+        assert!(taken > tried / 20 && taken < tried, "{taken} of {tried}");
+    }
+
+    #[test]
+    fn plain_run_counts_plain_bytes() {
+        for bad in [0u8, b'\r', b'\n', 0x1f, 0x7f, 0x80, 0xff] {
+            for len in 0..30 {
+                for at in 0..=len {
+                    let mut s: Vec<u8> = (0..len).map(|i| b" \tAz~!0"[i % 7]).collect();
+                    if at < len {
+                        s[at] = bad;
+                    }
+                    assert_eq!(plain_run(&s), at, "bad {bad:#x} len {len} at {at}");
+                }
+            }
+        }
     }
 }

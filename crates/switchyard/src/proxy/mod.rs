@@ -442,10 +442,13 @@ async fn read_head(
     }
     let deadline = http_request.map(|d| start + d);
     loop {
-        match h1::parse_request(&client.buf, cx.snap.limits) {
-            Ok(Some((head, len))) => {
-                if let Err(r) = crate::hardening::check_head_bytes(&client.buf[..len]) {
-                    return (HeadRead::Rejected(r), start, start_at);
+        match h1::parse_request_plain_or_not(&client.buf, cx.snap.limits) {
+            Ok(Some((head, len, plain))) => {
+                // A head of the one-pass reader already meets every line-level rule.
+                if !plain {
+                    if let Err(r) = crate::hardening::check_head_bytes(&client.buf[..len]) {
+                        return (HeadRead::Rejected(r), start, start_at);
+                    }
                 }
                 client.buf.advance(len);
                 return (HeadRead::Head(Box::new(head), at_once), start, start_at);
