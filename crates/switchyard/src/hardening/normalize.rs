@@ -61,6 +61,7 @@ fn already_normal(path: &[u8]) -> bool {
 
 /// [`already_normal`] on the path part of `path?query` (up to the first `?`), without
 /// splitting first: the usual request takes one pass and no other work.
+#[inline]
 fn normal_up_to_query(pq: &[u8]) -> bool {
     let mut prev = 0;
     for &c in pq {
@@ -76,10 +77,16 @@ fn normal_up_to_query(pq: &[u8]) -> bool {
 }
 
 /// [`default_path`] applied to the path part of an origin-form `path?query`.
+#[inline]
 pub fn default_path_and_query(pq: &str) -> Cow<'_, str> {
     if normal_up_to_query(pq.as_bytes()) {
         return Cow::Borrowed(pq);
     }
+    normalize_path_and_query(pq)
+}
+
+/// [`default_path_and_query`] for a path some step may change.
+fn normalize_path_and_query(pq: &str) -> Cow<'_, str> {
     let (path, query) = match pq.find('?') {
         Some(i) => (&pq[..i], Some(&pq[i..])),
         None => (pq, None),
