@@ -7,6 +7,28 @@ import { BASE, until } from "./harness.mjs";
 export const ENGINE_PATH = "/engine.io";
 
 /**
+ * What an Engine.IO transport error says beyond its message. engine.io-client wraps a failed
+ * polling request as `xhr post error` / `xhr poll error` with the XHR status as `description`
+ * (0 when the request never got a response: the socket error is then the XHR's `statusText`)
+ * and the XHR as `context`; a WebSocket error carries the error event.
+ */
+export function describeError(err) {
+  if (!err || err.type !== "TransportError") return err?.message ?? String(err);
+  const parts = [err.message];
+  const d = err.description;
+  if (typeof d === "number") parts.push(`status ${d}`);
+  else if (d) parts.push(String(d.message ?? d.error?.message ?? d));
+  const xhr = err.context;
+  if (xhr && typeof xhr === "object") {
+    const cause = xhr.statusText;
+    if (cause && typeof cause === "object") parts.push(`${cause.code ?? ""} ${cause.message ?? ""}`.trim());
+    const text = typeof xhr.responseText === "string" && !(cause && typeof cause === "object") ? xhr.responseText : "";
+    if (text) parts.push(`body ${JSON.stringify(text.slice(0, 200))}`);
+  }
+  return parts.join(": ");
+}
+
+/**
  * Connects a socket.io-client socket through the balancer and resolves once it is connected
  * (and, with `upgraded: true`, once the transport is WebSocket). Every socket gets its own
  * Manager (forceNew), hence its own Engine.IO session and cookie jar.
@@ -32,13 +54,17 @@ export function connect({
   if (transports) opts.transports = transports;
   if (cookie) opts.extraHeaders = { cookie };
   const sock = io(`${BASE}${ns === "/" ? "" : ns}`, opts);
-  sock.events = { connect: 0, disconnect: [], connectError: [], upgrade: null };
+  // `disconnectDetails`: what a transport error said (see describeError), for assertion messages.
+  sock.events = { connect: 0, disconnect: [], disconnectDetails: [], connectError: [], upgrade: null };
   // The upgrade may finish before `connect`: listen on the Manager's open.
   sock.io.on("open", () => {
     sock.io.engine.once("upgrade", (t) => { sock.events.upgrade = t.name; });
   });
   sock.on("connect", () => { sock.events.connect += 1; });
-  sock.on("disconnect", (reason) => sock.events.disconnect.push(reason));
+  sock.on("disconnect", (reason, details) => {
+    sock.events.disconnect.push(reason);
+    if (details) sock.events.disconnectDetails.push(describeError(details));
+  });
   sock.on("connect_error", (err) => sock.events.connectError.push(err.message));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -60,6 +86,8 @@ export function connect({
     if (!reconnection) {
       sock.once("connect_error", (err) => {
         clearTimeout(timer);
+        // Read before close(): the failed request's XHR is still as it answered.
+        if (err?.type === "TransportError") err.message = describeError(err);
         sock.close();
         reject(err);
       });
@@ -74,8 +102,16 @@ export async function connectMany(n, opts) {
   return socks;
 }
 
+/**
+ * How long an acknowledgement may take. Generous on purpose: the tests check where answers
+ * come from, not how fast, and a shared machine stalls now and then (a whole-machine pause of
+ * 5.5 s was measured on the CI VM: every process stopped, then the acks arrived), which a 5 s
+ * limit turned into "operation has timed out". A lost acknowledgement still fails.
+ */
+export const ACK_TIMEOUT_MS = 15000;
+
 /** Asks the node that holds `sock` who it is: { node, transport, user, id }. */
-export function whoami(sock, ms = 5000) {
+export function whoami(sock, ms = ACK_TIMEOUT_MS) {
   return sock.timeout(ms).emitWithAck("whoami");
 }
 

@@ -8,9 +8,11 @@
 //   E2E_CONFIG          balancer configuration (default <repo>/../shared/seed/haproxy.cfg)
 //   E2E_REDIS_URL       Redis for topologies started with { redis: true }
 //   E2E_ARTIFACTS       where logs and screenshots go (default <repo>/artifacts)
+//   E2E_ACCESS_LOG      1 (default): the balancer logs every request (HAProxy's httplog format)
+//                       to its balancer.log; 0: the configuration as it is
 import { spawn } from "node:child_process";
 import { createConnection } from "node:net";
-import { appendFileSync, mkdirSync, openSync, readFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -33,6 +35,68 @@ export const SOCKET_NODES = [
 export const cookieOf = (node) => SOCKET_NODES.find((n) => n.name === node).cookie;
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The balancer's configuration: E2E_CONFIG plus an access log on stdout (`log stdout format raw`,
+ * `option httplog`), so that balancer.log says what the balancer answered to every request
+ * (status, timers, termination state, persistence cookie flags) when a test fails. The seed
+ * configuration logs nothing; without this a failed request left no trace on the balancer side.
+ * Written into the test file's log directory; E2E_ACCESS_LOG=0 runs E2E_CONFIG unchanged.
+ */
+export function withAccessLog(text) {
+  const lines = text.split("\n");
+  const out = [];
+  let hasGlobal = false;
+  let hasDefaults = false;
+  for (const line of lines) {
+    out.push(line);
+    if (/^global\b/.test(line)) {
+      hasGlobal = true;
+      out.push("    log stdout format raw local0");
+    } else if (/^defaults\b/.test(line)) {
+      hasDefaults = true;
+      out.push("    log global", "    option httplog");
+    }
+  }
+  if (!hasDefaults) {
+    // Sections inherit nothing: each frontend gets the log lines itself.
+    for (let i = out.length - 1; i >= 0; i--) {
+      if (/^frontend\b/.test(out[i])) out.splice(i + 1, 0, "    log global", "    option httplog");
+    }
+  }
+  if (!hasGlobal) out.unshift("global", "    log stdout format raw local0", "");
+  return out.join("\n");
+}
+
+function balancerConfig(logDir) {
+  if (process.env.E2E_ACCESS_LOG === "0") return CONFIG;
+  const path = join(logDir, "balancer.cfg");
+  writeFileSync(path, withAccessLog(readFileSync(CONFIG, "utf8")));
+  return path;
+}
+
+/**
+ * Watches this process's event loop: a timer due every 100 ms that fires a second or more late
+ * means the process did not run (a machine overloaded or paused: on the CI VM every process
+ * once stopped for 5.5 s). Each stall goes to `stalls.log` in the log directory and to stderr,
+ * so that a timeout after one is recognised as the machine's, not the code under test's.
+ */
+function watchStalls(logDir, label) {
+  const log = join(logDir, "stalls.log");
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    const late = now - last - 100;
+    last = now;
+    if (late >= 1000) {
+      const line = `${new Date().toISOString()} ${label}: this test process was stalled ${(late / 1000).toFixed(1)} s (machine overloaded or paused)`;
+      appendFileSync(log, `${line}\n`);
+      process.stderr.write(`e2e: ${line}\n`);
+    }
+  }, 100);
+  timer.unref();
+  return () => clearInterval(timer);
+}
 
 /** Resolves once 127.0.0.1:port accepts a TCP connection. */
 function canConnect(port) {
@@ -136,13 +200,16 @@ export async function startTopology({ redis = true, redisUrl, label = "topology"
   for (const n of SOCKET_NODES) {
     procs.set(n.name, new Proc(n.name, app, ["socket", "--port", String(n.port), "--node-name", n.name, ...redisArgs, ...pingArgs, ...socketArgs], n.port, logDir));
   }
+  const config = balancerConfig(logDir);
   const lb = LB === "haproxy"
-    ? new Proc("balancer", "/usr/sbin/haproxy", ["-f", CONFIG, "-db"], 3000, logDir)
-    : new Proc("balancer", join(BIN_DIR, "switchyard"), ["-f", CONFIG], 3000, logDir);
+    ? new Proc("balancer", "/usr/sbin/haproxy", ["-f", config, "-db"], 3000, logDir)
+    : new Proc("balancer", join(BIN_DIR, "switchyard"), ["-f", config], 3000, logDir);
+  const unwatch = watchStalls(logDir, label);
   const topo = {
     procs,
     lb,
     async stop() {
+      unwatch();
       await Promise.all([lb, ...procs.values()].map((p) => p.stop()));
     },
     /** Kills one node (SIGKILL by default: a crash, not a shutdown). */

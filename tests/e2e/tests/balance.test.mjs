@@ -82,7 +82,7 @@ test("300 concurrent clients split evenly, mixed transports all stay sticky", as
     assert.deepEqual(again.nodes, nodes, "every client answered by the same node twice");
     for (const s of socks) {
       assert.deepEqual(s.events.connectError, []);
-      assert.deepEqual(s.events.disconnect, []);
+      assert.deepEqual(s.events.disconnect, [], s.events.disconnectDetails.join("; "));
     }
   } finally {
     closeAll(socks);
