@@ -10,9 +10,12 @@
 # client in crates/switchyard-app/web) and python-socketio in tests/e2e/.venv (requirements.txt).
 #
 # Environment: SWITCHYARD_BIN_DIR (default <repo>/target/debug), E2E_REDIS_PORT (26379),
-# E2E_REDIS_OUTAGE_PORT (26380), E2E_CONFIG (default <repo>/../shared/seed/haproxy.cfg). Artefacts (node logs, screenshot)
-# go to <repo>/artifacts/. Each test file starts and stops its own topology on the seed ports
-# 3000, 4000, 4001, 5000, 5001, which must be free.
+# E2E_REDIS_OUTAGE_PORT (26380), E2E_CONFIG (default <repo>/../shared/seed/haproxy.cfg),
+# E2E_ACCESS_LOG (1: the balancer runs E2E_CONFIG plus an access log, in balancer.log; 0: as is).
+# Artefacts (node and balancer logs, stalls.log, screenshots) go to <repo>/artifacts/. A rare
+# failure: tests/e2e/repeat.sh runs files again and again and keeps the failed runs' artefacts.
+# Each test file starts and stops its own topology on the seed ports 3000, 4000, 4001, 5000,
+# 5001, which must be free.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
