@@ -10,6 +10,7 @@
 //! [`Fields::map_mut`]. Framing follows RFC 9112 §6.3 strictly: anything ambiguous is a
 //! parse error, so a request we cannot frame never reaches a server.
 
+use std::cell::RefCell;
 use std::mem::MaybeUninit;
 use std::sync::{LazyLock, OnceLock};
 
@@ -101,7 +102,7 @@ pub fn parse_request(
     limits: Limits,
 ) -> Result<Option<(RequestHead, usize)>, ParseError> {
     match parse_request_plain(buf, limits) {
-        Some(done) => Ok(Some(done)),
+        Some((head, len)) => Ok(Some((*head, len))),
         None => parse_request_httparse(buf, limits),
     }
 }
@@ -109,14 +110,17 @@ pub fn parse_request(
 /// [`parse_request`], also telling whether the head was read by the one-pass reader
 /// ([`parse_request_plain`]): such a head passes every line-level rule of
 /// [`crate::hardening::check_head_bytes`] (its grammar is a subset of that function's
-/// fast path; a test checks it), so the caller need not check its bytes again.
+/// fast path; a test checks it), so the caller need not check its bytes again. The head
+/// is boxed where it is made (it is kept boxed while the request is handled).
 pub fn parse_request_plain_or_not(
     buf: &[u8],
     limits: Limits,
-) -> Result<Option<(RequestHead, usize, bool)>, ParseError> {
+) -> Result<Option<(Box<RequestHead>, usize, bool)>, ParseError> {
     match parse_request_plain(buf, limits) {
         Some((head, len)) => Ok(Some((head, len, true))),
-        None => Ok(parse_request_httparse(buf, limits)?.map(|(head, len)| (head, len, false))),
+        None => Ok(
+            parse_request_httparse(buf, limits)?.map(|(head, len)| (Box::new(head), len, false))
+        ),
     }
 }
 
@@ -214,10 +218,11 @@ fn parse_response_plain(buf: &[u8]) -> Option<(ResponseHead, usize)> {
     let first = i + 2;
     let (lines, pos, end) = plain_section(buf, first, MAX_HEADERS)?;
     let status = StatusCode::from_u16(code).ok()?;
-    // As below: the canonical reason is not copied.
-    let reason = match std::str::from_utf8(reason).ok()? {
-        r if Some(r) == status.canonical_reason() => String::new(),
-        r => r.to_owned(),
+    // As below: the canonical reason is not copied (compared as bytes: no UTF-8 check).
+    let reason = if Some(reason) == status.canonical_reason().map(str::as_bytes) {
+        String::new()
+    } else {
+        std::str::from_utf8(reason).ok()?.to_owned()
     };
     let headers = Fields::from_plain(&buf[first..pos], lines);
     Some((
@@ -236,7 +241,7 @@ fn parse_response_plain(buf: &[u8]) -> Option<(ResponseHead, usize)> {
 /// the lines (offsets from `first`), the end of the last line and the end of the head.
 fn plain_section(buf: &[u8], first: usize, max: usize) -> Option<(Vec<Line>, usize, usize)> {
     let mut pos = first;
-    let mut lines = Vec::with_capacity(8);
+    let mut lines = spare_lines();
     let end = loop {
         let rest = buf.get(pos..)?;
         if rest.first() == Some(&b'\r') {
@@ -245,8 +250,8 @@ fn plain_section(buf: &[u8], first: usize, max: usize) -> Option<(Vec<Line>, usi
             }
             break pos + 2;
         }
-        let name = rest.iter().position(|&b| !crate::hardening::is_tchar(b))?;
-        if name == 0 || rest[name] != b':' || rest.get(name + 1) != Some(&b' ') {
+        let name = name_len(rest)?;
+        if name == 0 || rest.get(name + 1) != Some(&b' ') {
             return None;
         }
         let value = rest.get(name + 2..)?;
@@ -277,25 +282,63 @@ fn plain_byte(b: u8) -> bool {
     b == b'\t' || (b' '..=b'~').contains(&b)
 }
 
-/// The number of [`plain_byte`]s at the start of `s`: eight at a time while a word holds
-/// none below SP, no DEL and no byte from 0x80, then byte by byte.
+/// The number of [`plain_byte`]s at the start of `s`, eight bytes at a time: in a word
+/// holding a byte below SP, a DEL or a byte from 0x80, the first such byte is found from
+/// the word's flags (the lowest flag is exact); an HTAB is stepped over.
 fn plain_run(s: &[u8]) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let mut i = 0;
     while let Some(w) = s.get(i..i + 8) {
         let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-        // A byte below 0x20 (exact as a presence test), a DEL (a zero byte of w ^ 0x7f..)
-        // or a byte from 0x80.
         let below_space = w.wrapping_sub(ONES * 0x20) & !w;
         let del = w ^ (ONES * 0x7f);
         let del = del.wrapping_sub(ONES) & !del;
-        if (below_space | del | w) & HIGH != 0 {
-            break;
+        let flags = (below_space | del | w) & HIGH;
+        if flags == 0 {
+            i += 8;
+            continue;
         }
-        i += 8;
+        let at = i + (flags.trailing_zeros() / 8) as usize;
+        if s[at] != b'\t' {
+            return at;
+        }
+        i = at + 1;
     }
     i + s[i..].iter().take_while(|&&b| plain_byte(b)).count()
+}
+
+/// The length of the field name at the start of `s`, when a `:` follows it: a run of
+/// letters, digits and `-` is measured eight bytes at a time, any other `tchar` byte by
+/// byte. `None` when no `:` follows the `tchar`s (or `s` ends first).
+fn name_len(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Per byte below 0x80: high bit set when the byte is within lo..=hi (no carry crosses
+    // bytes).
+    let within = |w: u64, lo: u64, hi: u64| {
+        w.wrapping_add(ONES * (0x80 - lo)) & !w.wrapping_add(ONES * (0x7f - hi))
+    };
+    let mut i = 0;
+    while let Some(b) = s.get(i..i + 8) {
+        let w = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+        let ok = (within(w, 0x61, 0x7a)
+            | within(w, 0x41, 0x5a)
+            | within(w, 0x30, 0x39)
+            | within(w, 0x2d, 0x2d))
+            & !w
+            & HIGH;
+        if ok == HIGH {
+            i += 8;
+            continue;
+        }
+        i += ((!ok & HIGH).trailing_zeros() / 8) as usize;
+        break;
+    }
+    let n = i + s[i..]
+        .iter()
+        .position(|&b| !crate::hardening::is_tchar(b))?;
+    (s[n] == b':').then_some(n)
 }
 
 /// Target bytes the one-pass request reader takes: RFC 3986 unreserved and reserved
@@ -326,30 +369,18 @@ const fn plain_target(b: u8) -> bool {
         )
 }
 
-static PLAIN_TARGET: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        t[b] = plain_target(b as u8);
-        b += 1;
-    }
-    t
-};
-
 /// [`parse_request`] for the usual head: `METHOD target HTTP/1.x` CRLF (a `tchar`
-/// method, a target of [`plain_target_byte`]s, single spaces), then the header section of
+/// method, a target of [`plain_target`] bytes, single spaces), then the header section of
 /// [`plain_section`] within `limits`. `None` for anything else, httparse then reads it
 /// (a differential test checks that what this takes, httparse reads the same way).
-fn parse_request_plain(buf: &[u8], limits: Limits) -> Option<(RequestHead, usize)> {
+fn parse_request_plain(buf: &[u8], limits: Limits) -> Option<(Box<RequestHead>, usize)> {
     let i = buf.iter().position(|&b| !crate::hardening::is_tchar(b))?;
     if i == 0 || buf[i] != b' ' {
         return None;
     }
     let method = &buf[..i];
     let t = i + 1;
-    let j = t + buf[t..]
-        .iter()
-        .position(|&b| !PLAIN_TARGET[usize::from(b)])?;
+    let j = t + buf[t..].iter().position(|&b| !plain_target(b))?;
     if j == t || buf[j] != b' ' {
         return None;
     }
@@ -366,15 +397,16 @@ fn parse_request_plain(buf: &[u8], limits: Limits) -> Option<(RequestHead, usize
         return None;
     }
     let method = Method::from_bytes(method).ok()?;
-    let uri: Uri = std::str::from_utf8(target).ok()?.parse().ok()?;
+    // What `str::parse` does, without its UTF-8 check (the bytes are ASCII).
+    let uri = Uri::try_from(target).ok()?;
     let headers = Fields::from_plain(&buf[first..pos], lines);
     Some((
-        RequestHead {
+        Box::new(RequestHead {
             method,
             uri,
             version,
             headers,
-        },
+        }),
         end,
     ))
 }
@@ -895,7 +927,7 @@ impl Fields {
     /// delimit them (offsets into `section`; kinds not set yet): copied at once, names
     /// lower-cased and tagged.
     fn from_plain(section: &[u8], mut lines: Vec<Line>) -> Fields {
-        let mut buf = section.to_vec();
+        let mut buf = spare_buf(section);
         let mut present = 0;
         for l in &mut lines {
             let (start, colon) = (l.start as usize, l.colon as usize);
@@ -1059,10 +1091,74 @@ impl Fields {
 
 impl From<HeaderMap> for Fields {
     fn from(map: HeaderMap) -> Self {
-        Fields {
-            map: Some(Box::new(map)),
-            ..Fields::default()
+        let mut f = Fields::default();
+        f.map = Some(Box::new(map));
+        f
+    }
+}
+
+/// Vectors of dropped [`Fields`] kept for the next heads of the thread: every request
+/// makes two `Fields` (request and response head) of two vectors each, and taking them
+/// from here costs less than the allocator's generic path (~60 instructions per vector,
+/// allocation and release). Bounded: [`SPARE_COUNT`] of each kind, byte vectors up to
+/// [`SPARE_BYTES`], line vectors of 8 to 32 lines.
+struct Spare {
+    lines: Vec<Vec<Line>>,
+    bufs: Vec<Vec<u8>>,
+}
+
+const SPARE_COUNT: usize = 16;
+const SPARE_BYTES: usize = 1024;
+/// The capacity of a new line vector of the one-pass readers.
+const SPARE_LINES: usize = 8;
+
+thread_local! {
+    static SPARE: RefCell<Spare> = const {
+        RefCell::new(Spare {
+            lines: Vec::new(),
+            bufs: Vec::new(),
+        })
+    };
+}
+
+/// An empty line vector with room for [`SPARE_LINES`] lines.
+fn spare_lines() -> Vec<Line> {
+    SPARE
+        .with(|s| s.borrow_mut().lines.pop())
+        .unwrap_or_else(|| Vec::with_capacity(SPARE_LINES))
+}
+
+/// `section` in a byte vector.
+fn spare_buf(section: &[u8]) -> Vec<u8> {
+    match SPARE.with(|s| s.borrow_mut().bufs.pop()) {
+        Some(mut buf) => {
+            buf.extend_from_slice(section);
+            buf
         }
+        None => section.to_vec(),
+    }
+}
+
+impl Drop for Fields {
+    fn drop(&mut self) {
+        let lines = (SPARE_LINES..=32).contains(&self.lines.capacity());
+        let buf = (1..=SPARE_BYTES).contains(&self.buf.capacity());
+        if !lines && !buf {
+            return;
+        }
+        let _ = SPARE.try_with(|s| {
+            let mut s = s.borrow_mut();
+            if lines && s.lines.len() < SPARE_COUNT {
+                let mut l = std::mem::take(&mut self.lines);
+                l.clear();
+                s.lines.push(l);
+            }
+            if buf && s.bufs.len() < SPARE_COUNT {
+                let mut b = std::mem::take(&mut self.buf);
+                b.clear();
+                s.bufs.push(b);
+            }
+        });
     }
 }
 
@@ -1422,6 +1518,81 @@ mod tests {
         assert_eq!(short, b"host: A\r\n");
     }
 
+    /// Runs `check` over random mutations of `heads` (up to three bytes replaced, inserted
+    /// or removed; `check` also gets a random number): how many it returned true for, of
+    /// how many.
+    fn mutations(
+        heads: &[&[u8]],
+        mut seed: u64,
+        mut check: impl FnMut(&[u8], u64) -> bool,
+    ) -> (usize, usize) {
+        let bytes = [
+            b' ', b'\t', b'\r', b'\n', b':', 0x7f, 0x80, 0xff, 0, b'A', b'z', b'0', b'9', b'/',
+            b'"', b'.', b'(', b'%', b'#', b'<', b'{', b'\\', b'?', b'@', b'[', b'_',
+        ];
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let (mut taken, mut tried) = (0, 0);
+        for _ in 0..crate::hardening::test_cases(20_000) {
+            let mut input = heads[(next() % heads.len() as u64) as usize].to_vec();
+            for _ in 0..=(next() % 3) {
+                let at = (next() % input.len() as u64) as usize;
+                let b = bytes[(next() % bytes.len() as u64) as usize];
+                match next() % 3 {
+                    0 => input[at] = b,
+                    1 => input.insert(at, b),
+                    _ => {
+                        input.remove(at);
+                    }
+                }
+            }
+            tried += 1;
+            taken += usize::from(check(&input, next()));
+        }
+        (taken, tried)
+    }
+
+    #[test]
+    fn name_len_finds_the_colon_after_tchars() {
+        let reference = |s: &[u8]| {
+            let n = s.iter().position(|&b| !crate::hardening::is_tchar(b))?;
+            (s[n] == b':').then_some(n)
+        };
+        let alphabet = b"aZ09-_.!~:; \t\r\n\x00\x7f\x80\xff";
+        let letters = b"content-Length9";
+        let mut seed = 0x1234_5678_9abc_def1u64;
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 24) as usize;
+            let s: Vec<u8> = (0..len)
+                .map(|i| {
+                    let pick = (seed >> (i % 8 * 8)) as usize + i;
+                    // Mostly letters, so that long names occur.
+                    if !pick.is_multiple_of(4) {
+                        letters[pick % letters.len()]
+                    } else {
+                        alphabet[pick % alphabet.len()]
+                    }
+                })
+                .collect();
+            assert_eq!(
+                name_len(&s),
+                reference(&s),
+                "{:?}",
+                String::from_utf8_lossy(&s)
+            );
+        }
+        assert_eq!(name_len(b"Content-Length: 13\r\n"), Some(14));
+        assert_eq!(name_len(b"X-Forwarded-For-Long-Name: 1"), Some(25));
+        assert_eq!(name_len(b"Bad Name: 1"), None);
+    }
+
     /// What the one-pass response reader takes, httparse reads the same way: status,
     /// reason, version, length, fields (serialisation and known names). Mutations and
     /// truncations of usual heads; the reader must also take the usual ones at all.
@@ -1480,36 +1651,7 @@ mod tests {
                 same(&h[..cut]);
             }
         }
-        let bytes = [
-            b' ', b'\t', b'\r', b'\n', b':', 0x7f, 0x80, 0xff, 0, b'A', b'z', b'0', b'9', b'/',
-            b'"', b'.', b'(',
-        ];
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
-        let (mut taken, mut tried) = (0, 0);
-        for _ in 0..crate::hardening::test_cases(20_000) {
-            let base = heads[(next() % heads.len() as u64) as usize];
-            let mut input = base.to_vec();
-            for _ in 0..=(next() % 3) {
-                let at = (next() % input.len() as u64) as usize;
-                let b = bytes[(next() % bytes.len() as u64) as usize];
-                match next() % 3 {
-                    0 => input[at] = b,
-                    1 => input.insert(at, b),
-                    _ => {
-                        input.remove(at);
-                    }
-                }
-            }
-            tried += 1;
-            taken += usize::from(same(&input));
-        }
-        // Both kinds of outcome were exercised.
+        let (taken, tried) = mutations(&heads, 0x9e37_79b9_7f4a_7c15, |input, _| same(input));
         assert!(taken > tried / 20 && taken < tried, "{taken} of {tried}");
     }
 
@@ -1565,36 +1707,9 @@ mod tests {
                 }
             }
         }
-        let bytes = [
-            b' ', b'\t', b'\r', b'\n', b':', 0x7f, 0x80, 0xff, 0, b'A', b'z', b'0', b'/', b'"',
-            b'%', b'#', b'<', b'{', b'\\', b'?', b'@', b'[',
-        ];
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
-        let (mut taken, mut tried) = (0, 0);
-        for _ in 0..crate::hardening::test_cases(20_000) {
-            let base = heads[(next() % heads.len() as u64) as usize];
-            let mut input = base.to_vec();
-            for _ in 0..=(next() % 3) {
-                let at = (next() % input.len() as u64) as usize;
-                let b = bytes[(next() % bytes.len() as u64) as usize];
-                match next() % 3 {
-                    0 => input[at] = b,
-                    1 => input.insert(at, b),
-                    _ => {
-                        input.remove(at);
-                    }
-                }
-            }
-            let l = limits[(next() % 2) as usize];
-            tried += 1;
-            taken += usize::from(same(&input, l));
-        }
+        let (taken, tried) = mutations(&heads, 0x2545_f491_4f6c_dd1d, |input, r| {
+            same(input, limits[(r % 2) as usize])
+        });
         assert!(taken > tried / 20 && taken < tried, "{taken} of {tried}");
     }
 
@@ -1611,5 +1726,31 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Dropped fields give their vectors to the next heads of the thread, which then read
+    /// as if they were new ones.
+    #[test]
+    fn spare_vectors_are_reused_cleanly() {
+        let long = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=UTF-8\r\nX-Long: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\nContent-Length: 2\r\n\r\nhi";
+        let short = b"HTTP/1.1 204 No Content\r\nA: b\r\n\r\n";
+        let count = || SPARE.with(|s| (s.borrow().lines.len(), s.borrow().bufs.len()));
+        drop(parse_response(long).unwrap().unwrap());
+        let before = count();
+        assert!(before.0 >= 1 && before.1 >= 1, "{before:?}");
+        let (head, _) = parse_response(short).unwrap().unwrap();
+        assert_eq!(count(), (before.0 - 1, before.1 - 1));
+        assert_eq!(head.headers.pairs(), vec![("a".to_owned(), b"b".to_vec())]);
+        let mut out = BytesMut::new();
+        write_response_head(
+            &mut out,
+            head.version,
+            head.status,
+            &head.reason,
+            &head.headers,
+        );
+        assert_eq!(&out[..], &b"HTTP/1.1 204 No Content\r\na: b\r\n\r\n"[..]);
+        drop(head);
+        assert_eq!(count(), before);
     }
 }

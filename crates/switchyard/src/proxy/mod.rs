@@ -451,7 +451,7 @@ async fn read_head(
                     }
                 }
                 client.buf.advance(len);
-                return (HeadRead::Head(Box::new(head), at_once), start, start_at);
+                return (HeadRead::Head(head, at_once), start, start_at);
             }
             Ok(None) => {}
             Err(h1::ParseError::TooLarge) => {
@@ -565,7 +565,13 @@ async fn head_bytes(
     (timer, now): (Pin<&mut Option<Sleep>>, Option<Instant>),
     slot: Option<&pressure::Guard>,
 ) -> Result<usize, IoError> {
-    let read = body::read_some_lazy_from(&mut client.stream, &mut client.buf, limit, timer, now);
+    let read = pin!(body::read_some_lazy_from(
+        &mut client.stream,
+        &mut client.buf,
+        limit,
+        timer,
+        now
+    ));
     pressure::read_or_evicted(slot, read).await
 }
 

@@ -47,7 +47,7 @@
 
 use std::cell::RefCell;
 use std::future::{poll_fn, Future};
-use std::pin::pin;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
@@ -164,15 +164,16 @@ impl Drop for Guard {
 /// `read`, unless the connection is evicted first: then `Err(Timeout)`, so
 /// that the head wait ends as if `timeout http-request` (or the keep-alive
 /// timeout) had expired.
+///
+/// `read` is pinned by the caller: moving the read future in and pinning it here copied it.
 pub async fn read_or_evicted(
     guard: Option<&Guard>,
-    read: impl Future<Output = Result<usize, IoError>>,
+    mut read: Pin<&mut impl Future<Output = Result<usize, IoError>>>,
 ) -> Result<usize, IoError> {
     let Some(g) = guard else {
         return read.await;
     };
     let e = &g.entry;
-    let mut read = pin!(read);
     poll_fn(|cx| {
         if e.evicted.load(Relaxed) {
             return Poll::Ready(Err(IoError::Timeout));
