@@ -268,7 +268,7 @@ impl FwrrGroup {
     }
 
     /// The group's weight of every server as `sync` computes it.
-    #[inline]
+    #[inline(always)]
     fn weight_in(group: Group, i: usize, s: &ServerState) -> i64 {
         // `group.contains(i, s)` then `eweight(s)`, reading the weight once.
         let member = match group {
@@ -286,7 +286,7 @@ impl FwrrGroup {
     /// server changed since the boundary (what `sync` would find), and the server has
     /// room and is not `avoid` (what `next_server` would skip). `None` leaves the replay
     /// position unchanged for [`Self::materialize`].
-    #[inline]
+    #[inline(always)]
     fn replay_next(
         &mut self,
         servers: &[Arc<ServerState>],
@@ -297,8 +297,8 @@ impl FwrrGroup {
             return None;
         }
         let mut unchanged = true;
-        for (i, s) in servers.iter().enumerate() {
-            unchanged &= self.pos[i].w == Self::weight_in(group, i, s);
+        for (i, (s, p)) in servers.iter().zip(&self.pos).enumerate() {
+            unchanged &= p.w == Self::weight_in(group, i, s);
         }
         let c = &mut self.cycle;
         let s = usize::from(*c.picks.get(c.at)?);
