@@ -25,6 +25,8 @@ use crate::backend::sticky::parse_cookie_header;
 #[derive(Debug)]
 pub struct CompiledAcls {
     acls: Vec<CompiledAcl>,
+    /// Whether some criterion reads request headers, decided once (asked per request).
+    reads_headers: bool,
 }
 
 #[derive(Debug)]
@@ -127,8 +129,15 @@ impl CompiledAcls {
                     .collect::<Result<_, _>>()?;
                 Ok(CompiledAcl { criteria })
             })
-            .collect::<Result<_, String>>()?;
-        Ok(CompiledAcls { acls })
+            .collect::<Result<Vec<CompiledAcl>, String>>()?;
+        let reads_headers = acls
+            .iter()
+            .flat_map(|a| &a.criteria)
+            .any(|c| c.fetch.reads_headers());
+        Ok(CompiledAcls {
+            acls,
+            reads_headers,
+        })
     }
 
     pub fn eval(&self, cond: &Condition, req: &RequestInfo<'_>) -> bool {
@@ -137,11 +146,9 @@ impl CompiledAcls {
 
     /// Whether any ACL reads request headers (`hdr*`, `req.cook`). The proxy builds the
     /// `HeaderMap` that [`RequestInfo::headers`] points to only when something reads it.
+    #[inline]
     pub fn reads_headers(&self) -> bool {
-        self.acls
-            .iter()
-            .flat_map(|a| &a.criteria)
-            .any(|c| c.fetch.reads_headers())
+        self.reads_headers
     }
 
     /// `None` (no condition) is true.
@@ -162,6 +169,7 @@ impl CompiledAcls {
         self.acl_matches(acl, req, Phase::Request)
     }
 
+    #[inline(always)]
     fn eval_in(&self, cond: &Condition, req: &RequestInfo<'_>, phase: Phase) -> bool {
         // The usual condition, one ACL (`if is_api`, `unless !is_api`): the general form
         // below with its one group of one term, without the loops.
@@ -178,6 +186,7 @@ impl CompiledAcls {
         any != cond.unless
     }
 
+    #[inline(always)]
     fn acl_matches(&self, acl: usize, req: &RequestInfo<'_>, phase: Phase) -> bool {
         let usable = |c: &Criterion| phase == Phase::Request || c.fetch.usable_in_response();
         // One `acl` line (the usual case): the loop below over its one criterion.
@@ -366,6 +375,7 @@ fn parse_net(p: &str) -> Option<IpNet> {
 // === evaluation ===
 
 impl Criterion {
+    #[inline(always)]
     fn matches(&self, req: &RequestInfo<'_>) -> bool {
         // The usual routing ACL (`path_beg /engine.io`, `path -i /x /y`...): `path` yields
         // exactly one string sample and string patterns are matched by `str_match`, as in
@@ -476,6 +486,7 @@ fn find(icase: bool, hay: &[u8], needle: &[u8]) -> bool {
 }
 
 /// String match methods; `p` is lower-cased already when `icase`.
+#[inline(always)]
 fn str_match(m: MatchMethod, icase: bool, v: &[u8], p: &[u8]) -> bool {
     match m {
         MatchMethod::Str => eq(icase, v, p),
