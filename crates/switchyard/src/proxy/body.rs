@@ -198,6 +198,20 @@ pub async fn write_all<W: AsyncWrite + Unpin>(
     bounded(dst.write_all(data), timeout).await
 }
 
+/// [`write_all`], also telling whether the bytes left at once (written by the first
+/// attempt, without waiting: a clock reading taken just before is then still current).
+pub async fn write_all_at_once<W: AsyncWrite + Unpin>(
+    dst: &mut W,
+    data: &[u8],
+    timeout: Option<Duration>,
+) -> Result<bool, IoError> {
+    let mut io = pin!(dst.write_all(data));
+    if let Poll::Ready(r) = io.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        return r.map(|()| true).map_err(IoError::Io);
+    }
+    bounded(io, timeout).await.map(|()| false)
+}
+
 /// Runs an I/O future under a timeout. The future is polled once first: when
 /// it completes at once (the usual case for writes, and for reads of data
 /// already there), no timer is armed at all.
@@ -585,5 +599,26 @@ mod tests {
         let mut empty = BytesMut::new();
         rewind(&mut empty);
         assert_eq!(empty.capacity(), 0);
+    }
+
+    #[tokio::test]
+    async fn write_all_at_once_tells_whether_it_waited() {
+        let (mut a, mut b) = tokio::io::duplex(64);
+        assert!(write_all_at_once(&mut a, b"short", None).await.unwrap());
+        let mut got = [0u8; 5];
+        b.read_exact(&mut got).await.unwrap();
+        let reader = tokio::spawn(async move {
+            let mut all = Vec::new();
+            let mut chunk = [0u8; 64];
+            while all.len() < 1000 {
+                let n = b.read(&mut chunk).await.unwrap();
+                all.extend_from_slice(&chunk[..n]);
+            }
+            all
+        });
+        let long = [7u8; 1000];
+        let waited = write_all_at_once(&mut a, &long, Some(Duration::from_secs(5)));
+        assert!(!waited.await.unwrap());
+        assert_eq!(reader.await.unwrap(), long);
     }
 }

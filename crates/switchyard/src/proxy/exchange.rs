@@ -37,7 +37,8 @@ pub(super) enum Fail {
 /// client. Returns the final head and whether the request body was complete.
 ///
 /// `wait`: the client connection's timer for response waits (see
-/// [`read_response_head`]); `sent_at`: a clock reading taken just before.
+/// [`read_response_head`]); `sent_at`: a clock reading taken just before (the response
+/// wait counts from it when the request left at once).
 pub(super) async fn exchange(
     client: &mut Client,
     up: &mut Upstream,
@@ -58,12 +59,9 @@ pub(super) async fn exchange(
         }
     }
     let out: &[u8] = if first.is_empty() { head } else { &first };
-    if body::write_all(&mut up.stream, out, server_timeout)
-        .await
-        .is_err()
-    {
+    let Ok(at_once) = body::write_all_at_once(&mut up.stream, out, server_timeout).await else {
         return Err(Fail::ServerClosed { got_bytes: false });
-    }
+    };
     if body_kind == BodyKind::None {
         // Nothing to relay while waiting (the usual request): no second future to
         // build, pin and poll beside the response head's.
@@ -72,7 +70,7 @@ pub(super) async fn exchange(
             &mut up.buf,
             &mut client.stream,
             (server_timeout, client_timeout),
-            (wait, sent_at),
+            (wait, at_once.then_some(sent_at)),
         );
         return head.await.map(|h| (h, true));
     }
@@ -91,7 +89,7 @@ pub(super) async fn exchange(
         &mut up.buf,
         &mut cw,
         (server_timeout, client_timeout),
-        (wait, sent_at),
+        (wait, None),
     );
     tokio::pin!(body_fut, head_fut);
     let mut body_done = body_kind == BodyKind::None;
@@ -116,19 +114,20 @@ pub(super) async fn exchange(
 /// bytes runs under `timeout server` on `timer`, a timer the client connection keeps
 /// for all its response waits ([`body::read_some_lazy`]): a keep-alive connection
 /// does not arm and remove a timer per request. The first wait's deadline counts from
-/// `sent_at` (a reading taken just before the request left: no second reading).
+/// `sent_at` when given (a reading taken just before the request left at once: no second
+/// reading); else from the wait's start, as the later waits' do.
 pub(super) async fn read_response_head<R, W>(
     sr: &mut R,
     buf: &mut BytesMut,
     cw: &mut W,
     (server_timeout, client_timeout): (Option<Duration>, Option<Duration>),
-    (mut timer, sent_at): (Pin<&mut Option<Sleep>>, Instant),
+    (mut timer, sent_at): (Pin<&mut Option<Sleep>>, Option<Instant>),
 ) -> Result<ResponseHead, Fail>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut now = Some(sent_at);
+    let mut now = sent_at;
     loop {
         match h1::parse_response(buf) {
             Ok(Some((head, len))) => {
