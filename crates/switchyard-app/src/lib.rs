@@ -5,6 +5,7 @@
 //! - [`socket_tier`]: the Socket.IO server on `/engine.io` (session read at the handshake,
 //!   cross-node broadcast through Redis).
 //! - [`store`]: the session store (Redis or in-memory) and the shared counter.
+//! - [`upgrade_gate`]: closes engineioxide's race between a poll and the WebSocket upgrade.
 //! - [`node`]: what every server process shares (the `x-node` header, serving, shutdown).
 //! - [`demo`] and [`topology`]: `switchyard-app demo`, the whole topology in one command.
 //! - [`cli`]: the command line.
@@ -16,6 +17,7 @@ pub mod node;
 pub mod socket_tier;
 pub mod store;
 pub mod topology;
+pub mod upgrade_gate;
 
 use std::time::Duration;
 

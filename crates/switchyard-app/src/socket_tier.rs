@@ -33,6 +33,7 @@ use socketioxide_redis::{FredAdapter, RedisAdapterCtr};
 
 use crate::node::with_node_header;
 use crate::store::{redis_builder, Backend};
+use crate::upgrade_gate::UpgradeGate;
 
 /// How long the broadcast adapter may take to subscribe at start-up. Longer than the PING
 /// check (Redis is known to answer by then): a loaded machine can be slow to subscribe.
@@ -284,7 +285,12 @@ fn finish<A: Adapter>(
                 }
             }),
         )
-        .layer(layer);
+        .layer(layer)
+        // In front of the Socket.IO layer: see `upgrade_gate` (engineioxide's poll/upgrade race).
+        .layer(axum::middleware::from_fn_with_state(
+            UpgradeGate::default(),
+            UpgradeGate::handle,
+        ));
     let router = match cors(cors_origins) {
         Some(cors) => router.layer(cors),
         None => router,
