@@ -151,6 +151,20 @@ impl CompiledAcls {
         self.reads_headers
     }
 
+    /// The patterns of ACL `acl` when it is one `path_beg` line without `-i`: it matches
+    /// exactly when the path starts with one of them ([`Criterion::matches`]).
+    pub(crate) fn path_prefixes(&self, acl: usize) -> Option<&[Vec<u8>]> {
+        match self.acls.get(acl)?.criteria.as_slice() {
+            [Criterion {
+                fetch: CompiledFetch::Path,
+                method: MatchMethod::Beg,
+                icase: false,
+                patterns: Patterns::Strings(p),
+            }] => Some(p),
+            _ => None,
+        }
+    }
+
     /// `None` (no condition) is true.
     pub fn eval_opt(&self, cond: Option<&Condition>, req: &RequestInfo<'_>) -> bool {
         cond.is_none_or(|c| self.eval(c, req))
@@ -382,9 +396,13 @@ impl Criterion {
         // the generic walk below (`match_sample`'s string arm), without the sample callback.
         if let (CompiledFetch::Path, Patterns::Strings(pats)) = (&self.fetch, &self.patterns) {
             let v = req.uri.path().as_bytes();
-            return pats
-                .iter()
-                .any(|p| str_match(self.method, self.icase, v, p));
+            // `str_match` for the two usual methods without `-i`, spelled out so that the
+            // loop does not carry the other methods' code.
+            return match (self.method, self.icase) {
+                (MatchMethod::Beg, false) => pats.iter().any(|p| v.starts_with(p)),
+                (MatchMethod::Str, false) => pats.iter().any(|p| v == p.as_slice()),
+                (m, icase) => pats.iter().any(|p| str_match(m, icase, v, p)),
+            };
         }
         let mut hit = false;
         for_each_sample(&self.fetch, req, &mut |s| {

@@ -46,8 +46,41 @@ impl<'a> RequestInfo<'a> {
 #[derive(Debug)]
 pub struct Router {
     acls: CompiledAcls,
-    rules: Vec<(usize, Option<Condition>)>,
+    rules: Vec<Rule>,
     default_backend: Option<usize>,
+}
+
+/// One `use_backend` rule.
+#[derive(Debug)]
+struct Rule {
+    backend: usize,
+    cond: Option<Condition>,
+    /// The rule's test when it is `if <acl>` / `unless <acl>` (possibly `!<acl>`) over an
+    /// ACL of a single `path_beg` line without `-i` (the seed's `/engine.io` rule):
+    /// the prefixes, and whether a match means the rule does *not* apply. The
+    /// condition's general evaluation gives `(any prefix matches != negated) != unless`
+    /// for it (one group of one term, one criterion, `path` yields one sample).
+    path_beg: Option<(Vec<Vec<u8>>, bool)>,
+}
+
+impl Rule {
+    #[inline(always)]
+    fn applies(&self, acls: &CompiledAcls, req: &RequestInfo<'_>) -> bool {
+        match &self.path_beg {
+            Some((prefixes, invert)) => {
+                let path = req.uri.path().as_bytes();
+                let mut hit = false;
+                for p in prefixes {
+                    if path.starts_with(p) {
+                        hit = true;
+                        break;
+                    }
+                }
+                hit != *invert
+            }
+            None => acls.eval_opt(self.cond.as_ref(), req),
+        }
+    }
 }
 
 impl Router {
@@ -57,7 +90,22 @@ impl Router {
         let rules = frontend
             .switching_rules
             .iter()
-            .map(|r| (r.backend, r.cond.clone()))
+            .map(|r| {
+                let path_beg = r.cond.as_ref().and_then(|c| match c.any_of.as_slice() {
+                    [group] => match group.as_slice() {
+                        [t] => acls
+                            .path_prefixes(t.acl)
+                            .map(|p| (p.to_vec(), t.negated != c.unless)),
+                        _ => None,
+                    },
+                    _ => None,
+                });
+                Rule {
+                    backend: r.backend,
+                    cond: r.cond.clone(),
+                    path_beg,
+                }
+            })
             .collect();
         Ok(Router {
             acls,
@@ -68,10 +116,21 @@ impl Router {
 
     /// First matching `use_backend`, else `default_backend`; index into `Config::backends`.
     pub fn route(&self, req: &RequestInfo<'_>) -> Option<usize> {
+        for r in &self.rules {
+            if r.applies(&self.acls, req) {
+                return Some(r.backend);
+            }
+        }
+        self.default_backend
+    }
+
+    /// [`Self::route`] by the conditions' general evaluation alone (the tests' model).
+    #[cfg(test)]
+    fn route_generic(&self, req: &RequestInfo<'_>) -> Option<usize> {
         self.rules
             .iter()
-            .find(|(_, cond)| self.acls.eval_opt(cond.as_ref(), req))
-            .map(|(b, _)| *b)
+            .find(|r| self.acls.eval_opt(r.cond.as_ref(), req))
+            .map(|r| r.backend)
             .or(self.default_backend)
     }
 

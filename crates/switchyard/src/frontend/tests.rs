@@ -94,3 +94,67 @@ fn unconditional_rule_and_build_error() {
     let err = Router::build(&bad).unwrap_err();
     assert!(err.contains("acl 'r'"), "{err}");
 }
+
+/// Rules of one `path_beg` ACL take a shortcut in `route`: random rule lists (`if`,
+/// `unless`, `!acl`, with and without `-i`, other fetches, two-term conditions) route
+/// every request as the conditions' general evaluation does.
+#[test]
+fn path_beg_shortcut_routes_as_the_general_evaluation() {
+    let mut rng = fastrand::Rng::with_seed(0x9047);
+    let words = ["/a", "/ab", "/A", "/", "/engine.io", "/b/c", ""];
+    let paths = [
+        "/",
+        "/a",
+        "/ab/x",
+        "/A",
+        "/engine.io/?x",
+        "/b/c/d",
+        "/ba",
+        "/x?/a",
+    ];
+    for _ in 0..500 {
+        let acls: Vec<_> = (0..rng.usize(1..4))
+            .map(|i| {
+                let pats: Vec<&str> = (0..rng.usize(1..3))
+                    .map(|_| words[rng.usize(..words.len())])
+                    .collect();
+                let (fetch, method) = match rng.u8(0..4) {
+                    0 => (Fetch::Url, M::Beg),
+                    1 => (Fetch::Path, M::Str),
+                    _ => (Fetch::Path, M::Beg),
+                };
+                let mut criteria = vec![crit(fetch, method, rng.u8(0..3) == 0, &pats)];
+                if rng.u8(0..5) == 0 {
+                    criteria.push(crit(Fetch::Path, M::Beg, false, &["/b"]));
+                }
+                acl(&format!("a{i}"), criteria)
+            })
+            .collect();
+        let n = acls.len();
+        let rules = (0..rng.usize(1..4))
+            .map(|b| {
+                let mut group = vec![(rng.bool(), rng.usize(..n))];
+                if rng.u8(0..4) == 0 {
+                    group.push((rng.bool(), rng.usize(..n)));
+                }
+                let groups: [&[(bool, usize)]; 1] = [group.as_slice()];
+                rule(b + 1, Some(cond(rng.bool(), &groups)))
+            })
+            .collect();
+        let fe = Frontend {
+            acls,
+            switching_rules: rules,
+            default_backend: Some(0),
+            ..Frontend::default()
+        };
+        let r = Router::build(&fe).unwrap();
+        for p in paths {
+            let req = Req::get(p);
+            assert_eq!(
+                r.route(&req.info()),
+                r.route_generic(&req.info()),
+                "{p} {fe:?}"
+            );
+        }
+    }
+}

@@ -371,3 +371,33 @@ fn split_values_is_total_and_keeps_every_byte() {
         );
     }
 }
+
+/// `Criterion::matches` takes a shortcut for a path fetch with string patterns: it gives
+/// the generic walk's verdict (sample callback, `match_sample`) for every string method,
+/// with and without `-i`, one or several patterns.
+#[test]
+fn path_shortcut_agrees_with_the_generic_walk() {
+    let methods = [M::Str, M::Beg, M::End, M::Sub, M::Dir, M::Dom];
+    let alphabet = ['/', 'a', 'B', '.', 'e', '?', '-'];
+    let mut rng = fastrand::Rng::with_seed(0xac1);
+    let word = |rng: &mut fastrand::Rng, max: usize| -> String {
+        (0..rng.usize(0..max))
+            .map(|_| alphabet[rng.usize(..alphabet.len())])
+            .collect()
+    };
+    for _ in 0..3_000 {
+        let method = methods[rng.usize(..methods.len())];
+        let pats: Vec<String> = (0..rng.usize(1..4)).map(|_| word(&mut rng, 5)).collect();
+        let pats: Vec<&str> = pats.iter().map(String::as_str).collect();
+        let c = compile_criterion(&crit(Fetch::Path, method, rng.bool(), &pats)).unwrap();
+        let path = format!("/{}", word(&mut rng, 9).replace('?', ""));
+        let req = Req::get(&path);
+        let info = req.info();
+        let mut generic = false;
+        for_each_sample(&c.fetch, &info, &mut |s| {
+            generic = c.match_sample(s);
+            generic
+        });
+        assert_eq!(c.matches(&info), generic, "{method:?} {pats:?} {path:?}");
+    }
+}
