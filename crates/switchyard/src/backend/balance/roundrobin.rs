@@ -47,11 +47,15 @@
 //! have put it, and the exact pick then handles the change. The sequence of
 //! servers is therefore the one the exact algorithm (and HAProxy) produces; the
 //! tests run both side by side under random changes
-//! (`tests::replay_matches_the_exact_algorithm_under_random_changes`). Slow
-//! start and `set weight` change the weights, so they end a replay the same way.
-//! Rounds longer than [`MAX_CYCLE`] picks (only with large total weights: a
-//! round never takes more picks than the group's total effective weight, 16 *
-//! the sum of the weights) are never recorded; those groups keep the exact pick.
+//! (`tests::replay_matches_the_exact_algorithm_under_random_changes`). A
+//! weight change (`set weight` on the runtime API; a slow-start ramp, which
+//! switchyard does not implement, would change weights the same way) ends a
+//! replay like any other change.
+//!
+//! Rounds longer than [`MAX_CYCLE`] picks are never recorded; those groups keep
+//! the exact pick. That takes large total weights: in every case the tests
+//! measure, a round is at most as many picks as the group's total effective
+//! weight (16 * the sum of the weights).
 //!
 //! Cost: the replayed pick still takes the lock and reads every server's atomics
 //! (the change check), but skips the queue work; the exact pick pays a push per
@@ -812,8 +816,8 @@ mod tests {
         }
     }
 
-    /// Random server changes (down, up, drain, maint, weights as `set weight` or slow
-    /// start would set them, `maxconn` saturation, `avoid`) between picks: the replaying
+    /// Random server changes (down, up, drain, maint, weights as `set weight` sets them,
+    /// `maxconn` saturation, `avoid`) between picks: the replaying
     /// balancer picks exactly what the exact algorithm picks, and does replay between
     /// the changes.
     #[test]
