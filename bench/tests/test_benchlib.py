@@ -342,7 +342,7 @@ class PlanTests(unittest.TestCase):
         run = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(run)
         a = run.parse_args([])
-        self.assertEqual((a.rounds, a.key_rounds), (3, 5))
+        self.assertEqual((a.rounds, a.key_rounds), (3, 9))
         self.assertIn("scale-2t", [s.name for s in a.scenario_list])
         self.assertNotIn("ka64-2t", [s.name for s in a.scenario_list])
         self.assertEqual((lambda x: (x.rounds, x.key_rounds))(run.parse_args(["--rounds", "1"])), (1, 1))
