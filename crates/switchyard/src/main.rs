@@ -16,10 +16,10 @@ use switchyard::{observability, runtime, snapshot::Snapshot};
 /// connections (5,000 idle WebSockets: 2.9 KB per connection and back to the
 /// baseline after close with v2; 2.5 KB and 6.6 MB still held with v3;
 /// +0.3% instructions per request). Without transparent huge pages (the `no_thp`
-/// feature: mimalloc does not advise its arena for huge pages and disables them for the
-/// process): khugepaged otherwise collapsed the arena's partly used 2 MiB regions into huge
-/// pages at random moments, so an idle process's RSS jumped by 8-12 MiB seconds after 5,000
-/// WebSockets had closed (AnonHugePages 14-16 MiB in /proc/<pid>/smaps).
+/// feature: mimalloc does not advise its arena `MADV_HUGEPAGE`; test `memory`):
+/// khugepaged otherwise collapsed the arena's partly used 2 MiB regions into huge
+/// pages at random moments, so an idle process's RSS jumped by 8-12 MiB seconds
+/// after 5,000 WebSockets had closed (AnonHugePages 14-16 MiB in /proc/<pid>/smaps).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
