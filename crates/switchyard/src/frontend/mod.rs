@@ -69,14 +69,7 @@ impl Rule {
         match &self.path_beg {
             Some((prefixes, invert)) => {
                 let path = req.uri.path().as_bytes();
-                let mut hit = false;
-                for p in prefixes {
-                    if path.starts_with(p) {
-                        hit = true;
-                        break;
-                    }
-                }
-                hit != *invert
+                prefixes.iter().any(|p| path.starts_with(p)) != *invert
             }
             None => acls.eval_opt(self.cond.as_ref(), req),
         }

@@ -96,15 +96,13 @@ pub enum BodyKind {
 /// Parses a request head at the start of `buf`. `Ok(None)`: need more bytes.
 ///
 /// The usual head ([`parse_request_plain`]) is read in one pass; anything else (and any
-/// error) goes to httparse.
+/// error) goes to httparse. The proxy calls [`parse_request_plain_or_not`]; this is its
+/// unboxed form for callers that do not skip checks.
 pub fn parse_request(
     buf: &[u8],
     limits: Limits,
 ) -> Result<Option<(RequestHead, usize)>, ParseError> {
-    match parse_request_plain(buf, limits) {
-        Some((head, len)) => Ok(Some((*head, len))),
-        None => parse_request_httparse(buf, limits),
-    }
+    Ok(parse_request_plain_or_not(buf, limits)?.map(|(head, len, _)| (*head, len)))
 }
 
 /// [`parse_request`], also telling whether the head was read by the one-pass reader
