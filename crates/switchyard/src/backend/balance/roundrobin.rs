@@ -274,7 +274,8 @@ impl FwrrGroup {
     /// The group's weight of every server as `sync` computes it.
     #[inline(always)]
     fn weight_in(group: Group, i: usize, s: &ServerState) -> i64 {
-        // `group.contains(i, s)` then `eweight(s)`, reading the weight once.
+        // `group.contains(i, s)` then `eweight(s)`, reading the weight once (`balanceable`'s
+        // `weight > 0` is left to `eweight`, which gives 0 for it).
         let member = match group {
             Group::Active => !s.backup,
             Group::Backups => s.backup,
@@ -283,7 +284,7 @@ impl FwrrGroup {
         if !member || !s.running() || s.drain.load(Ordering::Acquire) {
             return 0;
         }
-        i64::from(s.weight.load(Ordering::Relaxed).min(256) * 16)
+        i64::from(eweight(s))
     }
 
     /// The next pick of the replayed round, if the exact algorithm would make it: no
