@@ -21,8 +21,14 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 def parse_stat_cpu_ticks(stat_line: str) -> int:
     """utime + stime (clock ticks) from the text of a /proc/<pid>/stat file."""
+    user, system = parse_stat_user_system_ticks(stat_line)
+    return user + system
+
+
+def parse_stat_user_system_ticks(stat_line: str) -> tuple[int, int]:
+    """(utime, stime) in clock ticks from the text of a /proc/<pid>/stat file."""
     rest = stat_line[stat_line.rindex(")") + 2 :].split()
-    return int(rest[11]) + int(rest[12])
+    return int(rest[11]), int(rest[12])
 
 
 def descendants(pid: int) -> list[int]:
@@ -57,6 +63,13 @@ def _sum_over(pids: list[int], read) -> int:
 def cpu_seconds(pids: list[int]) -> float:
     """Sum of utime + stime, in seconds, of the given live processes."""
     return _sum_over(pids, lambda p: parse_stat_cpu_ticks(Path(f"/proc/{p}/stat").read_text())) / CLK_TCK
+
+
+def user_seconds(pids: list[int]) -> float:
+    """Sum of utime alone (user space), in seconds, of the given live processes."""
+    return _sum_over(
+        pids, lambda p: parse_stat_user_system_ticks(Path(f"/proc/{p}/stat").read_text())[0]
+    ) / CLK_TCK
 
 
 def parse_status_field(status_text: str, name: str) -> int:

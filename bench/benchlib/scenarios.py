@@ -236,6 +236,7 @@ class Snapshot:
     backend_wait: float = 0.0
     cpu_busy: dict[int, int] = field(default_factory=dict)
     budget_stat: dict[str, int] | None = None
+    proxy_user: float = 0.0
 
     @staticmethod
     def take(env: Env, proxy_pids: list[int]) -> "Snapshot":
@@ -249,6 +250,7 @@ class Snapshot:
             procs.wait_seconds(env.backend.pids()) if env.backend else 0.0,
             procs.cpu_busy_ticks(),
             env.budget.stat() if env.budget is not None else None,
+            procs.user_seconds(proxy_pids),
         )
 
 
@@ -308,6 +310,9 @@ def window_fields(a: Snapshot, b: Snapshot, ops: int, loadgen_cpu: float | None,
         "proxy_threads": b.proxy_threads,
         "proxy_cpu_s": proxy_cpu,
         "proxy_cores": proxy_cpu / wall if wall else 0.0,
+        # The user-space part of proxy_cpu_s (utime); the rest is the kernel's (stime, which
+        # on this kernel also holds the softirq work done while the proxy ran).
+        "proxy_user_s": b.proxy_user - a.proxy_user,
         "ops_per_cpu_s": ops / proxy_cpu if proxy_cpu > 0 else None,
         "backend_cpu_s": backend_cpu,
         "loadgen_cpu_s": loadgen_cpu,

@@ -76,6 +76,7 @@ class ProcParsingTests(unittest.TestCase):
     def test_stat_cpu_ticks_with_spaces_in_name(self):
         line = "1234 (my (odd) name) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 1 0"
         self.assertEqual(procs.parse_stat_cpu_ticks(line), 300)
+        self.assertEqual(procs.parse_stat_user_system_ticks(line), (250, 50))
 
     def test_proc_stat_busy_excludes_idle_and_iowait(self):
         text = "cpu  100 5 50 1000 20 1 4 0 0 0\ncpu0 1 1 1 1 1 1 1 1 1 1\n"
