@@ -17,7 +17,7 @@ METRICS = (
     "mib_per_s", "errors", "foreign_cores", "load_side_cores", "proxy_threads", "machine_busy_cores", "loadgen_cpu_s", "wall_s",
     "bytes_per_conn", "retained_kib", "rss_base_kib", "rss_open_kib", "rss_closed_kib", "ops",
     "budget_cores", "budget_use", "busiest_thread_use", "busiest_thread_share", "load_cpu_busy", "cg_throttled_share",
-    "load_wait_share",
+    "load_wait_share", "user_us_per_op", "kernel_us_per_op",
 )
 DISPLAY = {"haproxy": "HAProxy", "nginx": "nginx", "switchyard": "switchyard", "direct": "backend direct (no proxy)"}
 
@@ -111,6 +111,13 @@ def fmt_ratio(x: float | None) -> str:
     return "–" if x is None else f"{x:.2f}x"
 
 
+def fmt_split(user: float | None, kernel: float | None) -> str:
+    """User + kernel CPU µs per operation ("–" without a CPU figure, e.g. the direct run)."""
+    if user is None or kernel is None:
+        return "–"
+    return f"{user:.2f} + {kernel:.2f}"
+
+
 def fmt_f(x: float | None, digits: int = 2) -> str:
     return "–" if x is None else f"{x:.{digits}f}"
 
@@ -174,20 +181,22 @@ def scenario_table(data: dict, agg: dict, name: str) -> list[str]:
         return lines + budget_table(data, agg, name) + (scaling_table(data, agg) if name == SCALE_2T else [])
     mib = sc.path in ("/16k", "/1m")
     lines += [
-        f"| proxy | {sc.unit} | × HAProxy | per proxy CPU-s | × HAProxy | proxy CPU (cores) | threads | load side CPU (cores) |"
+        f"| proxy | {sc.unit} | × HAProxy | per proxy CPU-s | × HAProxy | CPU µs per {sc.unit.split('/')[0].rstrip('s')}: user + kernel "
+        "| proxy CPU (cores) | threads | load side CPU (cores) |"
         + (" MiB/s |" if mib else "")
         + " p50 | p99 | p99.9 | p99 × HAProxy | errors | runs | spread |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if mib else "") + "---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if mib else "") + "---:|---:|---:|---:|---:|---:|---:|",
     ]
     for p in _proxies_in_order(data, name, agg):
         a = agg.get((name, p))
         miss = _row_missing(data, p, a)
         if miss:
-            lines.append(f"| {DISPLAY[p]} | {miss} |" + "|" * (14 if mib else 13))
+            lines.append(f"| {DISPLAY[p]} | {miss} |" + "|" * (15 if mib else 14))
             continue
         lines.append(
             f"| {DISPLAY[p]} | {fmt_int(a['ops_per_s'])} | {fmt_ratio(ratio(a['ops_per_s'], hp.get('ops_per_s')))} "
             f"| {fmt_int(a['ops_per_cpu_s'])} | {fmt_ratio(ratio(a['ops_per_cpu_s'], hp.get('ops_per_cpu_s')))} "
+            f"| {fmt_split(a.get('user_us_per_op'), a.get('kernel_us_per_op'))} "
             f"| {fmt_f(a['proxy_cores'])} | {fmt_int(a['proxy_threads']) if p != 'direct' else '–'} | {fmt_f(a['load_side_cores'])} |"
             + (f" {fmt_f(a['mib_per_s'], 0)} |" if mib else "")
             + f" {fmt_us(a['p50_us'])} | {fmt_us(a['p99_us'])} | {fmt_us(a['p999_us'])} "

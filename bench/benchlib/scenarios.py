@@ -313,6 +313,9 @@ def window_fields(a: Snapshot, b: Snapshot, ops: int, loadgen_cpu: float | None,
         # The user-space part of proxy_cpu_s (utime); the rest is the kernel's (stime, which
         # on this kernel also holds the softirq work done while the proxy ran).
         "proxy_user_s": b.proxy_user - a.proxy_user,
+        # The same per operation, in µs: user space (the proxy's own code) and kernel.
+        "user_us_per_op": (b.proxy_user - a.proxy_user) / ops * 1e6 if ops and proxy_cpu > 0 else None,
+        "kernel_us_per_op": (proxy_cpu - (b.proxy_user - a.proxy_user)) / ops * 1e6 if ops and proxy_cpu > 0 else None,
         "ops_per_cpu_s": ops / proxy_cpu if proxy_cpu > 0 else None,
         "backend_cpu_s": backend_cpu,
         "loadgen_cpu_s": loadgen_cpu,
