@@ -1,5 +1,7 @@
 //! Checks on a parsed request head: framing headers, Host, target form, Expect.
 
+use std::cell::RefCell;
+
 use http::header::{CONNECTION, UPGRADE};
 use http::{HeaderMap, HeaderValue, Method, Uri, Version};
 
@@ -177,7 +179,7 @@ fn check_host(
         return Ok(());
     };
     let h = host;
-    if !valid_host(h) {
+    if !valid_host_cached(h) {
         return Err(Reject::bad("invalid Host"));
     }
     if let Some(auth) = uri.authority().filter(|_| uri.scheme().is_some()) {
@@ -225,6 +227,52 @@ pub(crate) fn valid_host(h: &[u8]) -> bool {
         Some(b':') => valid_port(&h[host_len + 1..]),
         Some(_) => false,
     }
+}
+
+/// The longest Host value [`valid_host_cached`] remembers.
+const HOST_CACHE: usize = 64;
+
+/// The last Host value [`valid_host`] accepted on this thread (`len` > [`HOST_CACHE`]:
+/// none yet).
+struct LastHost {
+    len: usize,
+    bytes: [u8; HOST_CACHE],
+}
+
+thread_local! {
+    static LAST_HOST: RefCell<LastHost> = const {
+        RefCell::new(LastHost {
+            len: usize::MAX,
+            bytes: [0; HOST_CACHE],
+        })
+    };
+}
+
+/// [`valid_host`], remembering the last value it accepted on this thread: the requests of
+/// a keep-alive connection (and most connections of a worker) carry the same Host, and a
+/// comparison costs a third of the check. Only an accepted value is remembered and it
+/// is compared whole, so every other value is checked: the verdict is `valid_host`'s
+/// (a pure function of the bytes), whatever was seen before.
+fn valid_host_cached(h: &[u8]) -> bool {
+    if h.len() > HOST_CACHE {
+        return valid_host(h);
+    }
+    let seen = LAST_HOST.with(|c| {
+        let c = c.borrow();
+        c.len == h.len() && c.bytes[..h.len()] == *h
+    });
+    if seen {
+        return true;
+    }
+    let ok = valid_host(h);
+    if ok {
+        LAST_HOST.with(|c| {
+            let mut c = c.borrow_mut();
+            c.bytes[..h.len()].copy_from_slice(h);
+            c.len = h.len();
+        });
+    }
+    ok
 }
 
 /// The length of the run of reg-name bytes at the start of `h`: eight table look-ups per
@@ -733,6 +781,42 @@ mod tests {
                 .map(|_| alphabet[rng.usize(..alphabet.len())])
                 .collect();
             assert_eq!(valid_host(&h), valid_host_model(&h), "{h:?}");
+        }
+    }
+
+    /// The remembered Host never decides for another value: after a valid Host, an
+    /// invalid one of the same length (or differing in one byte), a longer or shorter
+    /// one, are each checked on their own, as on the next request of a keep-alive
+    /// connection.
+    #[test]
+    fn a_remembered_host_never_answers_for_another() {
+        let req = |host: &[u8]| check("GET / HTTP/1.1", &[("host", host)]);
+        for _ in 0..2 {
+            assert_eq!(req(b"127.0.0.1:8080"), Ok(()));
+            assert_eq!(req(b"127.0.0.1:8080"), Ok(()));
+            assert_eq!(req(b"127.0.0.1:808x"), Err(400));
+            assert_eq!(req(b"127.0.0.1,8080"), Err(400));
+            assert_eq!(req(b"127.0.0.1:80800"), Err(400));
+            assert_eq!(req(b"127.0.0.1:8080 "), Err(400));
+            assert_eq!(req(b"127.0.0.1:808"), Ok(()));
+            assert_eq!(req(b"127.0.0.1:8080"), Ok(()));
+            assert_eq!(req(b""), Ok(()));
+            assert_eq!(req(b"a b"), Err(400));
+        }
+        let long = [b'a'; HOST_CACHE + 1];
+        assert_eq!(req(&long), Ok(()));
+        let mut bad = long;
+        bad[HOST_CACHE] = b'/';
+        assert_eq!(req(&bad), Err(400));
+        // Random sequences over a small alphabet (so values repeat and differ by a byte):
+        // the cached verdict is always the plain one.
+        let alphabet = b"a1:.,/ ";
+        let mut rng = fastrand::Rng::with_seed(0x4058);
+        for _ in 0..crate::hardening::test_cases(50_000) {
+            let h: Vec<u8> = (0..rng.usize(0..6))
+                .map(|_| alphabet[rng.usize(..alphabet.len())])
+                .collect();
+            assert_eq!(valid_host_cached(&h), valid_host(&h), "{h:?}");
         }
     }
 
