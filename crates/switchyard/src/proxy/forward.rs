@@ -449,7 +449,7 @@ pub async fn handle(
         }
         // Nothing of the request is needed while the tunnel idles: freed first.
         drop((head_bytes, original_cookies, target));
-        drop(req);
+        h1::recycle_head(req);
         return run_tunnel(client, up, resp, rec, be, fe.cfg.timeouts.client, lease).await;
     }
 
@@ -490,6 +490,8 @@ pub async fn handle(
     }
     // 10. The lease drops here (queues wake up); the caller writes the log line.
     drop(lease);
+    // The head's box and vectors serve this thread's next request head.
+    h1::recycle_head(req);
     keep.client
 }
 
