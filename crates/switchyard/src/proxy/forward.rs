@@ -142,9 +142,13 @@ pub async fn handle(
     if body::early_framing_error(&client.buf, body_kind) {
         return raw_400(client, rec).await;
     }
+    // A stopping process answers with `connection: close`. The stop signal is read when
+    // an answer is made (`ending`), not here as well: it only ever turns on, so reading it
+    // once before the response (below) decides as two readings did (each is a lock of the
+    // watch, ~20 instructions); an early answer reads it then.
     let mut close = fe.cfg.conn_mode == Some(ConnMode::Close)
-        || headers::client_wants_close(req.version, &req.headers)
-        || cx.stopping();
+        || headers::client_wants_close(req.version, &req.headers);
+    let ending = |close: bool| close || cx.stopping();
 
     // `monitor-uri`: the proxy's own health, answered before any rule
     // (exact match of the target, not logged, as in HAProxy).
@@ -166,7 +170,7 @@ pub async fn handle(
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("text/html"),
         );
-        let close = close || body_kind != BodyKind::None;
+        let close = ending(close || body_kind != BodyKind::None);
         return send_local(
             client,
             rec,
@@ -193,7 +197,7 @@ pub async fn handle(
             rec,
             verdict,
             req.version,
-            close || pending_body,
+            ending(close || pending_body),
             started,
         )
         .await;
@@ -203,7 +207,7 @@ pub async fn handle(
     if let Some(page) = admin::answer_local(fe, &info, &snap) {
         rec.term = *b"LR--";
         let reason = page.status.canonical_reason().unwrap_or("");
-        let close = close || pending_body;
+        let close = ending(close || pending_body);
         return send_local(
             client,
             rec,
@@ -224,7 +228,7 @@ pub async fn handle(
             rec,
             503,
             req.version,
-            close || pending_body,
+            ending(close || pending_body),
             started,
         )
         .await;
@@ -247,7 +251,7 @@ pub async fn handle(
             rec,
             verdict,
             req.version,
-            close || pending_body,
+            ending(close || pending_body),
             started,
         )
         .await;
@@ -307,7 +311,7 @@ pub async fn handle(
                 rec,
                 503,
                 req.version,
-                close || pending_body,
+                ending(close || pending_body),
                 started,
             )
             .await;
@@ -387,7 +391,7 @@ pub async fn handle(
                 rec,
                 503,
                 req.version,
-                close || pending_body,
+                ending(close || pending_body),
                 started,
             )
             .await;
@@ -405,7 +409,8 @@ pub async fn handle(
     let (mut up, lease, mut resp, body_done) = match sent.outcome {
         Ok(r) => r,
         Err(f) => {
-            return exchange_failed(client, rec, f, be, si, req.version, close, started).await
+            let close = ending(close);
+            return exchange_failed(client, rec, f, be, si, req.version, close, started).await;
         }
     };
     // Timings are only read by the log line: no clock reading without one.
@@ -458,7 +463,7 @@ pub async fn handle(
         be.server_counters[si]
             .response_errors
             .fetch_add(1, Ordering::Relaxed);
-        return generated(client, rec, 502, req.version, close, started).await;
+        return generated(client, rec, 502, req.version, ending(close), started).await;
     };
     // A connection that carried a request body is not reused: a server that
     // answered without reading the body (CL.0 desync) would otherwise have
