@@ -150,6 +150,9 @@ fn check_target(method: &Method, uri: &Uri) -> Result<(), Reject> {
         }
         Some(_) => Err(Reject::bad("request-target scheme is not http or https")),
         None if uri.authority().is_some() => Err(Reject::bad("authority-form outside CONNECT")),
+        // Origin-form first (the usual target): `*` does not start with `/`, so the order
+        // of these two arms decides nothing, and `Uri == str` is ~60 instructions.
+        None if uri.path().starts_with('/') => Ok(()),
         None if uri == "*" => {
             if method == Method::OPTIONS {
                 Ok(())
@@ -157,7 +160,6 @@ fn check_target(method: &Method, uri: &Uri) -> Result<(), Reject> {
                 Err(Reject::bad("asterisk-form outside OPTIONS"))
             }
         }
-        None if uri.path().starts_with('/') => Ok(()),
         None => Err(Reject::bad("request-target is not in origin-form")),
     }
 }

@@ -202,9 +202,14 @@ pub async fn handle(
         )
         .await;
     }
-    // The proxy's own answers: `use-service prometheus-exporter`, the stats page.
+    // The proxy's own answers: `use-service prometheus-exporter`, the stats page (none
+    // without either: `answer_local` is not called).
     let info = request_info(&req, cx);
-    if let Some(page) = admin::answer_local(fe, &info, &snap) {
+    let local = !fe.cfg.services.is_empty() || fe.cfg.stats.is_some();
+    if let Some(page) = local
+        .then(|| admin::answer_local(fe, &info, &snap))
+        .flatten()
+    {
         rec.term = *b"LR--";
         let reason = page.status.canonical_reason().unwrap_or("");
         let close = ending(close || pending_body);
@@ -628,6 +633,7 @@ async fn run_tunnel(
     false
 }
 
+#[inline]
 fn request_info<'a>(req: &'a RequestHead, cx: &ConnCtx) -> RequestInfo<'a> {
     RequestInfo {
         method: &req.method,

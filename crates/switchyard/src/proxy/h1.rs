@@ -548,21 +548,33 @@ fn ends_with_chunked(headers: &impl FieldSet) -> bool {
 /// All `Content-Length` values (also comma lists) must agree. Also says whether the
 /// value was repeated (several lines or a list), in the same single pass. Each element
 /// is 1 to 18 digits between optional spaces/tabs (values hold no other whitespace).
+#[inline]
 fn content_length(headers: &impl FieldSet) -> Result<(Option<u64>, bool), ParseError> {
-    let digits = |v: &[u8]| v.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
-    // The usual case: one line of 1 to 18 digits.
+    // The usual case: one line of 1 to 18 digits, or none.
     let mut lines = headers.values(Known::ContentLength);
     match lines.next() {
-        None => return Ok((None, false)),
+        None => Ok((None, false)),
         Some(v)
             if (1..=18).contains(&v.len())
                 && v.iter().all(u8::is_ascii_digit)
                 && lines.next().is_none() =>
         {
-            return Ok((Some(digits(v)), false));
+            Ok((Some(digits(v)), false))
         }
-        Some(_) => {}
+        Some(_) => content_length_list(headers),
     }
+}
+
+/// The value of 1 to 18 ASCII digits `v`.
+#[inline]
+fn digits(v: &[u8]) -> u64 {
+    v.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'))
+}
+
+/// [`content_length`] for anything but one plain number: lists, repeated lines, errors.
+/// Out of line, so that the usual case saves no registers for it.
+#[inline(never)]
+fn content_length_list(headers: &impl FieldSet) -> Result<(Option<u64>, bool), ParseError> {
     let mut found: Option<u64> = None;
     let mut values = 0usize;
     let mut note = |part: &[u8]| {
@@ -591,7 +603,16 @@ fn content_length(headers: &impl FieldSet) -> Result<(Option<u64>, bool), ParseE
 }
 
 /// True when the `Connection` header lists `token` (case-insensitive).
+/// Inlined to a test of the set of present names when there is no `Connection` line (most
+/// heads): the token search, out of line, saved and restored a dozen registers per call.
+#[inline]
 pub fn connection_has(headers: &(impl FieldSet + ?Sized), token: &str) -> bool {
+    headers.has(Known::Connection) && connection_lists(headers, token)
+}
+
+/// [`connection_has`] once a `Connection` line exists.
+#[inline(never)]
+fn connection_lists(headers: &(impl FieldSet + ?Sized), token: &str) -> bool {
     headers.values(Known::Connection).any(|v| {
         ascii_str(v).is_some_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
     })
@@ -1302,6 +1323,10 @@ impl FieldEdit for Fields {
     fn remove_all(&mut self, k: Known) {
         if let Some(m) = &mut self.map {
             return FieldEdit::remove_all(&mut **m, k);
+        }
+        // No such line (the set of present names is exact): nothing changes.
+        if self.present & k.bit() == 0 {
+            return;
         }
         self.view = OnceLock::new();
         let before = self.lines.len();
