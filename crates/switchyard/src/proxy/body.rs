@@ -12,8 +12,10 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
+use super::bufpool;
 use super::h1::{BodyKind, Chunked};
 use crate::hardening::chunked::StrictChunked;
 
@@ -63,25 +65,6 @@ pub const READ_CHUNK: usize = 16384;
 /// through, so idle and pooled connections keep their usual size.
 pub const BIG_READ: usize = 65536;
 
-/// Moves an empty buffer's write position back to the start of its allocation.
-///
-/// Consuming a message (`advance`) moves a `BytesMut`'s start forward, and
-/// reads only reclaim the front once less than 4 KiB is left: with 16 KiB
-/// buffers, each `recv` of a small message wrote the next cache lines of a
-/// buffer, lines last touched some 100 messages earlier and long evicted, so
-/// every copy into user space started with cache misses (`ka64`: 99% of the
-/// `recv` calls, strace). A rewound buffer takes each message into the same
-/// first lines, which stay cached.
-///
-/// It never allocates: asking for one byte more than the room after the
-/// current position can only be met by the consumed bytes before it, so an
-/// empty buffer whose position is already at the start is left as it is.
-fn rewind(buf: &mut BytesMut) {
-    if buf.is_empty() {
-        let _ = buf.try_reclaim(buf.capacity() + 1);
-    }
-}
-
 /// Which side failed while a body was moving.
 #[derive(Debug)]
 pub enum XferError {
@@ -111,11 +94,9 @@ pub async fn read_some<R: AsyncRead + Unpin>(
     timeout: Option<Duration>,
 ) -> Result<usize, IoError> {
     // An empty buffer reads at the start of its allocation, whose lines are cached
-    // (helper K's measurement, PERF_NOTES.md "kernel time").
-    rewind(buf);
-    if buf.capacity() - buf.len() < 4096 {
-        buf.reserve(READ_CHUNK);
-    }
+    // (helper K's measurement, PERF_NOTES.md "kernel time"); a connection without one
+    // takes the pool's hottest.
+    bufpool::make_room(buf);
     bounded(src.read_buf(buf), timeout).await
 }
 
@@ -153,40 +134,97 @@ pub async fn read_some_lazy_from<R: AsyncRead + Unpin>(
     mut timer: Pin<&mut Option<Sleep>>,
     now: Option<std::time::Instant>,
 ) -> Result<usize, IoError> {
-    rewind(buf);
-    if buf.capacity() - buf.len() < 4096 {
-        buf.reserve(READ_CHUNK);
-    }
+    bufpool::make_room(buf);
     let mut io = pin!(src.read_buf(buf));
     let mut deadline = None;
     poll_fn(|cx| {
         if let Poll::Ready(r) = io.as_mut().poll(cx) {
             return Poll::Ready(r.map_err(IoError::Io));
         }
-        let Some(timeout) = timeout else {
-            return Poll::Pending;
-        };
-        let deadline = *deadline.get_or_insert_with(|| {
-            now.map_or_else(tokio::time::Instant::now, tokio::time::Instant::from_std) + timeout
-        });
-        loop {
-            let Some(mut sleep) = timer.as_mut().as_pin_mut() else {
-                timer.set(Some(tokio::time::sleep_until(deadline)));
-                continue;
-            };
-            if sleep.deadline() > deadline {
-                sleep.as_mut().reset(deadline);
-            }
-            if sleep.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-            if sleep.deadline() >= deadline {
-                return Poll::Ready(Err(IoError::Timeout));
-            }
-            sleep.as_mut().reset(deadline);
-        }
+        poll_lazy_deadline(cx, timer.as_mut(), timeout, &mut deadline, now)
     })
     .await
+}
+
+/// [`read_some_lazy_from`] for a connection that holds no buffer while it waits: an
+/// empty `buf` goes back to the thread's [`bufpool`] first, and a buffer is taken
+/// from it only once the socket is readable, for the read itself (one `recv`, as
+/// with `read_some_lazy_from`). A read that finds nothing after all (readiness
+/// already consumed: `EAGAIN`) or the end of the stream gives it back at once. So
+/// an idle keep-alive connection holds no read buffer, and the reads of all the
+/// connections of a thread go to the same few buffers, hot in the caches. A `buf`
+/// holding bytes (a head in pieces) is read into as it is.
+///
+/// Returns the bytes read, `Ok(0)` at the end of the stream; the same timer rules as
+/// [`read_some_lazy`].
+pub async fn read_pooled_lazy_from(
+    src: &mut TcpStream,
+    buf: &mut BytesMut,
+    timeout: Option<Duration>,
+    mut timer: Pin<&mut Option<Sleep>>,
+    now: Option<std::time::Instant>,
+) -> Result<usize, IoError> {
+    if buf.is_empty() {
+        bufpool::release(buf);
+    } else {
+        bufpool::make_room(buf);
+    }
+    let mut deadline = None;
+    poll_fn(|cx| {
+        if let Poll::Ready(ready) = src.poll_read_ready(cx) {
+            if let Err(e) = ready {
+                return Poll::Ready(Err(IoError::Io(e)));
+            }
+            if buf.capacity() == 0 {
+                *buf = bufpool::take();
+            }
+            // tokio's own read: a read that does not fill the buffer clears the
+            // readiness (the socket is drained), so the next wait registers the
+            // task's waker without a `recv` that fails with `EAGAIN`; a read that
+            // would block clears it too and registers the waker.
+            let r = pin!(src.read_buf(&mut *buf)).poll(cx);
+            bufpool::release(buf);
+            if let Poll::Ready(r) = r {
+                return Poll::Ready(r.map_err(IoError::Io));
+            }
+        }
+        poll_lazy_deadline(cx, timer.as_mut(), timeout, &mut deadline, now)
+    })
+    .await
+}
+
+/// The timer part of a lazy wait ([`read_some_lazy`]): pending until the wait's
+/// deadline (now + `timeout`, fixed on the first call, from `now` when given), on
+/// the connection's one `timer`, re-armed only when it was due later or fired early.
+fn poll_lazy_deadline(
+    cx: &mut Context<'_>,
+    mut timer: Pin<&mut Option<Sleep>>,
+    timeout: Option<Duration>,
+    deadline: &mut Option<tokio::time::Instant>,
+    now: Option<std::time::Instant>,
+) -> Poll<Result<usize, IoError>> {
+    let Some(timeout) = timeout else {
+        return Poll::Pending;
+    };
+    let deadline = *deadline.get_or_insert_with(|| {
+        now.map_or_else(tokio::time::Instant::now, tokio::time::Instant::from_std) + timeout
+    });
+    loop {
+        let Some(mut sleep) = timer.as_mut().as_pin_mut() else {
+            timer.set(Some(tokio::time::sleep_until(deadline)));
+            continue;
+        };
+        if sleep.deadline() > deadline {
+            sleep.as_mut().reset(deadline);
+        }
+        if sleep.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        if sleep.deadline() >= deadline {
+            return Poll::Ready(Err(IoError::Timeout));
+        }
+        sleep.as_mut().reset(deadline);
+    }
 }
 
 /// Writes all of `data` under a timeout.
@@ -283,7 +321,7 @@ where
     loop {
         if buf.is_empty() {
             // The whole allocation, so that `room` below is what the read may fill.
-            rewind(buf);
+            bufpool::rewind(buf);
             if long {
                 // Never more than the rest of a sized body (`left` is u64::MAX otherwise).
                 let want = left.min(BIG_READ as u64) as usize;
@@ -326,7 +364,10 @@ where
             _ => {}
         }
     }
-    if grown {
+    if grown && buf.is_empty() {
+        // Back to no buffer: the next read takes one of the usual size from the pool.
+        *buf = BytesMut::new();
+    } else if grown {
         // Back to the usual size (bytes after the body, if any, kept).
         let mut usual = BytesMut::with_capacity(READ_CHUNK.max(buf.len()));
         usual.extend_from_slice(buf);
@@ -338,6 +379,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proxy::bufpool::rewind;
 
     async fn run(input: &[u8], kind: BodyKind) -> (Result<u64, XferError>, Vec<u8>, Vec<u8>) {
         let mut src = input;
@@ -599,6 +641,62 @@ mod tests {
         let mut empty = BytesMut::new();
         rewind(&mut empty);
         assert_eq!(empty.capacity(), 0);
+    }
+
+    #[tokio::test]
+    async fn pooled_reads_hold_no_buffer_while_waiting() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut peer = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut conn, _) = listener.accept().await.unwrap();
+        let mut timer = pin!(None::<Sleep>);
+        let mut buf = bufpool::take();
+        let held = buf.as_ptr();
+        {
+            let mut read = pin!(read_pooled_lazy_from(
+                &mut conn,
+                &mut buf,
+                Some(Duration::from_secs(20)),
+                timer.as_mut(),
+                None
+            ));
+            // Nothing to read: the empty buffer went back to the pool.
+            let noop = &mut Context::from_waker(Waker::noop());
+            assert!(read.as_mut().poll(noop).is_pending());
+            assert_eq!(bufpool::pooled(), 1);
+            peer.write_all(b"GET / HT").await.unwrap();
+            assert_eq!(read.await.unwrap(), 8);
+        }
+        // The read took the pool's buffer, and keeps it while it holds bytes.
+        assert_eq!(
+            (&buf[..], buf.as_ptr(), bufpool::pooled()),
+            (&b"GET / HT"[..], held, 0)
+        );
+        peer.write_all(b"TP/1.1").await.unwrap();
+        let n = read_pooled_lazy_from(&mut conn, &mut buf, None, timer.as_mut(), None).await;
+        assert_eq!((n.unwrap(), &buf[..]), (6, &b"GET / HTTP/1.1"[..]));
+        buf.advance(14);
+        // End of stream: the buffer is back in the pool, none is held.
+        peer.shutdown().await.unwrap();
+        let n = read_pooled_lazy_from(&mut conn, &mut buf, None, timer.as_mut(), None).await;
+        assert_eq!((n.unwrap(), buf.capacity(), bufpool::pooled()), (0, 0, 1));
+        // A wait that times out holds none either.
+        let mut peer2 = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut conn2, _) = listener.accept().await.unwrap();
+        let r = read_pooled_lazy_from(
+            &mut conn2,
+            &mut buf,
+            Some(Duration::from_millis(20)),
+            timer.as_mut(),
+            None,
+        )
+        .await;
+        assert!(matches!(r, Err(IoError::Timeout)), "{r:?}");
+        assert_eq!((buf.capacity(), bufpool::pooled()), (0, 1));
+        peer2.write_all(b"x").await.unwrap();
     }
 
     #[tokio::test]

@@ -19,6 +19,7 @@
 //! ([`pressure`]).
 
 pub mod body;
+pub mod bufpool;
 pub mod error;
 mod exchange;
 pub mod forward;
@@ -199,7 +200,8 @@ async fn http_phase(
     fe.counters.connections.fetch_add(1, Ordering::Relaxed);
     let mut client = Client {
         stream,
-        buf: BytesMut::with_capacity(body::READ_CHUNK),
+        // No buffer until the first bytes arrive (`head_bytes`).
+        buf: BytesMut::new(),
         xff: None,
         handoff: None,
         out: BytesMut::new(),
@@ -328,6 +330,7 @@ async fn http_phase(
         }
         first = false;
     }
+    bufpool::release(&mut client.buf);
     let _ = client.stream.shutdown().await;
     fe.counters.current.fetch_sub(1, Ordering::Relaxed);
     ACTIVE_CONNS.fetch_sub(1, Ordering::Relaxed);
@@ -451,6 +454,9 @@ async fn read_head(
                     }
                 }
                 client.buf.advance(len);
+                // Nothing pipelined behind the head: the buffer goes back to the pool
+                // while the request is handled (a body's reads take one again).
+                bufpool::release(&mut client.buf);
                 return (HeadRead::Head(head, at_once), start, start_at);
             }
             Ok(None) => {}
@@ -557,15 +563,17 @@ impl<F: Future> Future for WokenOnly<'_, F> {
 }
 
 /// One wait for head bytes: a read on the connection's one timer
-/// ([`body::read_some_lazy_from`], the deadline counted from `now` when given), ended as
+/// ([`body::read_pooled_lazy_from`], the deadline counted from `now` when given), ended as
 /// a timeout by an eviction under `maxconn` pressure ([`pressure::read_or_evicted`]).
+/// A connection waiting with an empty buffer holds none: it takes one from the
+/// thread's [`bufpool`] when its socket becomes readable.
 async fn head_bytes(
     client: &mut Client,
     limit: Option<Duration>,
     (timer, now): (Pin<&mut Option<Sleep>>, Option<Instant>),
     slot: Option<&pressure::Guard>,
 ) -> Result<usize, IoError> {
-    let read = pin!(body::read_some_lazy_from(
+    let read = pin!(body::read_pooled_lazy_from(
         &mut client.stream,
         &mut client.buf,
         limit,

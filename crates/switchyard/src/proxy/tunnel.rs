@@ -66,8 +66,11 @@ pub async fn flush(
         client.write_all(server_buf).await.map_err(drop)?;
         stats.server_to_client += server_buf.len() as u64;
     }
-    *client_buf = BytesMut::new();
-    *server_buf = BytesMut::new();
+    // Back to the thread's pool (the relay reads through its scratch buffer).
+    client_buf.clear();
+    server_buf.clear();
+    super::bufpool::give(std::mem::take(client_buf));
+    super::bufpool::give(std::mem::take(server_buf));
     Ok(())
 }
 

@@ -8,6 +8,11 @@
 //! the connection: the CL.0 attack); a pooled
 //! connection is checked for liveness (no pending EOF or stray bytes) before reuse
 //! and dropped after [`MAX_IDLE`] of inactivity.
+//!
+//! An idle pooled connection holds no read buffer (HAProxy's idle connections hold
+//! none): its buffer, empty by then, goes back to the thread's [`bufpool`] at checkin,
+//! and the connection takes one again when its next response is read. The liveness
+//! check reads into a one-byte probe on the stack.
 
 use std::cell::RefCell;
 use std::io;
@@ -16,6 +21,8 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use tokio::net::TcpStream;
+
+use super::bufpool;
 
 /// Idle connections older than this are closed instead of reused (HAProxy's
 /// `pool-purge-delay` default is 5 s).
@@ -27,16 +34,13 @@ pub const MAX_IDLE: Duration = Duration::from_secs(5);
 /// about half of their requests (`ka1000`: 0.46 `connect` per request against
 /// HAProxy's 0.03); this one is a safety net.
 const MAX_IDLE_PER_SERVER: usize = 4096;
-/// Idle connections beyond this many per server keep no read buffer (HAProxy's
-/// idle connections hold none): a pool that stays small, the common case, never
-/// allocates on reuse, and a large idle pool costs sockets, not 16 KiB buffers
-/// (a reused connection without one allocates it on its first read).
-const IDLE_WITH_BUFFER: usize = 64;
 
 /// A connection to a server with its read buffer.
 #[derive(Debug)]
 pub struct Upstream {
     pub stream: TcpStream,
+    /// Without allocation until the first read, which takes a buffer from the
+    /// thread's [`bufpool`] (`body::read_some*`).
     pub buf: BytesMut,
     /// Taken from the pool rather than freshly connected.
     pub reused: bool,
@@ -52,10 +56,9 @@ pub enum ConnectError {
     Timeout,
 }
 
-/// An idle connection keeps its (empty) read buffer, so that reusing it allocates nothing.
+/// An idle connection: its socket, without a read buffer.
 struct Idle {
     stream: TcpStream,
-    buf: BytesMut,
     since: Instant,
 }
 
@@ -88,7 +91,7 @@ pub fn checkout(addr: SocketAddr, now: Instant) -> Option<Upstream> {
             if now.saturating_duration_since(idle.since) < MAX_IDLE && is_idle_alive(&idle.stream) {
                 return Some(Upstream {
                     stream: idle.stream,
-                    buf: idle.buf,
+                    buf: BytesMut::new(),
                     reused: true,
                     addr,
                 });
@@ -114,18 +117,13 @@ pub fn checkin(up: Upstream, since: Instant) {
             .count();
         list.drain(..stale);
         if list.len() < MAX_IDLE_PER_SERVER {
-            let buf = if list.len() < IDLE_WITH_BUFFER {
-                up.buf
-            } else {
-                BytesMut::new()
-            };
             list.push(Idle {
                 stream: up.stream,
-                buf,
                 since,
             });
         }
     });
+    bufpool::give(up.buf);
 }
 
 /// Closes this thread's idle connections that are too old or that the server
@@ -175,7 +173,7 @@ pub async fn connect(
     let _ = stream.set_nodelay(true);
     Ok(Upstream {
         stream,
-        buf: BytesMut::with_capacity(16384),
+        buf: BytesMut::new(),
         reused: false,
         addr,
     })
