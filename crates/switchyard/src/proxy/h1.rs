@@ -402,8 +402,7 @@ fn parse_request_plain(buf: &[u8], limits: Limits) -> Option<(Box<RequestHead>, 
         .filter(|&(_, end)| end <= limits.max_head)
         .and_then(|(pos, end)| {
             let method = Method::from_bytes(method).ok()?;
-            // What `str::parse` does, without its UTF-8 check (the bytes are ASCII).
-            let uri = Uri::try_from(target).ok()?;
+            let uri = target_uri(target)?;
             Some((pos, end, method, uri))
         });
     let Some((pos, end, method, uri)) = parsed else {
@@ -415,6 +414,17 @@ fn parse_request_plain(buf: &[u8], limits: Limits) -> Option<(Box<RequestHead>, 
     head.version = version;
     head.headers.fill_plain(&buf[first..pos]);
     Some((head, end))
+}
+
+/// The request target as a `Uri`: what `str::parse` does, without its UTF-8 check (the
+/// bytes are ASCII). `/`, the most common target, is made without the copy of the bytes
+/// `Uri::try_from` allocates first (http keeps nothing of it for `/`: the same `Uri`).
+#[inline]
+fn target_uri(target: &[u8]) -> Option<Uri> {
+    if target == b"/" {
+        return Some(Uri::from_static("/"));
+    }
+    Uri::try_from(target).ok()
 }
 
 /// [`parse_response`] by httparse.
@@ -1967,6 +1977,24 @@ mod tests {
             }
             recycle_head(head);
             assert_eq!(pooled(), before.clamp(1, SPARE_HEADS), "round {round}");
+        }
+    }
+
+    /// `/` made without a copy is the `Uri` `try_from` makes of it, and the other short
+    /// targets still go through `try_from`.
+    #[test]
+    fn the_slash_target_is_the_parsed_one() {
+        for t in [&b"/"[..], b"*", b"//", b"/a", b"a", b"/?", b"/ "] {
+            let want = Uri::try_from(t).ok();
+            let got = target_uri(t);
+            assert_eq!(got, want, "{:?}", String::from_utf8_lossy(t));
+            if let (Some(g), Some(w)) = (&got, &want) {
+                assert_eq!(
+                    (g.path(), g.query(), g.scheme(), g.authority()),
+                    (w.path(), w.query(), w.scheme(), w.authority())
+                );
+                assert_eq!(g.to_string(), w.to_string());
+            }
         }
     }
 
