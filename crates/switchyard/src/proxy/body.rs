@@ -196,6 +196,7 @@ pub async fn read_pooled_lazy_from(
 /// The timer part of a lazy wait ([`read_some_lazy`]): pending until the wait's
 /// deadline (now + `timeout`, fixed on the first call, from `now` when given), on
 /// the connection's one `timer`, re-armed only when it was due later or fired early.
+#[inline(always)]
 fn poll_lazy_deadline(
     cx: &mut Context<'_>,
     mut timer: Pin<&mut Option<Sleep>>,
