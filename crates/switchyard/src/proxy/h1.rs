@@ -419,12 +419,42 @@ fn parse_request_plain(buf: &[u8], limits: Limits) -> Option<(Box<RequestHead>, 
 /// The request target as a `Uri`: what `str::parse` does, without its UTF-8 check (the
 /// bytes are ASCII). `/`, the most common target, is made without the copy of the bytes
 /// `Uri::try_from` allocates first (http keeps nothing of it for `/`: the same `Uri`).
+/// Other targets up to [`ARENA_TARGET`] bytes are copied into this thread's
+/// [`TARGETS`] buffer instead of an allocation of their own: the same parse
+/// (`from_maybe_shared` of a `Bytes` is `try_from` without the copy), on shared bytes.
 #[inline]
 fn target_uri(target: &[u8]) -> Option<Uri> {
     if target == b"/" {
         return Some(Uri::from_static("/"));
     }
-    Uri::try_from(target).ok()
+    if target.len() > ARENA_TARGET {
+        return Uri::try_from(target).ok();
+    }
+    let bytes = TARGETS
+        .try_with(|a| {
+            let mut a = a.borrow_mut();
+            if a.capacity() < target.len() {
+                a.reserve(ARENA_SIZE);
+            }
+            a.extend_from_slice(target);
+            a.split().freeze()
+        })
+        .ok()?;
+    Uri::from_maybe_shared(bytes).ok()
+}
+
+/// The longest target [`target_uri`] copies into [`TARGETS`].
+const ARENA_TARGET: usize = 256;
+/// The size of a [`TARGETS`] buffer.
+const ARENA_SIZE: usize = 4096;
+
+thread_local! {
+    /// Request targets, one after the other, each `Uri` holding its slice (a reference
+    /// count, no allocation). Once full, the buffer is used again from its start when no
+    /// `Uri` holds a slice of it any more (the usual case: targets live while their
+    /// request does), else a new one is allocated and the old one is freed with its last
+    /// slice. At most [`ARENA_SIZE`] bytes are kept per thread.
+    static TARGETS: RefCell<BytesMut> = RefCell::new(BytesMut::new());
 }
 
 /// [`parse_response`] by httparse.
@@ -1996,6 +2026,40 @@ mod tests {
                 assert_eq!(g.to_string(), w.to_string());
             }
         }
+    }
+
+    /// Targets made on the thread's shared buffer are the `Uri`s `try_from` makes, and
+    /// stay so while later targets fill the buffer, reuse it from its start or replace
+    /// it (some kept alive across that, others dropped at once).
+    #[test]
+    fn targets_on_the_shared_buffer_are_the_parsed_ones() {
+        let mut rng = fastrand::Rng::with_seed(0x7a6e);
+        let mut kept: Vec<(Uri, Vec<u8>)> = Vec::new();
+        for i in 0..20_000 {
+            let len = match rng.usize(..10) {
+                0 => rng.usize(ARENA_TARGET - 2..ARENA_TARGET + 40),
+                _ => rng.usize(1..40),
+            };
+            let mut t = vec![b'/'];
+            t.extend((1..len).map(|_| b"abc/?=&%20.~"[rng.usize(..12)]));
+            let got = target_uri(&t);
+            assert_eq!(got, Uri::try_from(&t[..]).ok(), "{t:?}");
+            if let Some(u) = got {
+                if rng.usize(..8) == 0 {
+                    kept.push((u, t));
+                }
+            }
+            if i % 1000 == 999 {
+                for (u, t) in &kept {
+                    assert_eq!(*u, Uri::try_from(&t[..]).unwrap());
+                    assert_eq!(u.to_string().as_bytes(), &t[..]);
+                }
+                kept.retain(|_| rng.bool());
+            }
+        }
+        drop(kept);
+        let cap = TARGETS.with(|a| a.borrow().capacity());
+        assert!(cap <= ARENA_SIZE, "{cap}");
     }
 
     #[test]
