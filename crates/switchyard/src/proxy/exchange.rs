@@ -129,7 +129,14 @@ where
 {
     let mut now = sent_at;
     loop {
-        match h1::parse_response(buf) {
+        // Nothing read yet (the usual first pass: the server has not answered within
+        // microseconds): no parse of an empty buffer, which can only ask for more.
+        let parsed = if buf.is_empty() {
+            Ok(None)
+        } else {
+            h1::parse_response(buf)
+        };
+        match parsed {
             Ok(Some((head, len))) => {
                 buf.advance(len);
                 let code = head.status.as_u16();

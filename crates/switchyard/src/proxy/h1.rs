@@ -2062,6 +2062,14 @@ mod tests {
         assert!(cap <= ARENA_SIZE, "{cap}");
     }
 
+    /// An empty buffer only ever asks for more bytes (`exchange::read_response_head` does
+    /// not parse one).
+    #[test]
+    fn an_empty_buffer_is_an_incomplete_head() {
+        assert!(matches!(parse_response(b""), Ok(None)));
+        assert!(matches!(parse_request(b"", Limits::default()), Ok(None)));
+    }
+
     #[test]
     fn spare_vectors_are_reused_cleanly() {
         let long = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=UTF-8\r\nX-Long: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\nContent-Length: 2\r\n\r\nhi";
