@@ -402,7 +402,11 @@ fn parse_request_plain(buf: &[u8], limits: Limits) -> Option<(Box<RequestHead>, 
         .filter(|&(_, end)| end <= limits.max_head)
         .and_then(|(pos, end)| {
             let method = Method::from_bytes(method).ok()?;
-            let uri = target_uri(target)?;
+            // A head to fill already holds the target `/` (see `recycle_head`).
+            let uri = match target {
+                b"/" => None,
+                _ => Some(target_uri(target)?),
+            };
             Some((pos, end, method, uri))
         });
     let Some((pos, end, method, uri)) = parsed else {
@@ -410,7 +414,10 @@ fn parse_request_plain(buf: &[u8], limits: Limits) -> Option<(Box<RequestHead>, 
         return None;
     };
     head.method = method;
-    head.uri = uri;
+    match uri {
+        Some(uri) => head.uri = uri,
+        None => debug_assert!(is_slash(&head.uri)),
+    }
     head.version = version;
     head.headers.fill_plain(&buf[first..pos]);
     Some((head, end))
@@ -441,6 +448,14 @@ fn target_uri(target: &[u8]) -> Option<Uri> {
         })
         .ok()?;
     Uri::from_maybe_shared(bytes).ok()
+}
+
+/// Whether `uri` is the origin-form target `/` (what `Uri::default()` is).
+#[inline]
+fn is_slash(uri: &Uri) -> bool {
+    uri.scheme().is_none()
+        && uri.authority().is_none()
+        && uri.path_and_query().is_some_and(|p| p.as_str() == "/")
 }
 
 /// The longest target [`target_uri`] copies into [`TARGETS`].
@@ -1266,6 +1281,7 @@ fn spare_head() -> Box<RequestHead> {
         }
         None => Box::new(RequestHead {
             method: Method::GET,
+            // `/`, as `recycle_head` leaves it.
             uri: Uri::default(),
             version: Version::HTTP_11,
             headers: Fields::parsed(Vec::new(), spare_lines(), 0),
@@ -1274,9 +1290,12 @@ fn spare_head() -> Box<RequestHead> {
 }
 
 /// Gives a request head that is no longer needed back to this thread for the next one
-/// (its fields emptied, its target freed); dropped when the thread keeps enough.
+/// (its fields emptied, its target freed: it holds `/`, which the next head keeps when
+/// its target is `/` too); dropped when the thread keeps enough.
 pub fn recycle_head(mut head: Box<RequestHead>) {
-    head.uri = Uri::default();
+    if !is_slash(&head.uri) {
+        head.uri = Uri::default();
+    }
     head.headers.clear();
     let _ = HEADS.try_with(|h| {
         let mut h = h.borrow_mut();
@@ -1997,12 +2016,15 @@ mod tests {
             write_request_head(&mut b, &slow, |_| {});
             assert_eq!(a, b, "{show:?}");
             // What a request may do to its head before it is given back.
-            match rng.usize(..4) {
+            match rng.usize(..6) {
                 0 => head.headers.remove_all(Known::Host),
                 1 => head.headers.push_static(Known::Connection, "close"),
                 2 => {
                     head.headers.map_mut();
                 }
+                // Rules may rewrite the target (`set-path`, `set-uri`).
+                3 => head.uri = Uri::from_static("/rewritten?q"),
+                4 => head.uri = Uri::try_from(String::from("http://a.example/")).unwrap(),
                 _ => {}
             }
             recycle_head(head);
