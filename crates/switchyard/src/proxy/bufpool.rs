@@ -22,8 +22,10 @@
 //!   16 KiB per thread;
 //! - last in, first out: the buffer given back last, the one most likely in the
 //!   caches, is taken first;
-//! - a buffer never moves between threads through the pool (a connection task stays
-//!   on its thread; one dropped elsewhere is simply freed).
+//! - the pool is borrowed only inside [`take`] and [`give`], never across an `.await`;
+//!   both run on the thread of the connection's task (a task stays on its worker
+//!   thread; a buffer given back on another thread would simply join that thread's
+//!   pool).
 
 use std::cell::RefCell;
 
