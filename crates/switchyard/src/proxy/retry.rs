@@ -273,8 +273,20 @@ pub(super) async fn send(
     let mut first_clock = Some(started);
     loop {
         let now = first_clock.take().unwrap_or_else(Instant::now);
-        let (mut up, l) =
-            connect_counted(be, lease, &mut tries, ctx, rec, reuse, out.dst_port, now).await?;
+        // A pooled connection (the usual case in keep-alive mode) is taken here, as
+        // `connect_counted` would first do, without making and polling its future. When
+        // there is none, `connect_counted` looks again (synchronously: still none).
+        let pooled = if reuse {
+            upstream::checkout(be.server_addr(lease.index(), out.dst_port), now)
+        } else {
+            None
+        };
+        let (mut up, l) = match pooled {
+            Some(up) => (up, lease),
+            None => {
+                connect_counted(be, lease, &mut tries, ctx, rec, reuse, out.dst_port, now).await?
+            }
+        };
         lease = l;
         // A pooled connection was ready at once (no wait since `now`): that reading
         // stands for the send time.
