@@ -178,3 +178,51 @@ pub async fn connect(
         addr,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pooled connection holds no buffer: checkin gives it to the thread's buffer pool,
+    /// checkout hands the connection back without one (its next read takes one), and the
+    /// liveness check still sees a server that closed.
+    #[tokio::test]
+    async fn idle_pooled_connections_hold_no_read_buffer() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut up = connect(addr, None).await.unwrap();
+        let (server_side, _) = listener.accept().await.unwrap();
+        assert_eq!(up.buf.capacity(), 0);
+        // A response was read into a pooled buffer, then consumed.
+        up.buf = bufpool::take();
+        let held = up.buf.as_ptr();
+        up.buf.extend_from_slice(b"HTTP/1.1 200 OK\r\n\r\n");
+        bytes::Buf::advance(&mut up.buf, 19);
+        let now = Instant::now();
+        checkin(up, now);
+        assert_eq!((idle_count(addr), bufpool::pooled()), (1, 1));
+        let again = checkout(addr, now).expect("a live pooled connection");
+        assert!(again.reused);
+        assert_eq!(again.buf.capacity(), 0);
+        assert_eq!(bufpool::take().as_ptr(), held);
+        // Back in the pool; the server closes: not handed out any more.
+        checkin(again, now);
+        drop(server_side);
+        let mut closed_seen = false;
+        for _ in 0..200 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            match checkout(addr, now) {
+                None => {
+                    closed_seen = true;
+                    break;
+                }
+                Some(c) => checkin(c, now),
+            }
+        }
+        assert!(
+            closed_seen,
+            "a connection the server closed was still handed out"
+        );
+        assert_eq!(idle_count(addr), 0);
+    }
+}
