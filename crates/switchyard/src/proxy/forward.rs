@@ -289,7 +289,11 @@ pub async fn handle(
             headers: req.headers.built_map(),
             avoid: None,
         };
-        queue::assign_timed(be, persist, &ctx).await
+        // Assigned without waiting (the usual case) makes no future for the queue.
+        match queue::assign_now(be, persist, &ctx) {
+            Some(done) => done,
+            None => queue::assign_queued(be, persist, &ctx).await,
+        }
     };
     let lease = match assigned {
         Ok(a) => {

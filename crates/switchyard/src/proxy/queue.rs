@@ -183,19 +183,40 @@ pub async fn assign_timed(
     persist: Option<usize>,
     ctx: &PickContext<'_>,
 ) -> Result<Assigned, (AssignError, i64)> {
-    let list = &be.waitlist;
-    if list.waiting.load(Ordering::Acquire) == 0 {
-        match attempt(be, persist, ctx) {
-            Try::Took(lease) => {
-                return Ok(Assigned {
-                    lease,
-                    waited_ms: 0,
-                })
-            }
-            Try::NoServer => return Err((AssignError::NoServer, 0)),
-            Try::Full => {}
-        }
+    match assign_now(be, persist, ctx) {
+        Some(done) => done,
+        None => assign_queued(be, persist, ctx).await,
     }
+}
+
+/// The first step of [`assign_timed`], without waiting: `None` when the request has to
+/// queue (then [`assign_queued`] does the rest). The usual request is assigned here,
+/// without making a future for the queue.
+pub fn assign_now(
+    be: &BackendRt,
+    persist: Option<usize>,
+    ctx: &PickContext<'_>,
+) -> Option<Result<Assigned, (AssignError, i64)>> {
+    if be.waitlist.waiting.load(Ordering::Acquire) != 0 {
+        return None;
+    }
+    match attempt(be, persist, ctx) {
+        Try::Took(lease) => Some(Ok(Assigned {
+            lease,
+            waited_ms: 0,
+        })),
+        Try::NoServer => Some(Err((AssignError::NoServer, 0))),
+        Try::Full => None,
+    }
+}
+
+/// [`assign_timed`] after [`assign_now`] returned `None`: the request queues.
+pub async fn assign_queued(
+    be: &BackendRt,
+    persist: Option<usize>,
+    ctx: &PickContext<'_>,
+) -> Result<Assigned, (AssignError, i64)> {
+    let list = &be.waitlist;
     // The request queues. `maxqueue`: when a persisted request's server queue is full,
     // HAProxy answers 503, or with `option redispatch` balances it to another server. The
     // place is taken atomically with the check: with several threads, two requests could
