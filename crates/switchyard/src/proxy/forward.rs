@@ -656,7 +656,7 @@ async fn run_tunnel(
     false
 }
 
-#[inline]
+#[inline(always)]
 fn request_info<'a>(req: &'a RequestHead, cx: &ConnCtx) -> RequestInfo<'a> {
     RequestInfo {
         method: &req.method,
