@@ -498,6 +498,7 @@ impl Worker {
         listen(bound, &mut closers);
         // Not tracked by `done`: it ends with the worker.
         let purge = tokio::spawn(crate::proxy::upstream::purge_idle());
+        let trim = tokio::spawn(crate::proxy::bufpool::trim_every_period());
         let mut stop_wait = stop.clone();
         loop {
             let cmd = tokio::select! {
@@ -531,6 +532,7 @@ impl Worker {
         let _ = tokio::time::timeout(GRACE, done_rx.recv()).await;
         drop(closers);
         purge.abort();
+        trim.abort();
     }
 }
 

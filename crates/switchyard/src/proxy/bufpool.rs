@@ -28,6 +28,7 @@
 //!   pool).
 
 use std::cell::RefCell;
+use std::time::Duration;
 
 use bytes::BytesMut;
 
@@ -38,15 +39,63 @@ use super::body::READ_CHUNK;
 /// buffers given back are freed.
 pub const MAX_POOLED: usize = 64;
 
+/// How often each thread frees the buffers its pool did not need ([`trim`]): a burst's
+/// buffers are gone about two periods after it ends.
+pub const TRIM_EVERY: Duration = Duration::from_secs(1);
+
+/// A thread's pool: the buffers, and the fewest it held since the last [`trim`] (the
+/// ones below that mark were never taken in the period).
+struct Pool {
+    bufs: Vec<BytesMut>,
+    low: usize,
+}
+
 thread_local! {
-    static POOL: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
+    static POOL: RefCell<Pool> = const {
+        RefCell::new(Pool {
+            bufs: Vec::new(),
+            low: 0,
+        })
+    };
 }
 
 /// A buffer for one read: the one given back last, else a new one. Empty, with
 /// room for [`READ_CHUNK`] bytes from the start of its allocation.
 pub fn take() -> BytesMut {
-    POOL.with(|p| p.borrow_mut().pop())
-        .unwrap_or_else(|| BytesMut::with_capacity(READ_CHUNK))
+    POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        let b = p.bufs.pop();
+        p.low = p.low.min(p.bufs.len());
+        b
+    })
+    .unwrap_or_else(|| BytesMut::with_capacity(READ_CHUNK))
+}
+
+/// Frees the buffers that stayed in this thread's pool through the whole period since
+/// the last call (the oldest ones, at the bottom of the stack): what a burst of
+/// connections left behind goes back to the allocator once the burst is over, so a
+/// process returns to its idle memory (`ws-idle`: up to [`MAX_POOLED`] × 16 KiB stayed
+/// otherwise). Under steady load the pool keeps what the period used. Returns how many
+/// were freed.
+pub fn trim() -> usize {
+    POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        let n = p.low.min(p.bufs.len());
+        p.bufs.drain(..n);
+        p.low = p.bufs.len();
+        n
+    })
+}
+
+/// Runs [`trim`] every [`TRIM_EVERY`] on this thread, forever (spawned once per worker
+/// thread beside the idle-connection purge).
+pub async fn trim_every_period() {
+    let mut tick = tokio::time::interval(TRIM_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        trim();
+    }
 }
 
 /// Gives a buffer back: kept when it is empty and of the usual capacity (after moving
@@ -62,8 +111,8 @@ pub fn give(mut buf: BytesMut) {
     }
     POOL.with(|p| {
         let mut pool = p.borrow_mut();
-        if pool.len() < MAX_POOLED {
-            pool.push(buf);
+        if pool.bufs.len() < MAX_POOLED {
+            pool.bufs.push(buf);
         }
     });
 }
@@ -111,7 +160,7 @@ pub fn rewind(buf: &mut BytesMut) {
 
 /// Buffers waiting in this thread's pool.
 pub fn pooled() -> usize {
-    POOL.with(|p| p.borrow().len())
+    POOL.with(|p| p.borrow().bufs.len())
 }
 
 #[cfg(test)]
@@ -139,6 +188,29 @@ mod tests {
         // An empty pool allocates.
         let c = take();
         assert_eq!((c.len(), c.capacity()), (0, READ_CHUNK));
+    }
+
+    #[test]
+    fn trim_frees_what_the_period_did_not_use() {
+        fresh();
+        let bufs: Vec<_> = (0..5).map(|_| take()).collect();
+        let ptrs: Vec<_> = bufs.iter().map(|b| b.as_ptr()).collect();
+        bufs.into_iter().for_each(give);
+        // The period that filled the pool began with it empty: nothing to free yet.
+        assert_eq!((trim(), pooled()), (0, 5));
+        // Two taken and given back: the three below them were never used.
+        let (a, b) = (take(), take());
+        give(b);
+        give(a);
+        assert_eq!((trim(), pooled()), (3, 2));
+        // The two kept are the hot ones, the last given back first.
+        assert_eq!(take().as_ptr(), ptrs[4]);
+        assert_eq!(take().as_ptr(), ptrs[3]);
+        assert_eq!(pooled(), 0);
+        // An idle period frees everything.
+        give(BytesMut::with_capacity(READ_CHUNK));
+        assert_eq!((trim(), pooled()), (0, 1));
+        assert_eq!((trim(), pooled()), (1, 0));
     }
 
     #[test]

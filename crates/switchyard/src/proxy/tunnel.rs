@@ -66,11 +66,9 @@ pub async fn flush(
         client.write_all(server_buf).await.map_err(drop)?;
         stats.server_to_client += server_buf.len() as u64;
     }
-    // Back to the thread's pool (the relay reads through its scratch buffer).
-    client_buf.clear();
-    server_buf.clear();
-    super::bufpool::give(std::mem::take(client_buf));
-    super::bufpool::give(std::mem::take(server_buf));
+    // Freed (the relay reads through its scratch buffer).
+    *client_buf = BytesMut::new();
+    *server_buf = BytesMut::new();
     Ok(())
 }
 
