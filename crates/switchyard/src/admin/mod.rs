@@ -27,9 +27,25 @@ pub use stats::Page;
 ///
 /// Called once per request after the frontend's other `http-request` rules
 /// (see [`switchyard_config::UseService`] for the ordering difference with
-/// HAProxy). Without `use-service` lines or a stats page this costs two
-/// empty checks.
+/// HAProxy). Without `use-service` lines or a stats page this is two empty checks,
+/// inlined into the caller ([`serves_local`]); the rest is out of line.
+#[inline]
 pub fn answer_local(fe: &FrontendRt, req: &RequestInfo<'_>, snap: &Snapshot) -> Option<Page> {
+    if !serves_local(fe) {
+        return None;
+    }
+    answer_configured(fe, req, snap)
+}
+
+/// Whether the frontend has anything [`answer_local`] can answer: `use-service` lines
+/// or a stats page.
+#[inline]
+pub fn serves_local(fe: &FrontendRt) -> bool {
+    !fe.cfg.services.is_empty() || fe.cfg.stats.is_some()
+}
+
+#[inline(never)]
+fn answer_configured(fe: &FrontendRt, req: &RequestInfo<'_>, snap: &Snapshot) -> Option<Page> {
     for svc in &fe.cfg.services {
         if !fe.router.acls().eval_opt(svc.cond.as_ref(), req) {
             continue;

@@ -92,8 +92,7 @@ fn frontend_reads_headers(fe: &FrontendRt) -> bool {
     !fe.request_rules.is_empty()
         || !fe.response_rules.is_empty()
         || fe.router.acls().reads_headers()
-        || fe.cfg.stats.is_some()
-        || !fe.cfg.services.is_empty()
+        || admin::serves_local(fe)
 }
 
 /// The same for a backend: rules, header ACLs, `balance hdr` (cookie persistence
@@ -202,14 +201,9 @@ pub async fn handle(
         )
         .await;
     }
-    // The proxy's own answers: `use-service prometheus-exporter`, the stats page (none
-    // without either: `answer_local` is not called).
+    // The proxy's own answers: `use-service prometheus-exporter`, the stats page.
     let info = request_info(&req, cx);
-    let local = !fe.cfg.services.is_empty() || fe.cfg.stats.is_some();
-    if let Some(page) = local
-        .then(|| admin::answer_local(fe, &info, &snap))
-        .flatten()
-    {
+    if let Some(page) = admin::answer_local(fe, &info, &snap) {
         rec.term = *b"LR--";
         let reason = page.status.canonical_reason().unwrap_or("");
         let close = ending(close || pending_body);

@@ -424,16 +424,12 @@ fn parse_request_plain(buf: &[u8], limits: Limits) -> Option<(Box<RequestHead>, 
 }
 
 /// The request target as a `Uri`: what `str::parse` does, without its UTF-8 check (the
-/// bytes are ASCII). `/`, the most common target, is made without the copy of the bytes
-/// `Uri::try_from` allocates first (http keeps nothing of it for `/`: the same `Uri`).
-/// Other targets up to [`ARENA_TARGET`] bytes are copied into this thread's
+/// bytes are ASCII). `/`, the most common target, never gets here: the one-pass reader
+/// keeps the `/` a recycled head already holds. Targets up to [`ARENA_TARGET`] bytes are copied into this thread's
 /// [`TARGETS`] buffer instead of an allocation of their own: the same parse
 /// (`from_maybe_shared` of a `Bytes` is `try_from` without the copy), on shared bytes.
 #[inline]
 fn target_uri(target: &[u8]) -> Option<Uri> {
-    if target == b"/" {
-        return Some(Uri::from_static("/"));
-    }
     if target.len() > ARENA_TARGET {
         return Uri::try_from(target).ok();
     }
@@ -2019,8 +2015,8 @@ mod tests {
         }
     }
 
-    /// `/` made without a copy is the `Uri` `try_from` makes of it, and the other short
-    /// targets still go through `try_from`.
+    /// Short targets, `/` among them (which the one-pass reader does not pass here), are
+    /// the `Uri` `try_from` makes of them.
     #[test]
     fn the_slash_target_is_the_parsed_one() {
         for t in [&b"/"[..], b"*", b"//", b"/a", b"a", b"/?", b"/ "] {
