@@ -295,6 +295,7 @@ def window_fields(a: Snapshot, b: Snapshot, ops: int, loadgen_cpu: float | None,
     """Per-run figures from the snapshots around the measured window."""
     wall = b.wall - a.wall
     proxy_cpu = b.proxy_cpu - a.proxy_cpu
+    proxy_user = b.proxy_user - a.proxy_user
     backend_cpu = b.backend_cpu - a.backend_cpu
     busy = (b.machine_busy - a.machine_busy) / procs.CLK_TCK
     ours = proxy_cpu + backend_cpu + (loadgen_cpu or 0.0)
@@ -312,10 +313,10 @@ def window_fields(a: Snapshot, b: Snapshot, ops: int, loadgen_cpu: float | None,
         "proxy_cores": proxy_cpu / wall if wall else 0.0,
         # The user-space part of proxy_cpu_s (utime); the rest is the kernel's (stime, which
         # on this kernel also holds the softirq work done while the proxy ran).
-        "proxy_user_s": b.proxy_user - a.proxy_user,
+        "proxy_user_s": proxy_user,
         # The same per operation, in µs: user space (the proxy's own code) and kernel.
-        "user_us_per_op": (b.proxy_user - a.proxy_user) / ops * 1e6 if ops and proxy_cpu > 0 else None,
-        "kernel_us_per_op": (proxy_cpu - (b.proxy_user - a.proxy_user)) / ops * 1e6 if ops and proxy_cpu > 0 else None,
+        "user_us_per_op": proxy_user / ops * 1e6 if ops and proxy_cpu > 0 else None,
+        "kernel_us_per_op": (proxy_cpu - proxy_user) / ops * 1e6 if ops and proxy_cpu > 0 else None,
         "ops_per_cpu_s": ops / proxy_cpu if proxy_cpu > 0 else None,
         "backend_cpu_s": backend_cpu,
         "loadgen_cpu_s": loadgen_cpu,

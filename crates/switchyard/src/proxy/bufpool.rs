@@ -22,7 +22,7 @@
 //!   16 KiB per thread;
 //! - last in, first out: the buffer given back last, the one most likely in the
 //!   caches, is taken first;
-//! - the pool is borrowed only inside [`take`] and [`give`], never across an `.await`;
+//! - the pool is borrowed only inside this module's functions, never across an `.await`;
 //!   both run on the thread of the connection's task (a task stays on its worker
 //!   thread; a buffer given back on another thread would simply join that thread's
 //!   pool).
