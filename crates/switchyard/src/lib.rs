@@ -12,6 +12,7 @@
 //! - [`health`]: active health checks (the only writer of server health).
 //! - [`observability`]: counters, access log, HAProxy-style messages.
 //! - [`admin`]: the statistics page.
+//! - [`memory`]: giving memory back to the OS after connections close.
 
 pub mod admin;
 pub mod backend;
@@ -20,6 +21,7 @@ pub mod frontend;
 pub mod handover;
 pub mod hardening;
 pub mod health;
+pub mod memory;
 pub mod observability;
 pub mod proxy;
 pub mod reload;

@@ -21,9 +21,11 @@ use switchyard::{observability, runtime, snapshot::Snapshot};
 /// pages at random moments, so an idle process's RSS jumped by 8-12 MiB seconds
 /// after 5,000 WebSockets had closed (AnonHugePages 14-16 MiB in /proc/<pid>/smaps).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: switchyard_alloc::MiMalloc = switchyard_alloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // Workers give freed pages back to the OS after connections close (`memory`).
+    switchyard::memory::set_collector(switchyard_alloc::collect);
     let cli = cli::parse_args(std::env::args());
     if cli.version > 0 {
         print!("{}", cli::version_text());

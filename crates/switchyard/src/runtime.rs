@@ -498,7 +498,7 @@ impl Worker {
         listen(bound, &mut closers);
         // Not tracked by `done`: it ends with the worker.
         let purge = tokio::spawn(crate::proxy::upstream::purge_idle());
-        let trim = tokio::spawn(crate::proxy::bufpool::trim_every_period());
+        let trim = tokio::spawn(crate::memory::every_period());
         let mut stop_wait = stop.clone();
         loop {
             let cmd = tokio::select! {

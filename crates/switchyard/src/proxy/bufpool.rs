@@ -28,7 +28,6 @@
 //!   pool).
 
 use std::cell::RefCell;
-use std::time::Duration;
 
 use bytes::BytesMut;
 
@@ -38,10 +37,6 @@ use super::body::READ_CHUNK;
 /// the number of reads a thread has in progress at once under load; beyond it,
 /// buffers given back are freed.
 pub const MAX_POOLED: usize = 64;
-
-/// How often each thread frees the buffers its pool did not need ([`trim`]): a burst's
-/// buffers are gone about two periods after it ends.
-pub const TRIM_EVERY: Duration = Duration::from_secs(1);
 
 /// A thread's pool: the buffers, and the fewest it held since the last [`trim`] (the
 /// ones below that mark were never taken in the period).
@@ -72,7 +67,8 @@ pub fn take() -> BytesMut {
 }
 
 /// Frees the buffers that stayed in this thread's pool through the whole period since
-/// the last call (the oldest ones, at the bottom of the stack): what a burst of
+/// the last call (the oldest ones, at the bottom of the stack; `memory::every_period` calls it
+/// once a second on every worker thread): what a burst of
 /// connections left behind goes back to the allocator once the burst is over, so a
 /// process returns to its idle memory (`ws-idle`: up to [`MAX_POOLED`] × 16 KiB stayed
 /// otherwise). Under steady load the pool keeps what the period used. Returns how many
@@ -85,17 +81,6 @@ pub fn trim() -> usize {
         p.low = p.bufs.len();
         n
     })
-}
-
-/// Runs [`trim`] every [`TRIM_EVERY`] on this thread, forever (spawned once per worker
-/// thread beside the idle-connection purge).
-pub async fn trim_every_period() {
-    let mut tick = tokio::time::interval(TRIM_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        trim();
-    }
 }
 
 /// Gives a buffer back: kept when it is empty and of the usual capacity (after moving
