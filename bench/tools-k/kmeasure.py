@@ -91,6 +91,11 @@ def sample(pids: list[int]) -> dict:
         s["majflt"] += int(f[9])
         s["utime"] += int(f[11])
         s["stime"] += int(f[12])
+    s["softirqd_ns"] = 0
+    for line in subprocess.run(["pgrep", "-a", "ksoftirqd"], capture_output=True, text=True).stdout.splitlines():
+        pid, name = line.split()
+        if name.endswith("/1"):
+            s["softirqd_ns"] += int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
     for t in tasks(pids):
         try:
             s["run_ns"] += int((t / "schedstat").read_text().split()[0])
@@ -184,6 +189,9 @@ def one(env, proxy: str, bin_: Path | None, sc, seconds: float, events: bool, re
         "sys_us_req": cpu_us / n * (d["stime"] / tick_total if tick_total else 0),
         "usr_us_req": cpu_us / n * (d["utime"] / tick_total if tick_total else 0),
         "minflt_req": d["minflt"] / n,
+        # Time ksoftirqd on the proxy's CPU spent (softirqs deferred from the proxy's own
+        # system calls land there instead of in the proxy's stime).
+        "softirqd_us_req": d["softirqd_ns"] / 1e3 / n,
         "vcsw_req": d["vcsw"] / n,
         "ivcsw_req": d["ivcsw"] / n,
     }

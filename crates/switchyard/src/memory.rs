@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::observability::ACTIVE_CONNS;
-use crate::proxy::bufpool;
+use crate::proxy::{bufpool, upstream};
 
 /// How often each thread trims its buffer pool and decides whether to collect: a
 /// burst's memory is back with the OS one or two periods after it ends.
@@ -73,6 +73,7 @@ pub async fn every_period() {
     let mut watch = Watch::default();
     loop {
         tick.tick().await;
+        upstream::close_deferred();
         let trimmed = bufpool::trim();
         let open = ACTIVE_CONNS.load(Ordering::Relaxed);
         if watch.period_end(open, trimmed) {

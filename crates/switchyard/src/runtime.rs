@@ -25,7 +25,9 @@
 //! keep tokio's defaults. Measured with 64 keep-alive connections on one
 //! thread (`epoll_wait` calls per request, load-dependent): 0.05-0.11 at 61,
 //! 0.07-0.08 at 256, 0.15-0.18 at 16 (HAProxy: 0.07); at most 64 sockets
-//! are ready at once, far below 1024.
+//! are ready at once, far below 1024. Before a worker parks (its ready tasks all
+//! ran), it closes the server connections its pass set aside
+//! (`proxy::upstream::close_later`), so a pass's responses leave together.
 //!
 //! `nbthread` defaults to the number of CPUs the process may use, like
 //! HAProxy 2.6.
@@ -152,6 +154,7 @@ pub fn run(
 ) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .on_thread_park(crate::proxy::upstream::close_deferred)
         .build()
         .map_err(|e| format!("cannot start runtime: {e}"))?;
     // Signal handlers first: once a listener is bound, clients (and service
@@ -449,6 +452,7 @@ impl Worker {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_io()
                     .enable_time()
+                    .on_thread_park(crate::proxy::upstream::close_deferred)
                     .build();
                 match rt {
                     Ok(rt) => rt.block_on(self.serve()),

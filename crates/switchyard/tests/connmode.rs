@@ -295,3 +295,60 @@ fn idle_pool_keeps_more_server_connections_than_64() {
         "the second wave reused the pooled connections"
     );
 }
+
+/// In `http-server-close` mode the proxy closes the server connection right after the
+/// response, even when the server keeps it open (it ignores `Connection: close`) and the
+/// client's connection stays open and idle. The close is deferred to the end of the
+/// worker's pass over its ready tasks (`upstream::close_later`, run when the worker
+/// parks): this checks that the deferred close happens then, not at the once-a-second
+/// sweep that is its backstop.
+#[test]
+fn server_close_closes_the_server_connection_right_after_the_response() {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::time::Instant;
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let port = free_port();
+    let cfg = format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.1:{port}\n    option http-server-close\n    default_backend be\n\
+         backend be\n    server s {addr}\n"
+    );
+    let _p = Proxy::start(&cfg, port);
+    let mut c = Client::connect(port);
+    for i in 0..5 {
+        let mut srv = {
+            let mut got = None;
+            std::thread::scope(|s| {
+                let t = s.spawn(|| listener.accept().unwrap().0);
+                c.send(format!("GET /{i} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+                got = Some(t.join().unwrap());
+            });
+            got.unwrap()
+        };
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            assert_eq!(srv.read(&mut byte).unwrap(), 1, "request head cut short");
+            head.push(byte[0]);
+        }
+        // A keep-alive answer: only the proxy can close this connection.
+        srv.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .unwrap();
+        let sent = Instant::now();
+        let r = c.read_response(false).expect("the response");
+        assert_eq!((r.status, r.text()), (200, "ok".to_string()));
+        srv.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let n = srv
+            .read(&mut byte)
+            .expect("EOF from the proxy, not a timeout");
+        assert_eq!(n, 0, "stray byte from the proxy");
+        let waited = sent.elapsed();
+        assert!(
+            waited < Duration::from_millis(300),
+            "request {i}: the server connection closed {waited:?} after the response"
+        );
+    }
+}

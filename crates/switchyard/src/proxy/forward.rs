@@ -514,6 +514,8 @@ pub async fn handle(
         // The send time stands for the start of idleness (earlier, so a pooled
         // connection expires no later than `MAX_IDLE` after it went idle).
         upstream::checkin(up, sent_at);
+    } else {
+        upstream::close_later(up);
     }
     // 10. The lease drops here (queues wake up); the caller writes the log line.
     drop(lease);

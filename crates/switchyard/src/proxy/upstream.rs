@@ -141,6 +141,53 @@ pub async fn purge_idle() {
     }
 }
 
+/// A thread's deferred closes are carried out at once when this many wait (under a load
+/// that never lets the thread park).
+pub const MAX_CLOSING: usize = 64;
+
+thread_local! {
+    /// Server connections done with, to close at the end of the scheduler's pass.
+    static CLOSING: RefCell<Vec<TcpStream>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Closes a connection that will not be reused, at the end of this thread's pass over
+/// its ready tasks instead of now: [`close_deferred`] runs before the worker parks
+/// (`runtime`), when [`MAX_CLOSING`] wait, and once a second (`memory::every_period`).
+///
+/// Why: in `http-server-close` mode a connection closes after each response, and the
+/// close (the FIN, the peer's `TIME_WAIT`) is the costliest system call of the exchange.
+/// Done in line, it sat between the responses of one pass, spacing their sends to the
+/// clients so widely that the load generator went to sleep between two and had to be
+/// woken for each (`seed`: 0.25 wake-ups of `wrk` per request against HAProxy's 0.04,
+/// which sends all of a pass's responses first and closes after). The read buffer goes
+/// back to the pool now.
+pub fn close_later(up: Upstream) {
+    bufpool::give(up.buf);
+    let full = CLOSING.with(|c| {
+        let mut c = c.borrow_mut();
+        c.push(up.stream);
+        c.len() >= MAX_CLOSING
+    });
+    if full {
+        close_deferred();
+    }
+}
+
+/// Closes the connections [`close_later`] set aside on this thread.
+pub fn close_deferred() {
+    CLOSING.with(|c| {
+        let mut c = c.borrow_mut();
+        if !c.is_empty() {
+            c.clear();
+        }
+    });
+}
+
+/// Number of connections waiting in this thread's [`close_later`] list.
+pub fn closing_count() -> usize {
+    CLOSING.with(|c| c.borrow().len())
+}
+
 /// Number of idle pooled connections to `addr` on this thread.
 pub fn idle_count(addr: SocketAddr) -> usize {
     POOL.with(|p| {
@@ -224,5 +271,59 @@ mod tests {
             "a connection the server closed was still handed out"
         );
         assert_eq!(idle_count(addr), 0);
+    }
+
+    /// Whether the server side of a connection has seen the proxy's close (EOF), waiting
+    /// up to 200 ms for the FIN.
+    async fn sees_eof(server_side: &mut tokio::net::TcpStream) -> bool {
+        use tokio::io::AsyncReadExt;
+        let mut b = [0u8; 1];
+        matches!(
+            tokio::time::timeout(Duration::from_millis(200), server_side.read(&mut b)).await,
+            Ok(Ok(0))
+        )
+    }
+
+    /// `close_later` keeps the socket open until `close_deferred`, and gives the read
+    /// buffer back at once.
+    #[tokio::test]
+    async fn a_deferred_close_happens_at_close_deferred() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut up = connect(addr, None).await.unwrap();
+        let (mut server_side, _) = listener.accept().await.unwrap();
+        up.buf = bufpool::take();
+        let pooled = bufpool::pooled();
+        close_later(up);
+        assert_eq!((closing_count(), bufpool::pooled()), (1, pooled + 1));
+        assert!(
+            !sees_eof(&mut server_side).await,
+            "closed before close_deferred"
+        );
+        close_deferred();
+        assert_eq!(closing_count(), 0);
+        assert!(
+            sees_eof(&mut server_side).await,
+            "still open after close_deferred"
+        );
+    }
+
+    /// A thread that never parks still closes: the `MAX_CLOSING`th deferred close closes
+    /// them all.
+    #[tokio::test]
+    async fn deferred_closes_are_carried_out_once_max_closing_wait() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut server_sides = Vec::new();
+        for i in 0..MAX_CLOSING {
+            let up = connect(addr, None).await.unwrap();
+            server_sides.push(listener.accept().await.unwrap().0);
+            close_later(up);
+            let expected = if i + 1 == MAX_CLOSING { 0 } else { i + 1 };
+            assert_eq!(closing_count(), expected);
+        }
+        for s in &mut server_sides {
+            assert!(sees_eof(s).await);
+        }
     }
 }
