@@ -205,6 +205,19 @@ def one(env, proxy: str, bin_: Path | None, sc, seconds: float, events: bool, re
     return r
 
 
+def parse_bins(spec: str, env_of: dict[str, dict[str, str]]) -> dict[str, Path]:
+    """`name=path,...` with an optional environment per variant (`name=path@VAR=1;VAR2=x`,
+    stored in `env_of`)."""
+    bins = {}
+    for item in filter(None, spec.split(",")):
+        name, path = item.split("=", 1)
+        if "@" in path:
+            path, extra = path.split("@", 1)
+            env_of[name] = dict(kv.split("=", 1) for kv in extra.split(";"))
+        bins[name] = Path(path).resolve()
+    return bins
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--bins", default="", help="name=path,... switchyard builds (default: sy=target-k)")
@@ -217,13 +230,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--record", action="store_true", help="perf record cpu-clock, µs per request per symbol")
     a = p.parse_args(argv)
     root = HERE.parent.parent
-    bins = {}
-    for item in (a.bins or f"sy={root / 'target-k/release/switchyard'}").split(","):
-        name, path = item.split("=", 1)
-        if "@" in path:
-            path, extra = path.split("@", 1)
-            VARS[name] = dict(kv.split("=", 1) for kv in extra.split(";"))
-        bins[name] = Path(path).resolve()
+    bins = parse_bins(a.bins or f"sy={root / 'target-k/release/switchyard'}", VARS)
     order = a.proxies.split(",") if a.proxies else [*bins, "haproxy"]
     sc = scenarios.BY_NAME[a.scenario]
     lock = procs.exclusive_run()  # noqa: F841

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shutil
 import statistics
 import sys
@@ -28,22 +29,20 @@ sys.path.insert(0, str(HERE))
 
 from benchlib import configs, procs, scenarios  # noqa: E402
 from benchlib.configs import ProxyConfig  # noqa: E402
-from kmeasure import sample  # noqa: E402
+from kmeasure import parse_bins, sample  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser()
-    p.add_argument("--bins", default="", help="name=path,... switchyard builds")
+    p.add_argument("--bins", default="", help="name=path,... switchyard builds (name=path@VAR=1;VAR2=x: with that environment)")
     p.add_argument("--proxies", default="", help="names (bins, haproxy, nginx); ratios are to the last")
     p.add_argument("--slices", type=int, default=20, help="one-second slices per proxy")
     p.add_argument("--scenario", default="seed")
     p.add_argument("--json", type=Path)
     a = p.parse_args(argv)
     root = HERE.parent.parent
-    bins = {}
-    for item in filter(None, a.bins.split(",")):
-        name, path = item.split("=", 1)
-        bins[name] = Path(path).resolve()
+    extra: dict[str, dict[str, str]] = {}
+    bins = parse_bins(a.bins, extra)
     order = a.proxies.split(",") if a.proxies else [*bins, "haproxy"]
     sc = scenarios.BY_NAME[a.scenario]
     lock = procs.exclusive_run()  # noqa: F841
@@ -59,7 +58,13 @@ def main(argv: list[str]) -> int:
             env.switchyard_bin = bins.get(name)
             cfg = ProxyConfig(sc.mode, sc.threads, port=configs.FRONTEND_PORT + 10 * (i + 1),
                               fds=configs.fd_limit())
-            svcs[name] = scenarios.start_proxy(env, real, cfg, f"s-{name}")
+            saved = dict(os.environ)
+            os.environ.update(extra.get(name, {}))
+            try:
+                svcs[name] = scenarios.start_proxy(env, real, cfg, f"s-{name}")
+            finally:
+                os.environ.clear()
+                os.environ.update(saved)
             ports[name] = cfg.port
             pids[name] = svcs[name].pids()
         for name in order:  # warm-up

@@ -8,14 +8,16 @@ use std::process::ExitCode;
 use switchyard::cli::{self, Cli};
 use switchyard::{observability, runtime, snapshot::Snapshot};
 
-/// mimalloc instead of the system allocator: per-thread free lists without locks
+/// mimalloc (through `switchyard-alloc`) instead of the system allocator: per-thread free lists without locks
 /// suit one current-thread runtime per worker and the proxy's many short-lived
 /// per-request allocations (measured in PERF_NOTES.md). Built as mimalloc v2
 /// (the `v2` feature): it returns freed pages to the OS after 10 ms, where v3
 /// waited 1 s and, once the workers idled, kept the memory of closed
 /// connections (5,000 idle WebSockets: 2.9 KB per connection and back to the
 /// baseline after close with v2; 2.5 KB and 6.6 MB still held with v3;
-/// +0.3% instructions per request). Without transparent huge pages (the `no_thp`
+/// +0.3% instructions per request). v2 checks that delay only when the thread
+/// frees again, so the workers also call `switchyard_alloc::collect` after
+/// connections close (`switchyard::memory`). Without transparent huge pages (the `no_thp`
 /// feature: mimalloc does not advise its arena `MADV_HUGEPAGE`; test `memory`):
 /// khugepaged otherwise collapsed the arena's partly used 2 MiB regions into huge
 /// pages at random moments, so an idle process's RSS jumped by 8-12 MiB seconds

@@ -60,6 +60,22 @@ fn idle_clients(port: u16, n: usize) -> Vec<Client> {
         .collect()
 }
 
+/// A proxy on two threads in front of one backend, keeping idle client connections for 60 s.
+fn two_threads_keeping_connections() -> (Backend, Proxy, u16) {
+    let srv = Backend::start("s");
+    let port = free_port();
+    let cfg = format!(
+        "global\n    nbthread 2\n\
+         defaults\n    mode http\n    timeout connect 1s\n    timeout client 60s\n    timeout server 5s\n\
+         timeout http-keep-alive 60s\n\
+         frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
+         backend be\n    server s {}\n",
+        srv.addr()
+    );
+    let p = Proxy::start(&cfg, port);
+    (srv, p, port)
+}
+
 /// An idle keep-alive client connection holds no read buffer: it gave its buffer back to
 /// its thread's pool (`proxy::bufpool`) once its request was read, and takes one again
 /// when its next request arrives. Each connection used to hold 16 KiB for its whole life
@@ -74,17 +90,7 @@ fn idle_clients(port: u16, n: usize) -> Vec<Client> {
 #[test]
 fn idle_keep_alive_connections_hold_no_read_buffer() {
     const N: usize = 2000;
-    let srv = Backend::start("s");
-    let port = free_port();
-    let cfg = format!(
-        "global\n    nbthread 2\n\
-         defaults\n    mode http\n    timeout connect 1s\n    timeout client 60s\n    timeout server 5s\n\
-         timeout http-keep-alive 60s\n\
-         frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
-         backend be\n    server s {}\n",
-        srv.addr()
-    );
-    let p = Proxy::start(&cfg, port);
+    let (_srv, p, port) = two_threads_keeping_connections();
     let pid = p.child.id();
     // Warm-up: the allocator's and the runtime's per-thread structures, the pools.
     let mut warm = idle_clients(port, 300);
@@ -119,17 +125,7 @@ fn idle_keep_alive_connections_hold_no_read_buffer() {
 #[test]
 fn memory_returns_to_the_os_after_connections_close() {
     const N: usize = 2000;
-    let srv = Backend::start("s");
-    let port = free_port();
-    let cfg = format!(
-        "global\n    nbthread 2\n\
-         defaults\n    mode http\n    timeout connect 1s\n    timeout client 60s\n    timeout server 5s\n\
-         timeout http-keep-alive 60s\n\
-         frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
-         backend be\n    server s {}\n",
-        srv.addr()
-    );
-    let p = Proxy::start(&cfg, port);
+    let (_srv, p, port) = two_threads_keeping_connections();
     let pid = p.child.id();
     // Warm-up, then the baseline once its memory has settled.
     drop(idle_clients(port, 100));
