@@ -246,7 +246,9 @@ async fn open(addr: SocketAddr) -> io::Result<TcpStream> {
         Err(e) => return Err(e),
     }
     let stream = TcpStream::from_std(std::net::TcpStream::from(sock))?;
-    let ready = stream.ready(tokio::io::Interest::WRITABLE).await?;
+    // Also wake for an error alone: a failed attempt normally reports a hang-up too.
+    let interest = tokio::io::Interest::WRITABLE.add(tokio::io::Interest::ERROR);
+    let ready = stream.ready(interest).await?;
     if ready.is_error() || ready.is_write_closed() {
         return Err(stream
             .take_error()?
