@@ -54,6 +54,9 @@ pub struct Global {
     pub logs: Vec<LogTarget>,
     /// Environment set by `setenv`/`presetenv` while reading (already applied to `${}`).
     pub setenv: Vec<(String, String)>,
+    /// `hard-stop-after <time>`: once the process stops (soft stop or `-sf` hand-over),
+    /// the longest it waits for its connections to end before closing them.
+    pub hard_stop_after: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -43,7 +43,9 @@
 //!   the new snapshot, server state carried over (`Snapshot::rebuild`).
 //! * SIGUSR1 (soft stop, sent by a newer process started with `-sf`) and
 //!   SIGTERM/SIGINT: every listener stops accepting and drains; the process
-//!   exits 0 once all connections are gone or after [`GRACE`].
+//!   exits 0 once all connections are gone or after the grace period
+//!   ([`grace`]: `hard-stop-after`, else [`GRACE`]); what is still open then is
+//!   closed.
 //!
 //! Draining a listener (stop, or removed by a reload), so that no connection
 //! the kernel already completed is reset: the backlog is shrunk to zero with
@@ -64,10 +66,7 @@
 //! keep-alive connection waits up to [`IDLE_LINGER`] for a next request, which
 //! it serves with `connection: close` (closing idle connections at once makes
 //! a client that is just sending its next request fail); a tunnel (WebSocket,
-//! `mode tcp`) goes on until it ends or [`GRACE`] expires.
-//!
-//! `hard-stop-after` is accepted by the configuration reader but not kept in
-//! its model, so the grace period is the fixed [`GRACE`].
+//! `mode tcp`) goes on until it ends or the grace period expires.
 
 use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
@@ -85,8 +84,20 @@ use crate::proxy::{self, ConnCtx};
 use crate::reload;
 use crate::snapshot::Snapshot;
 
-/// Longest wait for in-flight requests and tunnels once the process stops.
+/// Longest wait for in-flight requests and tunnels once the process stops, when the
+/// configuration has no `hard-stop-after` (HAProxy then waits with no limit; a
+/// process that never exits after a reload is the surprise `hard-stop-after`
+/// exists to prevent, so switchyard bounds it by default).
 pub const GRACE: Duration = Duration::from_secs(10);
+
+/// The grace period of a stopping process: the running configuration's
+/// `hard-stop-after` (read when the stop begins, so a reload that changed it
+/// counts), else [`GRACE`].
+pub fn grace() -> Duration {
+    reload::current()
+        .and_then(|s| s.config.global.hard_stop_after)
+        .unwrap_or(GRACE)
+}
 /// How long an idle keep-alive connection of a draining listener waits for a
 /// next request (served with `connection: close`) before it is closed.
 pub const IDLE_LINGER: Duration = Duration::from_secs(1);
@@ -462,7 +473,7 @@ impl Worker {
     }
 
     /// Serves on the current runtime until the process stops, then waits (at
-    /// most [`GRACE`]) for its connections to end.
+    /// most [`grace`]) for its connections to end.
     async fn serve(self) {
         let Worker {
             bound,
@@ -533,7 +544,7 @@ impl Worker {
         drop(home);
         // Every accept loop and connection task holds a sender: recv() returns
         // None once they are all gone.
-        let _ = tokio::time::timeout(GRACE, done_rx.recv()).await;
+        let _ = tokio::time::timeout(grace(), done_rx.recv()).await;
         drop(closers);
         purge.abort();
         trim.abort();

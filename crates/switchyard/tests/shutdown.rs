@@ -207,3 +207,77 @@ fn stop_serves_connections_waiting_for_maxconn_and_in_the_accept_queue() {
     assert!(status.success());
     assert_eq!(srv.count(), 3);
 }
+
+/// A `mode tcp` proxy with one open tunnel to a server that holds it; `global` lines first.
+fn held_tunnel(global: &str) -> (Proxy, std::net::TcpStream) {
+    use std::io::{Read, Write};
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().unwrap();
+    let port = free_port();
+    let cfg = format!(
+        "global\n{global}defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 60s\n    timeout server 60s\n\
+         frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
+         backend be\n    server s {addr}\n"
+    );
+    let p = Proxy::start(&cfg, port);
+    // The server echoes on every connection (the start-up probe's too) until it is closed.
+    std::thread::spawn(move || {
+        for mut s in server.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 64];
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 || s.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    c.write_all(b"ping").unwrap();
+    let mut got = [0u8; 4];
+    c.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"ping");
+    (p, c)
+}
+
+/// `hard-stop-after` bounds a soft stop (SIGUSR1, what `-sf` sends): a tunnel still open
+/// when it expires is closed and the process exits; before it expires the tunnel works.
+#[test]
+fn hard_stop_after_closes_what_is_still_open_when_it_expires() {
+    use std::io::{Read, Write};
+    let (mut p, mut c) = held_tunnel("    hard-stop-after 1500ms\n");
+    let stopped = std::time::Instant::now();
+    p.signal("USR1");
+    std::thread::sleep(Duration::from_millis(500));
+    c.write_all(b"pong").unwrap();
+    let mut got = [0u8; 4];
+    c.read_exact(&mut got)
+        .expect("the tunnel still works during the grace period");
+    assert_eq!(&got, b"pong");
+    let status = p.wait_exit(Duration::from_secs(5)).expect("exited");
+    let took = stopped.elapsed();
+    assert!(status.success(), "{status}");
+    assert!(
+        (Duration::from_millis(1400)..Duration::from_millis(4000)).contains(&took),
+        "exited {took:?} after the soft stop, hard-stop-after is 1.5 s"
+    );
+    let mut rest = Vec::new();
+    assert!(
+        matches!(c.read_to_end(&mut rest), Ok(0) | Err(_)),
+        "the tunnel was closed"
+    );
+}
+
+/// Without `hard-stop-after`, a soft stop waits for an open tunnel longer than that
+/// (up to `runtime::GRACE`, 10 s).
+#[test]
+fn without_hard_stop_after_a_soft_stop_waits_for_open_tunnels() {
+    let (mut p, _c) = held_tunnel("");
+    p.signal("USR1");
+    assert!(
+        p.wait_exit(Duration::from_millis(2500)).is_none(),
+        "exited while a tunnel was open and no hard-stop-after was set"
+    );
+}

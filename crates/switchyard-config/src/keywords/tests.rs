@@ -717,3 +717,38 @@ fn stats_socket_expose_fd_listeners() {
         |d| d.message == "'stats socket' : ''expose-fd' only supports 'listeners' (got 'foo')'"
     ));
 }
+
+/// `hard-stop-after` is kept (milliseconds by default), with HAProxy 2.6.12's messages for
+/// bad values (checked with `haproxy -c`).
+#[test]
+fn hard_stop_after() {
+    let g = |v: &str| listen_in(&format!("global\n    hard-stop-after {v}\n"), "").global;
+    assert_eq!(g("30s").hard_stop_after, Some(Duration::from_secs(30)));
+    assert_eq!(g("2m").hard_stop_after, Some(Duration::from_secs(120)));
+    assert_eq!(g("1500").hard_stop_after, Some(Duration::from_millis(1500)));
+    assert_eq!(g("0").hard_stop_after, Some(Duration::ZERO));
+    assert_eq!(listen_in("", "").global.hard_stop_after, None);
+    let message = |v: &str| {
+        let out = read(&format!(
+            "global\n    hard-stop-after {v}\n{D}listen l\n    bind 127.0.0.1:3990\n"
+        ));
+        out.diagnostics
+            .iter()
+            .map(|d| (d.level, d.render(0)))
+            .find(|(l, _)| *l != Level::Notice)
+            .unwrap_or_else(|| panic!("no message for {v:?}"))
+    };
+    for (v, level, text) in [
+        ("", Level::Alert, "parsing [t.cfg:2] : 'hard-stop-after' expects <time> as argument."),
+        ("abc", Level::Alert, "parsing [t.cfg:2] : unexpected character 'a' in argument to <hard-stop-after>."),
+        ("1.5s", Level::Alert, "parsing [t.cfg:2] : unexpected character '.' in argument to <hard-stop-after>."),
+        ("30S", Level::Alert, "parsing [t.cfg:2] : unexpected character 'S' in argument to <hard-stop-after>."),
+        ("-1", Level::Alert, "parsing [t.cfg:2] : unexpected character '-' in argument to <hard-stop-after>."),
+        ("25d", Level::Alert, "parsing [t.cfg:2] : timer overflow in argument '25d' to 'hard-stop-after' (maximum value is 2147483647 ms or ~24.8 days)"),
+        ("30sx", Level::Warning, "unexpected character 'x' after the timer value '30sx', only (us=microseconds,ms=milliseconds,s=seconds,m=minutes,h=hours,d=days) are supported. This will be reported as an error in next versions."),
+    ] {
+        let (l, rendered) = message(v);
+        assert_eq!(l, level, "{v:?}: {rendered}");
+        assert!(rendered.ends_with(text), "{v:?}: {rendered}");
+    }
+}
