@@ -1,10 +1,11 @@
 //! The `global` section, and `log` target lines (shared with proxies).
 
-use super::{ignored, unsupported};
+use super::{ignored, ms, time_arg, unsupported, TimeWording};
 use crate::draft::{Diags, Line};
 use crate::model::*;
 use crate::parser::Parser;
 use crate::suggest;
+use crate::units::TimeUnit;
 
 /// HAProxy 2.6 global keywords (for "did you mean" and recognition), in an
 /// order that reproduces 2.6.12's choices on ties (`tests/hints.rs`).
@@ -166,7 +167,12 @@ pub(crate) fn keyword(p: &mut Parser<'_>, line: &Line) {
             Ok(n) => p.diags.alert(loc, kw, format!("'nbthread' value must be between 1 and 64 (was {n})")),
             Err(_) => p.diags.alert(loc, kw, "'nbthread' expects an integer argument."),
         },
-        "hard-stop-after" => hard_stop_after(p, line),
+        "hard-stop-after" => {
+            let wording = TimeWording::Argument;
+            if let Some(v) = time_arg(&mut p.diags, line, 1, kw, TimeUnit::Ms, wording) {
+                p.global.hard_stop_after = Some(ms(v));
+            }
+        }
         "nbproc" => p.diags.alert(
             loc,
             kw,
@@ -290,46 +296,6 @@ const FACILITIES: &[&str] = &[
 const LEVELS: &[&str] = &[
     "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
 ];
-
-/// `hard-stop-after <time>` (milliseconds by default), with HAProxy 2.6's messages: a
-/// character after a valid unit only warns, as for other timers.
-fn hard_stop_after(p: &mut Parser<'_>, line: &Line) {
-    let (kw, text, loc) = (line.arg(0), line.arg(1), &line.loc);
-    if text.is_empty() {
-        p.diags
-            .alert(loc, kw, format!("'{kw}' expects <time> as argument."));
-        return;
-    }
-    match crate::units::parse_time(text, crate::units::TimeUnit::Ms) {
-        Ok(t) => {
-            if let Some(c) = t.trailing {
-                p.diags.push(
-                    crate::diag::Level::Warning,
-                    Some(loc),
-                    kw,
-                    crate::units::trailing_warning(c, text),
-                    crate::diag::Shape::Unlocated,
-                );
-            }
-            p.global.hard_stop_after = Some(std::time::Duration::from_millis(t.value));
-        }
-        Err(crate::units::TimeError::Overflow) => p.diags.alert(
-            loc,
-            kw,
-            format!(
-                "timer overflow in argument '{text}' to '{kw}' (maximum value is 2147483647 ms or ~24.8 days)"
-            ),
-        ),
-        Err(crate::units::TimeError::Unexpected(c)) => p.diags.alert(
-            loc,
-            kw,
-            format!("unexpected character '{c}' in argument to <{kw}>."),
-        ),
-        Err(crate::units::TimeError::Empty) => {
-            p.diags.alert(loc, kw, format!("'{kw}' expects <time> as argument."))
-        }
-    }
-}
 
 /// `log <target> [len N] [format F] [sample R:S] <facility> [level [minlevel]]`.
 pub(crate) fn log_target(d: &mut Diags, line: &Line) -> Option<LogTarget> {

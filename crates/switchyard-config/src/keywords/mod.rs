@@ -15,13 +15,26 @@ use crate::draft::{Diags, Line};
 use crate::units::{self, TimeError, TimeUnit};
 use std::time::Duration;
 
-/// Reads a time argument. `what` names the keyword in messages (`timeout client`).
+/// How HAProxy words a missing or unreadable time argument: keywords differ.
+#[derive(Clone, Copy)]
+pub(crate) enum TimeWording {
+    /// `timeout ...`: "'timeout client' expects an integer value (in milliseconds)",
+    /// "unexpected character 'x' in 'timeout client'".
+    Value,
+    /// `hard-stop-after`: "'hard-stop-after' expects <time> as argument.",
+    /// "unexpected character 'x' in argument to <hard-stop-after>.".
+    Argument,
+}
+
+/// Reads a time argument. `what` names the keyword in messages (`timeout client`);
+/// characters after a valid unit only warn, an overflow is the same error for all.
 pub(crate) fn time_arg(
     diags: &mut Diags,
     line: &Line,
     idx: usize,
     what: &str,
     unit: TimeUnit,
+    wording: TimeWording,
 ) -> Option<u64> {
     let text = line.arg(idx);
     let kw = line.arg(0);
@@ -43,19 +56,21 @@ pub(crate) fn time_arg(
             Some(t.value)
         }
         Err(TimeError::Empty) => {
-            diags.alert(
-                &line.loc,
-                kw,
-                format!("'{what}' expects an integer value (in {unit_name})"),
-            );
+            let message = match wording {
+                TimeWording::Value => format!("'{what}' expects an integer value (in {unit_name})"),
+                TimeWording::Argument => format!("'{what}' expects <time> as argument."),
+            };
+            diags.alert(&line.loc, kw, message);
             None
         }
         Err(TimeError::Unexpected(c)) => {
-            diags.alert(
-                &line.loc,
-                kw,
-                format!("unexpected character '{c}' in '{what}'"),
-            );
+            let message = match wording {
+                TimeWording::Value => format!("unexpected character '{c}' in '{what}'"),
+                TimeWording::Argument => {
+                    format!("unexpected character '{c}' in argument to <{what}>.")
+                }
+            };
+            diags.alert(&line.loc, kw, message);
             None
         }
         Err(TimeError::Overflow) => {

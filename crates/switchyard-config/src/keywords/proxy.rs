@@ -1,6 +1,6 @@
 //! Keywords of `defaults`, `frontend`, `backend` and `listen` sections.
 
-use super::{ignored, ms, time_arg, uint_arg, unsupported};
+use super::{ignored, ms, time_arg, uint_arg, unsupported, TimeWording};
 use crate::acl;
 use crate::diag::Shape;
 use crate::draft::{Diags, Kind, Line, PendingSwitch, Proxy};
@@ -554,7 +554,14 @@ fn timeout(p: &mut Parser<'_>, px: &mut Proxy, line: &Line) {
     } else {
         (px.kind.be(), "backend")
     };
-    let Some(v) = time_arg(&mut p.diags, line, 2, &what, TimeUnit::Ms) else {
+    let Some(v) = time_arg(
+        &mut p.diags,
+        line,
+        2,
+        &what,
+        TimeUnit::Ms,
+        TimeWording::Value,
+    ) else {
         return;
     };
     if line.len() > 3 {
