@@ -513,7 +513,7 @@ impl Worker {
         listen(bound, &mut closers);
         // Not tracked by `done`: it ends with the worker.
         let purge = tokio::spawn(crate::proxy::upstream::purge_idle());
-        let trim = tokio::spawn(crate::memory::every_period());
+        let memory = tokio::spawn(crate::memory::every_period());
         let mut stop_wait = stop.clone();
         loop {
             let cmd = tokio::select! {
@@ -547,7 +547,7 @@ impl Worker {
         let _ = tokio::time::timeout(grace(), done_rx.recv()).await;
         drop(closers);
         purge.abort();
-        trim.abort();
+        memory.abort();
     }
 }
 

@@ -175,12 +175,7 @@ pub fn close_later(up: Upstream) {
 
 /// Closes the connections [`close_later`] set aside on this thread.
 pub fn close_deferred() {
-    CLOSING.with(|c| {
-        let mut c = c.borrow_mut();
-        if !c.is_empty() {
-            c.clear();
-        }
-    });
+    CLOSING.with(|c| c.borrow_mut().clear());
 }
 
 /// Number of connections waiting in this thread's [`close_later`] list.
