@@ -20,6 +20,7 @@ A variant's own environment: --bins "name=path@VAR=1;VAR2=x".
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 import os
@@ -79,6 +80,15 @@ def tasks(pids: list[int]) -> list[Path]:
     return out
 
 
+@functools.cache
+def softirqd_of_proxy_cpu() -> tuple[str, ...]:
+    """The pids of ksoftirqd on CPU 1, where one-thread proxies are pinned (looked up once)."""
+    out = subprocess.run(["pgrep", "-a", "ksoftirqd"], capture_output=True, text=True).stdout
+    # `pgrep -a` prints kernel threads' names in brackets: `22 [ksoftirqd/1]`.
+    return tuple(pid for pid, name in (line.split() for line in out.splitlines())
+                 if name.strip("[]") == "ksoftirqd/1")
+
+
 def sample(pids: list[int]) -> dict:
     s = {"run_ns": 0, "utime": 0, "stime": 0, "minflt": 0, "majflt": 0, "vcsw": 0, "ivcsw": 0}
     for p in pids:
@@ -91,11 +101,8 @@ def sample(pids: list[int]) -> dict:
         s["majflt"] += int(f[9])
         s["utime"] += int(f[11])
         s["stime"] += int(f[12])
-    s["softirqd_ns"] = 0
-    for line in subprocess.run(["pgrep", "-a", "ksoftirqd"], capture_output=True, text=True).stdout.splitlines():
-        pid, name = line.split()
-        if name.endswith("/1"):
-            s["softirqd_ns"] += int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+    s["softirqd_ns"] = sum(int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+                           for pid in softirqd_of_proxy_cpu())
     for t in tasks(pids):
         try:
             s["run_ns"] += int((t / "schedstat").read_text().split()[0])
@@ -109,17 +116,24 @@ def sample(pids: list[int]) -> dict:
     return s
 
 
-def one(env, proxy: str, bin_: Path | None, sc, seconds: float, events: bool, record: bool = False) -> dict:
+def start_variant(env, name: str, bin_: Path | None, cfg: ProxyConfig, tag: str,
+                  env_of: dict[str, dict[str, str]]):
+    """Starts proxy `name`: HAProxy, nginx, or the switchyard build `bin_` with its own
+    environment from `env_of` (see parse_bins)."""
     env.switchyard_bin = bin_
-    real = "haproxy" if proxy == "haproxy" else "switchyard"
-    cfg = ProxyConfig(sc.mode, sc.threads, fds=configs.fd_limit())
+    real = name if name in ("haproxy", "nginx") else "switchyard"
     saved = dict(os.environ)
-    os.environ.update(VARS.get(proxy, {}))
+    os.environ.update(env_of.get(name, {}))
     try:
-        svc = scenarios.start_proxy(env, real, cfg, f"k-{proxy}")
+        return scenarios.start_proxy(env, real, cfg, tag)
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+def one(env, proxy: str, bin_: Path | None, sc, seconds: float, events: bool, record: bool = False) -> dict:
+    cfg = ProxyConfig(sc.mode, sc.threads, fds=configs.fd_limit())
+    svc = start_variant(env, proxy, bin_, cfg, f"k-{proxy}", VARS)
     try:
         pids = svc.pids()
         procs.run_measured(scenarios.wrk_command(env, sc, cfg.port, 1.0), env.load_cpus(), 30)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shutil
 import statistics
 import sys
@@ -29,7 +28,7 @@ sys.path.insert(0, str(HERE))
 
 from benchlib import configs, procs, scenarios  # noqa: E402
 from benchlib.configs import ProxyConfig  # noqa: E402
-from kmeasure import parse_bins, sample  # noqa: E402
+from kmeasure import parse_bins, sample, start_variant  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
@@ -54,17 +53,9 @@ def main(argv: list[str]) -> int:
     try:
         env.backend = scenarios.start_backend(env)
         for i, name in enumerate(order):
-            real = name if name in ("haproxy", "nginx") else "switchyard"
-            env.switchyard_bin = bins.get(name)
             cfg = ProxyConfig(sc.mode, sc.threads, port=configs.FRONTEND_PORT + 10 * (i + 1),
                               fds=configs.fd_limit())
-            saved = dict(os.environ)
-            os.environ.update(extra.get(name, {}))
-            try:
-                svcs[name] = scenarios.start_proxy(env, real, cfg, f"s-{name}")
-            finally:
-                os.environ.clear()
-                os.environ.update(saved)
+            svcs[name] = start_variant(env, name, bins.get(name), cfg, f"s-{name}", extra)
             ports[name] = cfg.port
             pids[name] = svcs[name].pids()
         for name in order:  # warm-up
